@@ -1,0 +1,7 @@
+//! microcal: declarative, reproducible classification experiments on mammogram patches.
+//!
+//! Data flows one way: [`config`] (an experiment file, expanded into jobs) → [`data`]
+//! (images and splits) → [`models`] (features and classifiers, trained by [`train`] on the
+//! [`engine`]) → [`metrics`] → [`results`] (the table and per-job artefacts).
+
+pub mod wavelet;
