@@ -5,3 +5,6 @@
 //! [`engine`]) → [`metrics`] → [`results`] (the table and per-job artefacts).
 
 pub mod wavelet;
+pub mod config;
+pub mod data;
+pub mod rng;

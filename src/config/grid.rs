@@ -1,0 +1,272 @@
+//! Loading an experiment file, applying `--set` overrides, and expanding the `[grid]`.
+//!
+//! The grid works on the raw TOML table: each combination writes its values at dotted paths
+//! and the result is deserialised into the typed schema, so a grid can sweep any key.
+
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::job::Job;
+use super::schema::ExperimentConfig;
+use super::validate::{resolve, validate};
+use super::ConfigError;
+
+/// A loaded experiment file: the base table plus the grid axes.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub path: PathBuf,
+    base: Table,
+    /// Error from deserialising the base table on its own, with line and column; reported if
+    /// the grid does not supply what is missing.
+    base_error: Option<String>,
+    axes: Vec<(String, Vec<Value>)>,
+    /// Results table named by the file (resolved against its folder).
+    pub results_path: PathBuf,
+}
+
+/// Parses `key=value` from the command line; the value is TOML (`3`, `[2, 3]`, `"db5"`) or,
+/// failing that, a bare string (`family=db5`).
+pub fn parse_override(spec: &str) -> Result<(String, Value), ConfigError> {
+    let (key, raw) = spec.split_once('=').ok_or_else(|| ConfigError::Override {
+        spec: spec.to_string(),
+        message: "expected KEY=VALUE, e.g. --set model.wavelet.family=db5".to_string(),
+    })?;
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(ConfigError::Override {
+            spec: spec.to_string(),
+            message: "the key is empty".to_string(),
+        });
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()));
+    Ok((key, value))
+}
+
+impl Experiment {
+    /// Reads and checks `path`; `overrides` (from `--set`) replace base values and grid axes.
+    pub fn load(path: &Path, overrides: &[(String, Value)]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(&text, path, overrides)
+    }
+
+    /// As [`Experiment::load`], from text already read.
+    pub fn from_str(text: &str, path: &Path, overrides: &[(String, Value)]) -> Result<Self, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        };
+        let mut base: Table = toml::from_str(text).map_err(parse_err)?;
+        let mut axes = take_grid(&mut base, path)?;
+        for (key, value) in overrides {
+            axes.retain(|(k, _)| k != key);
+            set_dotted(&mut base, key, value.clone()).map_err(|message| ConfigError::Override {
+                spec: format!("{key}={value}"),
+                message,
+            })?;
+        }
+        let base_error = toml::from_str::<ExperimentConfig>(text)
+            .err()
+            .map(|e| e.to_string().trim_end().to_string());
+        let results = ExperimentConfig::deserialize_table(&base)
+            .map(|c| c.output.results)
+            .unwrap_or_else(|_| super::schema::OutputConfig::default().results);
+        let exp = Experiment {
+            path: path.to_path_buf(),
+            base,
+            base_error,
+            axes,
+            results_path: base_dir(path).join(results),
+        };
+        // Resolve every combination now so that errors surface before anything runs.
+        exp.configs()?;
+        Ok(exp)
+    }
+
+    /// The resolved configuration of each grid combination, with its grid values.
+    pub fn configs(&self) -> Result<Vec<(ExperimentConfig, Vec<(String, String)>)>, ConfigError> {
+        let mut out = Vec::new();
+        for combo in cartesian(&self.axes) {
+            let mut table = self.base.clone();
+            let mut labels = Vec::new();
+            for (key, value) in &combo {
+                set_dotted(&mut table, key, (*value).clone()).map_err(|message| ConfigError::Grid {
+                    path: self.path.clone(),
+                    key: key.to_string(),
+                    message,
+                })?;
+                labels.push((key.to_string(), value_label(value)));
+            }
+            let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
+                match (&self.base_error, combo.is_empty()) {
+                    (Some(base), _) => ConfigError::Parse {
+                        path: self.path.clone(),
+                        message: base.clone(),
+                    },
+                    (None, true) => ConfigError::Parse {
+                        path: self.path.clone(),
+                        message: e,
+                    },
+                    (None, false) => ConfigError::Grid {
+                        path: self.path.clone(),
+                        key: describe_combo(&combo),
+                        message: e,
+                    },
+                }
+            })?;
+            let config = resolve(config, &base_dir(&self.path));
+            validate(&config).map_err(|(key, message)| ConfigError::Invalid {
+                path: self.path.clone(),
+                key,
+                message: if combo.is_empty() {
+                    message
+                } else {
+                    format!("{message} (in grid combination {})", describe_combo(&combo))
+                },
+            })?;
+            out.push((config, labels));
+        }
+        Ok(out)
+    }
+
+    /// Every job: grid combinations × seeds × folds, in that order.
+    pub fn jobs(&self) -> Result<Vec<Job>, ConfigError> {
+        let mut jobs = Vec::new();
+        for (config, grid) in self.configs()? {
+            jobs.extend(Job::expand(&self.path, config, grid));
+        }
+        Ok(jobs)
+    }
+}
+
+impl ExperimentConfig {
+    /// Deserialises a (grid-applied) table; the message has no line numbers, since the table
+    /// was assembled in memory.
+    pub(crate) fn deserialize_table(table: &Table) -> Result<ExperimentConfig, String> {
+        Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().trim_end().to_string())
+    }
+}
+
+/// The folder that relative paths in the file are resolved against.
+pub(crate) fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Removes `[grid]` from the table and checks its shape: dotted keys mapping to non-empty arrays.
+fn take_grid(base: &mut Table, path: &Path) -> Result<Vec<(String, Vec<Value>)>, ConfigError> {
+    let Some(grid) = base.remove("grid") else {
+        return Ok(Vec::new());
+    };
+    let Value::Table(grid) = grid else {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: "grid".to_string(),
+            message: "must be a table of \"dotted.key\" = [values, ...]".to_string(),
+        });
+    };
+    let mut axes = Vec::new();
+    for (key, values) in flatten_grid_keys(&grid) {
+        let grid_err = |message: String| ConfigError::Grid {
+            path: path.to_path_buf(),
+            key: key.clone(),
+            message,
+        };
+        let Value::Array(values) = values else {
+            return Err(grid_err(format!(
+                "must be an array of values to sweep, e.g. \"{key}\" = [..., ...]"
+            )));
+        };
+        if values.is_empty() {
+            return Err(grid_err("must list at least one value".to_string()));
+        }
+        if key.split('.').next() == Some("grid") || key == "name" {
+            return Err(grid_err("this key cannot be swept".to_string()));
+        }
+        axes.push((key, values));
+    }
+    Ok(axes)
+}
+
+/// `[grid] "model.level" = [..]` and `[grid.model] level = [..]` both mean the key `model.level`.
+fn flatten_grid_keys(grid: &Table) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (k, v) in grid {
+        match v {
+            Value::Table(inner) => {
+                for (ik, iv) in flatten_grid_keys(inner) {
+                    out.push((format!("{k}.{ik}"), iv));
+                }
+            }
+            other => out.push((k.clone(), other.clone())),
+        }
+    }
+    out
+}
+
+/// Writes `value` at a dotted path, creating intermediate tables.
+fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().expect("split yields at least one part");
+    let mut current = table;
+    for (i, part) in parents.iter().enumerate() {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        current = match entry {
+            Value::Table(t) => t,
+            _ => {
+                return Err(format!(
+                    "`{}` is a value, not a table, so `{key}` cannot be set",
+                    parts[..=i].join(".")
+                ))
+            }
+        };
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+fn cartesian(axes: &[(String, Vec<Value>)]) -> Vec<Vec<(&str, &Value)>> {
+    let mut combos: Vec<Vec<(&str, &Value)>> = vec![Vec::new()];
+    for (key, values) in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut c = prefix.clone();
+                    c.push((key.as_str(), v));
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// A value as it appears in table columns: strings bare, everything else as TOML.
+pub(crate) fn value_label(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn describe_combo(combo: &[(&str, &Value)]) -> String {
+    combo
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_label(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

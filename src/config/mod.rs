@@ -1,0 +1,40 @@
+//! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
+
+mod grid;
+mod job;
+mod schema;
+mod validate;
+
+pub use grid::{parse_override, Experiment};
+pub use job::{flatten_config, Job};
+pub use schema::*;
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Everything that can be wrong with an experiment file. Each message names the file and the
+/// key, and says what would be valid.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read experiment file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: invalid `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: [grid] key `{key}`: {message}")]
+    Grid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("--set {spec}: {message}")]
+    Override { spec: String, message: String },
+}

@@ -1,0 +1,135 @@
+//! Filling defaults that depend on other keys, and rejecting impossible values before any
+//! job runs.
+
+use std::path::Path;
+
+use super::schema::*;
+use crate::wavelet::Wavelet;
+
+/// Makes a config complete and canonical: sections the model kind uses get their defaults,
+/// derived defaults are filled in, and a relative data root becomes absolute. The result is
+/// what a job id hashes, so two spellings of the same experiment get the same id.
+pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> ExperimentConfig {
+    config.grid = None;
+    match config.model.kind {
+        ModelKind::WaveletMlp => {
+            let wavelet = config.model.wavelet.get_or_insert_with(WaveletConfig::default);
+            if wavelet.keep_levels.is_none() {
+                wavelet.keep_levels = Some((2.min(wavelet.level)..=wavelet.level).collect());
+            }
+            if let Some(levels) = wavelet.keep_levels.as_mut() {
+                levels.sort_unstable();
+                levels.dedup();
+            }
+            config.model.mlp.get_or_insert_with(MlpConfig::default);
+        }
+    }
+    match config.data.source {
+        DataSource::Folder => {
+            if let Some(root) = &config.data.root {
+                let joined = base_dir.join(root);
+                let absolute = joined.canonicalize().unwrap_or(joined);
+                config.data.root = Some(absolute.to_string_lossy().into_owned());
+            }
+        }
+        DataSource::Synthetic => config.data.root = None,
+    }
+    if !matches!(config.data.split, SplitKind::Kfold | SplitKind::GroupKfold) {
+        // Folds mean nothing for a fixed split; keep them out of the job id.
+        config.data.folds = default_folds_marker();
+    }
+    config
+}
+
+/// Folds recorded for fixed splits.
+fn default_folds_marker() -> usize {
+    1
+}
+
+/// Returns the first impossible setting as (dotted key, what would be valid).
+pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
+    let fail = |key: &str, msg: String| Err((key.to_string(), msg));
+    if c.name.trim().is_empty() {
+        return fail("name", "must not be empty".into());
+    }
+    let d = &c.data;
+    if d.source == DataSource::Folder && d.root.is_none() {
+        return fail(
+            "data.root",
+            "is required when data.source = \"folder\": the folder holding Train/ and Test/".into(),
+        );
+    }
+    if matches!(d.split, SplitKind::Kfold | SplitKind::GroupKfold) && d.folds < 2 {
+        return fail("data.folds", format!("must be at least 2 for a k-fold split, got {}", d.folds));
+    }
+    if let Err(e) = regex::Regex::new(&d.group_pattern) {
+        return fail("data.group_pattern", format!("is not a valid regular expression: {e}"));
+    }
+    if d.image_size < 8 {
+        return fail("data.image_size", format!("must be at least 8 pixels, got {}", d.image_size));
+    }
+    if d.source == DataSource::Synthetic && (d.synthetic_train_per_class < 2 || d.synthetic_test_per_class < 1) {
+        return fail(
+            "data.synthetic_train_per_class",
+            "needs at least 2 training and 1 test image per class".into(),
+        );
+    }
+    if let Some(w) = &c.model.wavelet {
+        if let Err(e) = Wavelet::from_name(&w.family) {
+            return fail("model.wavelet.family", e.to_string());
+        }
+        if w.level == 0 || w.level > 8 {
+            return fail("model.wavelet.level", format!("must be between 1 and 8, got {}", w.level));
+        }
+        let keep = w.keep_levels.as_deref().unwrap_or(&[]);
+        if let Some(bad) = keep.iter().find(|&&l| l == 0 || l > w.level) {
+            return fail(
+                "model.wavelet.keep_levels",
+                format!("level {bad} does not exist; valid detail levels are 1..={}", w.level),
+            );
+        }
+        if keep.is_empty() && !w.keep_approx {
+            return fail(
+                "model.wavelet.keep_levels",
+                "keeps nothing: list at least one detail level or set keep_approx = true".into(),
+            );
+        }
+    }
+    if let Some(m) = &c.model.mlp {
+        if m.hidden.contains(&0) {
+            return fail("model.mlp.hidden", "layer widths must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return fail("model.mlp.dropout", format!("must be in [0, 1), got {}", m.dropout));
+        }
+    }
+    let t = &c.train;
+    if t.epochs == 0 {
+        return fail("train.epochs", "must be at least 1".into());
+    }
+    if t.batch_size == 0 {
+        return fail("train.batch_size", "must be at least 1".into());
+    }
+    if !(t.lr.is_finite() && t.lr > 0.0) {
+        return fail("train.lr", format!("must be a positive number, got {}", t.lr));
+    }
+    if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        return fail("train.weight_decay", format!("must be >= 0, got {}", t.weight_decay));
+    }
+    if !(0.0..0.9).contains(&t.validation_fraction) {
+        return fail(
+            "train.validation_fraction",
+            format!("must be in [0, 0.9), got {}", t.validation_fraction),
+        );
+    }
+    if t.early_stopping > 0 && t.validation_fraction == 0.0 {
+        return fail(
+            "train.early_stopping",
+            "needs train.validation_fraction > 0 to watch a validation loss".into(),
+        );
+    }
+    if t.seeds.is_empty() {
+        return fail("train.seeds", "must list at least one seed".into());
+    }
+    Ok(())
+}

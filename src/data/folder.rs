@@ -1,0 +1,126 @@
+//! Reading the `Train|Test/{0,1}` folder layout with the `image` crate.
+
+use std::path::{Path, PathBuf};
+
+use image::DynamicImage;
+use rayon::prelude::*;
+use regex::Regex;
+
+use super::{DataError, Dataset, Origin, Sample};
+
+const EXTENSIONS: &[&str] = &["pgm", "png", "tif", "tiff"];
+
+/// Loads every image under `root/{Train,Test}/{0,1}`; all must be `size`×`size`.
+/// Files with other extensions are ignored; a folder that is missing entirely is an error,
+/// since it almost always means `root` points at the wrong place.
+pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Dataset, DataError> {
+    if !root.is_dir() {
+        return Err(DataError::MissingFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    let group_re = Regex::new(group_pattern).map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
+    let mut entries: Vec<(PathBuf, String, Origin, u8)> = Vec::new();
+    for origin in [Origin::Train, Origin::Test] {
+        for label in [0u8, 1] {
+            let dir = root.join(origin.folder_name()).join(label.to_string());
+            if !dir.is_dir() {
+                return Err(DataError::MissingFolder { path: dir });
+            }
+            let listing = std::fs::read_dir(&dir).map_err(|source| DataError::List {
+                path: dir.clone(),
+                source,
+            })?;
+            let mut files: Vec<PathBuf> = listing
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && has_image_extension(p))
+                .collect();
+            files.sort();
+            for path in files {
+                let rel = format!(
+                    "{}/{}/{}",
+                    origin.folder_name(),
+                    label,
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                );
+                entries.push((path, rel, origin, label));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(DataError::Empty {
+            path: root.to_path_buf(),
+        });
+    }
+    let samples = entries
+        .into_par_iter()
+        .map(|(path, id, origin, label)| {
+            let (rows, cols, pixels) = read_gray(&path)?;
+            if rows != size || cols != size {
+                return Err(DataError::WrongSize {
+                    path,
+                    rows,
+                    cols,
+                    expected: size,
+                });
+            }
+            let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+            Ok(Sample {
+                group: group_of(&group_re, &file_name),
+                id,
+                label,
+                origin,
+                rows,
+                cols,
+                pixels,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Dataset { samples })
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// First capture group of the pattern, or the whole file name when it does not match.
+pub(crate) fn group_of(re: &Regex, file_name: &str) -> String {
+    re.captures(file_name)
+        .and_then(|c| c.get(1).or_else(|| c.get(0)))
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| file_name.to_string())
+}
+
+/// Decodes a grayscale image to 0..255-scaled values; colour images are converted to luma.
+fn read_gray(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
+    let unreadable = |message: String| DataError::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| unreadable(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| unreadable(e.to_string()))?;
+    let img = reader.decode().map_err(|e| unreadable(e.to_string()))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let pixels: Vec<f32> = match img {
+        DynamicImage::ImageLuma8(buf) => buf.into_raw().into_iter().map(f32::from).collect(),
+        DynamicImage::ImageLuma16(buf) => buf.into_raw().into_iter().map(|v| v as f32 / 257.0).collect(),
+        other => other.to_luma8().into_raw().into_iter().map(f32::from).collect(),
+    };
+    Ok((h, w, pixels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_is_the_mammogram_id() {
+        let re = Regex::new("^([^_]+)_").unwrap();
+        assert_eq!(group_of(&re, "0231u1_1_1_1.pgm_5.pgm"), "0231u1");
+        assert_eq!(group_of(&re, "nounderscore.pgm"), "nounderscore.pgm");
+    }
+}

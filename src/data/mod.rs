@@ -1,0 +1,103 @@
+//! Images in, labelled samples out: folder loading, the synthetic generator, and splits.
+
+mod folder;
+mod split;
+pub mod synthetic;
+
+pub use folder::load_folder;
+pub use split::{holdout, make_split, Partition};
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+use crate::config::{DataConfig, DataSource};
+
+/// Which half of the given partition a sample came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    Train,
+    Test,
+}
+
+impl Origin {
+    pub fn folder_name(self) -> &'static str {
+        match self {
+            Origin::Train => "Train",
+            Origin::Test => "Test",
+        }
+    }
+}
+
+/// One labelled patch.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Path relative to the data root (`Train/1/x.pgm`), or a synthetic name.
+    pub id: String,
+    /// 1 = microcalcification cluster, 0 = normal tissue.
+    pub label: u8,
+    pub origin: Origin,
+    /// Group (mammogram) id, parsed from the file name.
+    pub group: String,
+    pub rows: usize,
+    pub cols: usize,
+    /// Row-major pixel values on the 0..255 scale (16-bit images are divided by 257).
+    pub pixels: Vec<f32>,
+}
+
+/// All samples of a data source, in a deterministic order (origin, label, path).
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub samples: Vec<Sample>,
+}
+
+impl Dataset {
+    pub fn labels(&self, indices: &[usize]) -> Vec<u8> {
+        indices.iter().map(|&i| self.samples[i].label).collect()
+    }
+
+    pub fn indices_of(&self, origin: Origin) -> Vec<usize> {
+        (0..self.samples.len())
+            .filter(|&i| self.samples[i].origin == origin)
+            .collect()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("data folder {path} does not exist or is not a folder; data.root must name the folder that holds Train/{{0,1}} and Test/{{0,1}}")]
+    MissingFolder { path: PathBuf },
+    #[error("cannot list {path}: {source}")]
+    List {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read image {path}: {message} (expected a PGM, PNG or TIFF file, 8 or 16 bit grayscale)")]
+    Unreadable { path: PathBuf, message: String },
+    #[error("image {path} is {cols}x{rows} pixels; data.image_size = {expected} expects {expected}x{expected}")]
+    WrongSize {
+        path: PathBuf,
+        rows: usize,
+        cols: usize,
+        expected: usize,
+    },
+    #[error("no images found under {path} (looked for *.pgm, *.png, *.tif, *.tiff in Train/0, Train/1, Test/0, Test/1)")]
+    Empty { path: PathBuf },
+    #[error("cannot split: {0}")]
+    Split(String),
+}
+
+/// Loads the samples a data config names.
+pub fn load(config: &DataConfig) -> Result<Dataset, DataError> {
+    match config.source {
+        DataSource::Folder => {
+            let root = config.root.as_deref().unwrap_or(".");
+            load_folder(root.as_ref(), config.image_size, &config.group_pattern)
+        }
+        DataSource::Synthetic => Ok(synthetic::generate(&synthetic::SyntheticSpec {
+            size: config.image_size,
+            train_per_class: config.synthetic_train_per_class,
+            test_per_class: config.synthetic_test_per_class,
+            seed: config.synthetic_seed,
+        })),
+    }
+}
