@@ -8,3 +8,5 @@ pub mod wavelet;
 pub mod config;
 pub mod data;
 pub mod rng;
+pub mod metrics;
+pub mod engine;

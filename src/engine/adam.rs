@@ -1,0 +1,125 @@
+//! Adam, applied to parameter tensors through their gradients as plain vectors.
+//!
+//! dfdx's own optimiser needs its module traits on compile-time-shaped layers; our layers
+//! have shapes known only at run time, and a twenty-line Adam keeps the update explicit and
+//! deterministic.
+
+use dfdx::prelude::*;
+
+/// A trainable tensor with its Adam moments.
+#[derive(Debug, Clone)]
+pub struct Param<S: Shape> {
+    pub(crate) tensor: Tensor<S, f32, Cpu>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// Whether weight decay applies (weights yes, biases no).
+    decay: bool,
+}
+
+impl<S: Shape> Param<S> {
+    pub(crate) fn new(dev: &Cpu, values: Vec<f32>, shape: S, decay: bool) -> Self {
+        let n = values.len();
+        Self {
+            tensor: dev.tensor_from_vec(values, shape),
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            decay,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.m.len()
+    }
+
+    pub(crate) fn values(&self) -> Vec<f32> {
+        self.tensor.as_vec()
+    }
+
+    pub(crate) fn set_values(&mut self, values: &[f32]) {
+        self.tensor.copy_from(values);
+    }
+
+    /// One Adam step from this parameter's gradient in `grads`.
+    pub(crate) fn step(&mut self, grads: &Gradients<f32, Cpu>, adam: &Adam) {
+        let grad = grads.get(&self.tensor).as_vec();
+        self.step_with(&grad, adam);
+    }
+
+    /// One Adam step from an explicit gradient.
+    pub(crate) fn step_with(&mut self, grad: &[f32], adam: &Adam) {
+        let mut values = self.tensor.as_vec();
+        let t = adam.step.max(1) as i32;
+        let (b1, b2) = (adam.beta1, adam.beta2);
+        let correction1 = 1.0 - b1.powi(t);
+        let correction2 = 1.0 - b2.powi(t);
+        let wd = if self.decay { adam.weight_decay } else { 0.0 };
+        for i in 0..values.len() {
+            let g = grad[i] + wd * values[i];
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
+            let m_hat = self.m[i] / correction1;
+            let v_hat = self.v[i] / correction2;
+            values[i] -= adam.lr * m_hat / (v_hat.sqrt() + adam.eps);
+        }
+        self.tensor.copy_from(&values);
+    }
+}
+
+/// Adam's hyper-parameters and step counter (Keras defaults: β1 0.9, β2 0.999, ε 1e-7).
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub(crate) step: u64,
+}
+
+impl Adam {
+    pub fn new(lr: f64, weight_decay: f64) -> Self {
+        Self {
+            lr: lr as f32,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            weight_decay: weight_decay as f32,
+            step: 0,
+        }
+    }
+
+    /// Advances the step counter; call once per mini-batch before updating parameters.
+    pub fn next_step(&mut self) {
+        self.step += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adam_minimises_a_quadratic() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut p = Param::new(&dev, vec![3.0, -2.0], (2usize,), false);
+        let mut adam = Adam::new(0.1, 0.0);
+        for _ in 0..300 {
+            adam.next_step();
+            let v = p.values();
+            let grad: Vec<f32> = v.iter().map(|x| 2.0 * x).collect();
+            p.step_with(&grad, &adam);
+        }
+        assert!(p.values().iter().all(|x| x.abs() < 0.05), "{:?}", p.values());
+    }
+
+    #[test]
+    fn first_step_moves_by_lr_in_the_gradient_sign() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut p = Param::new(&dev, vec![1.0, 1.0], (2usize,), false);
+        let mut adam = Adam::new(0.01, 0.0);
+        adam.next_step();
+        p.step_with(&[5.0, -0.1], &adam);
+        let v = p.values();
+        assert!((v[0] - 0.99).abs() < 1e-5 && (v[1] - 1.01).abs() < 1e-5, "{v:?}");
+    }
+}

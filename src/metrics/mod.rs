@@ -1,0 +1,153 @@
+//! Binary classification metrics, defined as scikit-learn defines them (checked against it
+//! on fixtures), so our numbers can sit next to the Python stack's.
+
+use serde::Serialize;
+
+/// Counts at a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Confusion {
+    pub tn: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub tp: usize,
+}
+
+/// Every metric of one evaluation set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BinaryMetrics {
+    pub n: usize,
+    pub accuracy: f64,
+    pub precision: f64,
+    /// Recall of the positive class: sensitivity.
+    pub recall: f64,
+    pub specificity: f64,
+    pub f1: f64,
+    pub auc: f64,
+    /// Binary cross-entropy of the scores (clipped to [1e-7, 1 - 1e-7]).
+    pub loss: f64,
+    pub confusion: Confusion,
+}
+
+impl BinaryMetrics {
+    /// `scores` are probabilities of label 1; a score ≥ `threshold` predicts 1.
+    /// Ratios with an empty denominator are 0, as scikit-learn's `zero_division=0`.
+    pub fn compute(labels: &[u8], scores: &[f64], threshold: f64) -> Self {
+        assert_eq!(labels.len(), scores.len(), "one score per label");
+        let mut c = Confusion::default();
+        for (&y, &s) in labels.iter().zip(scores) {
+            match (y == 1, s >= threshold) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fn_ += 1,
+                (false, true) => c.fp += 1,
+                (false, false) => c.tn += 1,
+            }
+        }
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let precision = ratio(c.tp, c.tp + c.fp);
+        let recall = ratio(c.tp, c.tp + c.fn_);
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        BinaryMetrics {
+            n: labels.len(),
+            accuracy: ratio(c.tp + c.tn, labels.len()),
+            precision,
+            recall,
+            specificity: ratio(c.tn, c.tn + c.fp),
+            f1,
+            auc: roc_auc(labels, scores),
+            loss: log_loss(labels, scores),
+            confusion: c,
+        }
+    }
+}
+
+/// Area under the ROC curve: the probability that a random positive scores above a random
+/// negative, ties counting one half. This equals scikit-learn's `roc_auc_score`, whose
+/// trapezoidal curve joins tied scores with one diagonal step. NaN with a single class.
+pub fn roc_auc(labels: &[u8], scores: &[f64]) -> f64 {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let n_pos = labels.iter().filter(|&&y| y == 1).count() as f64;
+    let n_neg = labels.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    // Sum of positive ranks with average ranks for ties (Mann-Whitney U).
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += order[i..=j].iter().filter(|&&k| labels[k] == 1).count() as f64 * avg_rank;
+        i = j + 1;
+    }
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// ROC curve points (false positive rate, true positive rate) at every distinct threshold,
+/// from (0, 0) to (1, 1), as scikit-learn's `roc_curve(drop_intermediate=False)`.
+pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Vec<(f64, f64)> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let n_pos = labels.iter().filter(|&&y| y == 1).count().max(1) as f64;
+    let n_neg = (labels.len() - labels.iter().filter(|&&y| y == 1).count()).max(1) as f64;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut points = vec![(0.0, 0.0)];
+    for (k, &i) in order.iter().enumerate() {
+        if labels[i] == 1 {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
+        if last_of_tie {
+            points.push((fp / n_neg, tp / n_pos));
+        }
+    }
+    points
+}
+
+/// Mean binary cross-entropy with scores clipped away from 0 and 1.
+pub fn log_loss(labels: &[u8], scores: &[f64]) -> f64 {
+    let eps = 1e-7;
+    let total: f64 = labels
+        .iter()
+        .zip(scores)
+        .map(|(&y, &s)| {
+            let p = s.clamp(eps, 1.0 - eps);
+            if y == 1 {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
+        })
+        .sum();
+    total / labels.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_counts_ties_as_half() {
+        assert_eq!(roc_auc(&[0, 1], &[0.5, 0.5]), 0.5);
+        assert_eq!(roc_auc(&[0, 0, 1, 1], &[0.1, 0.2, 0.8, 0.9]), 1.0);
+        assert_eq!(roc_auc(&[1, 0], &[0.1, 0.9]), 0.0);
+        assert!(roc_auc(&[1, 1], &[0.1, 0.9]).is_nan());
+    }
+
+    #[test]
+    fn roc_curve_is_monotone_and_spans_the_unit_square() {
+        let pts = roc_curve(&[0, 1, 0, 1, 1], &[0.9, 0.1, 0.3, 0.2, 0.6]);
+        assert_eq!(pts.first(), Some(&(0.0, 0.0)));
+        assert_eq!(pts.last(), Some(&(1.0, 1.0)));
+        assert!(pts.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+    }
+}
