@@ -10,3 +10,8 @@ pub mod data;
 pub mod rng;
 pub mod metrics;
 pub mod engine;
+pub mod train;
+pub mod models;
+pub mod results;
+pub mod runner;
+pub mod cli;

@@ -1,6 +1,7 @@
 //! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
 
 mod grid;
+pub(crate) use grid::base_dir;
 mod job;
 mod schema;
 mod validate;

@@ -1,0 +1,98 @@
+//! Feature matrices for the wavelet family, and standardisation fitted on training rows.
+
+use rayon::prelude::*;
+
+use crate::config::WaveletConfig;
+use crate::data::Dataset;
+use crate::train::Matrix;
+use crate::wavelet::{Array2, FeatureSpec, Wavelet, WaveletError};
+
+impl TryFrom<&WaveletConfig> for FeatureSpec {
+    type Error = WaveletError;
+
+    fn try_from(c: &WaveletConfig) -> Result<Self, WaveletError> {
+        Ok(FeatureSpec {
+            wavelet: Wavelet::from_name(&c.family)?,
+            level: c.level,
+            keep_levels: c.keep_levels.clone().unwrap_or_default(),
+            keep_approx: c.keep_approx,
+            kind: c.features,
+        })
+    }
+}
+
+/// Wavelet features of every sample (one row per sample, in dataset order), computed in
+/// parallel. Features depend on one image only, so computing them for all samples before
+/// splitting leaks nothing.
+pub fn wavelet_features(data: &Dataset, config: &WaveletConfig) -> Result<Matrix, WaveletError> {
+    let spec = FeatureSpec::try_from(config)?;
+    let rows: Vec<Vec<f64>> = data
+        .samples
+        .par_iter()
+        .map(|s| {
+            let image = Array2::new(s.rows, s.cols, s.pixels.iter().map(|&v| v as f64).collect());
+            spec.extract(&image)
+        })
+        .collect::<Result<_, _>>()?;
+    let cols = rows.first().map_or(0, Vec::len);
+    Ok(Matrix {
+        rows: rows.len(),
+        cols,
+        data: rows.into_iter().flatten().map(|v| v as f32).collect(),
+    })
+}
+
+/// Per-column z-scoring with statistics of the rows it was fitted on (the training part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardizer {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+}
+
+impl Standardizer {
+    /// Mean and population s.d. per column; constant columns get scale 1.
+    pub fn fit(x: &Matrix) -> Self {
+        let n = x.rows.max(1) as f64;
+        let mut mean = vec![0.0; x.cols];
+        for r in 0..x.rows {
+            for (m, v) in mean.iter_mut().zip(x.row(r)) {
+                *m += *v as f64 / n;
+            }
+        }
+        let mut var = vec![0.0; x.cols];
+        for r in 0..x.rows {
+            for ((s, v), m) in var.iter_mut().zip(x.row(r)).zip(&mean) {
+                *s += (*v as f64 - m).powi(2) / n;
+            }
+        }
+        let scale = var
+            .into_iter()
+            .map(|v| if v > 1e-24 { v.sqrt() } else { 1.0 })
+            .collect();
+        Self { mean, scale }
+    }
+
+    pub fn apply(&self, x: &Matrix) -> Matrix {
+        let mut out = x.clone();
+        for row in out.data.chunks_mut(x.cols.max(1)) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+                *v = ((*v as f64 - m) / s) as f32;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardizer_uses_fit_rows_only() {
+        let train = Matrix { rows: 2, cols: 2, data: vec![0.0, 5.0, 2.0, 5.0] };
+        let s = Standardizer::fit(&train);
+        let test = Matrix { rows: 1, cols: 2, data: vec![4.0, 7.0] };
+        assert_eq!(s.apply(&train).data, vec![-1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(s.apply(&test).data, vec![3.0, 2.0], "constant column keeps scale 1");
+    }
+}

@@ -1,0 +1,51 @@
+//! The wavelet family's MLP: the engine's dense network behind the training-loop trait.
+
+use crate::config::{MlpConfig, TrainConfig};
+use crate::engine::{Adam, DenseNet};
+use crate::train::{Matrix, Trainable};
+
+pub struct MlpClassifier {
+    net: DenseNet,
+    adam: Adam,
+}
+
+impl MlpClassifier {
+    pub fn new(inputs: usize, mlp: &MlpConfig, train: &TrainConfig, seed: u64) -> Self {
+        Self {
+            net: DenseNet::new(inputs, &mlp.hidden, mlp.dropout, seed),
+            adam: Adam::new(train.lr, train.weight_decay),
+        }
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.net.parameter_count()
+    }
+
+    /// Probabilities for every row, predicted in chunks to bound memory.
+    pub fn predict_rows(&self, x: &Matrix) -> Vec<f64> {
+        let chunk = 512 * x.cols.max(1);
+        x.data
+            .chunks(chunk)
+            .flat_map(|c| self.net.predict_logits(c))
+            .map(|logit| 1.0 / (1.0 + (-logit as f64).exp()))
+            .collect()
+    }
+}
+
+impl Trainable for MlpClassifier {
+    fn train_batch(&mut self, x: &[f32], y: &[f32]) -> (f32, Vec<f32>) {
+        self.net.train_batch(x, y, &mut self.adam)
+    }
+
+    fn predict(&self, x: &Matrix) -> Vec<f64> {
+        self.predict_rows(x)
+    }
+
+    fn snapshot(&self) -> Vec<Vec<f32>> {
+        self.net.snapshot()
+    }
+
+    fn restore(&mut self, snapshot: &[Vec<f32>]) {
+        self.net.restore(snapshot)
+    }
+}

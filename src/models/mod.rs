@@ -1,0 +1,72 @@
+//! Model families. Each turns a job's partition of the data into scores for the evaluation
+//! (and, for k-fold jobs, test) images; the runner does everything else.
+
+mod features;
+mod mlp;
+
+pub use features::{wavelet_features, Standardizer};
+pub use mlp::MlpClassifier;
+
+use thiserror::Error;
+
+use crate::config::{ExperimentConfig, ModelKind};
+use crate::data::{holdout, Dataset, Partition};
+use crate::train::{fit, EpochRecord, FitReport, TrainError};
+use crate::wavelet::WaveletError;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Wavelet(#[from] WaveletError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+}
+
+/// What a trained model produced for one job.
+#[derive(Debug, Clone)]
+pub struct ModelOutcome {
+    /// Probability of label 1 for each index of `partition.eval`, in order.
+    pub eval_scores: Vec<f64>,
+    /// Same for `partition.test` when the partition has one.
+    pub test_scores: Option<Vec<f64>>,
+    pub fit: FitReport,
+    /// Model facts for the results row (feature count, parameter count, ...).
+    pub facts: Vec<(String, String)>,
+}
+
+/// Trains the configured model on `partition.train` and scores the other parts.
+pub fn train_and_score(
+    config: &ExperimentConfig,
+    seed: u64,
+    data: &Dataset,
+    partition: &Partition,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<ModelOutcome, ModelError> {
+    match config.model.kind {
+        ModelKind::WaveletMlp => {
+            let wavelet = config.model.wavelet.clone().unwrap_or_default();
+            let mlp = config.model.mlp.clone().unwrap_or_default();
+            let raw = wavelet_features(data, &wavelet)?;
+            let (fit_idx, val_idx) = holdout(data, &partition.train, config.train.validation_fraction, seed);
+            let scaler = Standardizer::fit(&raw.select(&fit_idx));
+            let x = scaler.apply(&raw);
+            let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
+            let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
+            let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
+            let mut model = MlpClassifier::new(x.cols, &mlp, &config.train, seed);
+            let report = fit(&mut model, &fit_x, &fit_y, validation, &config.train, seed, on_epoch)?;
+            let score = |idx: &[usize]| model.predict_rows(&x.select(idx));
+            Ok(ModelOutcome {
+                eval_scores: score(&partition.eval),
+                test_scores: partition.test.as_deref().map(score),
+                facts: vec![
+                    ("n_features".to_string(), x.cols.to_string()),
+                    ("parameters".to_string(), model.parameter_count().to_string()),
+                    ("n_train".to_string(), fit_idx.len().to_string()),
+                    ("best_epoch".to_string(), report.best_epoch.to_string()),
+                ],
+                fit: report,
+            })
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Per-job artefacts beside the table: `runs/<job id>/{config.toml, predictions.csv, history.csv}`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::ResultsError;
+use crate::train::EpochRecord;
+
+/// One scored image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictionRecord {
+    pub path: String,
+    pub label: u8,
+    pub score: f64,
+    /// `eval` (the job's headline set) or `test` (the Test part scored by a k-fold job).
+    pub set: &'static str,
+    pub fold: Option<usize>,
+}
+
+/// Writes the job's resolved config, predictions and history; returns the job's folder.
+pub fn write_artefacts(
+    table_path: &Path,
+    job_id: &str,
+    resolved_config: &str,
+    predictions: &[PredictionRecord],
+    history: &[EpochRecord],
+) -> Result<PathBuf, ResultsError> {
+    let dir = table_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("runs")
+        .join(job_id);
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ResultsError::Write { path, source }
+    };
+    fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    let config_path = dir.join("config.toml");
+    fs::write(&config_path, resolved_config).map_err(write_err(&config_path))?;
+    write_csv(&dir.join("predictions.csv"), predictions)?;
+    write_csv(&dir.join("history.csv"), history)?;
+    Ok(dir)
+}
+
+fn write_csv<T: Serialize>(path: &Path, records: &[T]) -> Result<(), ResultsError> {
+    let err = |e: csv::Error| ResultsError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let mut writer = csv::Writer::from_path(path).map_err(err)?;
+    for r in records {
+        writer.serialize(r).map_err(err)?;
+    }
+    writer.flush().map_err(|source| ResultsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

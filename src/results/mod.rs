@@ -1,0 +1,21 @@
+//! Where finished jobs go: the results table and each job's artefacts.
+
+mod artefacts;
+mod table;
+
+pub use artefacts::{write_artefacts, PredictionRecord};
+pub use table::{ResultsTable, Row};
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ResultsError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read results table {path}: {message}; fix or move the file (it is never overwritten while unreadable)")]
+    Read { path: PathBuf, message: String },
+}

@@ -1,0 +1,220 @@
+//! Running an experiment: plan its jobs, skip those already in the table, and for the rest
+//! load data → split → train and score → metrics → artefacts → one table row.
+
+mod bars;
+mod row;
+
+pub use row::timestamp_utc;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use thiserror::Error;
+
+use crate::config::{ConfigError, Experiment, Job};
+use crate::data::{self, DataError, Dataset, Partition};
+use crate::metrics::BinaryMetrics;
+use crate::models::{self, ModelError, ModelOutcome};
+use crate::results::{write_artefacts, PredictionRecord, ResultsError, ResultsTable};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{file}: {source}")]
+    Data { file: PathBuf, source: DataError },
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+/// Choices from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Results table to use instead of the one the file names.
+    pub results: Option<PathBuf>,
+    /// Re-run jobs already in the table (their rows are replaced).
+    pub force: bool,
+    /// Draw progress bars (on a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSummary {
+    pub planned: usize,
+    pub ran: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub table: PathBuf,
+}
+
+/// Datasets already loaded in this process, keyed by their data config.
+#[derive(Default)]
+pub struct DataCache {
+    loaded: HashMap<String, Arc<Dataset>>,
+}
+
+impl DataCache {
+    pub fn get(&mut self, config: &crate::config::DataConfig) -> Result<Arc<Dataset>, DataError> {
+        let key = serde_json::to_string(config).expect("configs serialise");
+        if let Some(d) = self.loaded.get(&key) {
+            return Ok(d.clone());
+        }
+        let dataset = Arc::new(data::load(config)?);
+        self.loaded.insert(key, dataset.clone());
+        Ok(dataset)
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Ok,
+    /// The loss became NaN or infinite.
+    Diverged,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Ok => "ok",
+            JobStatus::Diverged => "diverged",
+            JobStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Runs every job of `experiment` that is not yet in its results table.
+///
+/// Problems that concern the whole experiment (unreadable data, impossible split, unwritable
+/// table) stop it with an error; a job that fails on its own (diverged loss) gets a row with
+/// its status and the sweep goes on.
+pub fn run_experiment(
+    experiment: &Experiment,
+    options: &RunOptions,
+    cache: &mut DataCache,
+) -> Result<RunSummary, RunError> {
+    let jobs = experiment.jobs()?;
+    let table_path = options
+        .results
+        .clone()
+        .unwrap_or_else(|| experiment.results_path.clone());
+    let table = ResultsTable::new(&table_path);
+    let done = table.job_ids()?;
+    let todo: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| options.force || !done.contains(&j.id))
+        .collect();
+    let mut summary = RunSummary {
+        planned: jobs.len(),
+        skipped: jobs.len() - todo.len(),
+        table: table_path.clone(),
+        ..Default::default()
+    };
+    tracing::info!(
+        file = %experiment.path.display(),
+        jobs = jobs.len(),
+        to_run = todo.len(),
+        table = %table_path.display(),
+        "experiment planned"
+    );
+    if todo.is_empty() {
+        return Ok(summary);
+    }
+    let data_err = |source| RunError::Data {
+        file: experiment.path.clone(),
+        source,
+    };
+    let bars = bars::Bars::new(todo.len(), options.progress, &experiment.path);
+    let git = git_revision(&experiment.path);
+    for job in todo {
+        let cfg = &job.config.data;
+        let dataset = cache.get(cfg).map_err(data_err)?;
+        let partition = data::make_split(&dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold).map_err(data_err)?;
+        bars.start_job(job);
+        let started = timestamp_utc();
+        let result = execute(job, &dataset, &partition, &bars.epochs);
+        let (status, row) = row::build(job, &started, &git, &result);
+        if let Ok(done) = &result {
+            write_artefacts(
+                &table_path,
+                &job.id,
+                &job.resolved_toml(),
+                &done.predictions,
+                &done.outcome.fit.history,
+            )?;
+        }
+        table.upsert(&row)?;
+        summary.ran += 1;
+        if status != JobStatus::Ok {
+            summary.failed += 1;
+        }
+        bars.finish_job(job, status, &row);
+    }
+    bars.finish();
+    Ok(summary)
+}
+
+/// A finished job: model outcome, metrics and the per-image predictions.
+pub(crate) struct Finished {
+    pub outcome: ModelOutcome,
+    pub eval: BinaryMetrics,
+    pub test: Option<BinaryMetrics>,
+    pub predictions: Vec<PredictionRecord>,
+    pub n_train: usize,
+}
+
+fn execute(job: &Job, data: &Dataset, partition: &Partition, epoch_bar: &ProgressBar) -> Result<Finished, ModelError> {
+    let cfg = &job.config;
+    epoch_bar.set_length(cfg.train.epochs as u64);
+    epoch_bar.set_position(0);
+    let outcome = models::train_and_score(cfg, job.seed, data, partition, &mut |record| {
+        epoch_bar.set_position(record.epoch as u64);
+        epoch_bar.set_message(format!("loss {:.4}", record.train_loss));
+        tracing::debug!(job = %job.id, epoch = record.epoch, loss = record.train_loss, val_loss = ?record.val_loss, "epoch");
+    })?;
+    let eval = BinaryMetrics::compute(&data.labels(&partition.eval), &outcome.eval_scores, 0.5);
+    let test = match (&partition.test, &outcome.test_scores) {
+        (Some(idx), Some(scores)) => Some(BinaryMetrics::compute(&data.labels(idx), scores, 0.5)),
+        _ => None,
+    };
+    let mut predictions = Vec::new();
+    let sets = [
+        ("eval", Some((&partition.eval, &outcome.eval_scores))),
+        ("test", partition.test.as_ref().zip(outcome.test_scores.as_ref())),
+    ];
+    for (set, part) in sets {
+        let Some((indices, scores)) = part else { continue };
+        for (&i, &score) in indices.iter().zip(scores.iter()) {
+            let s = &data.samples[i];
+            predictions.push(PredictionRecord {
+                path: s.id.clone(),
+                label: s.label,
+                score,
+                set,
+                fold: job.fold,
+            });
+        }
+    }
+    Ok(Finished {
+        n_train: partition.train.len(),
+        outcome,
+        eval,
+        test,
+        predictions,
+    })
+}
+
+/// `git describe --always --dirty` of the folder holding the experiment file, if any.
+fn git_revision(file: &Path) -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(crate::config::base_dir(file))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
