@@ -15,3 +15,4 @@ pub mod models;
 pub mod results;
 pub mod runner;
 pub mod cli;
+pub mod bench;

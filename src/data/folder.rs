@@ -55,7 +55,7 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
     let samples = entries
         .into_par_iter()
         .map(|(path, id, origin, label)| {
-            let (rows, cols, pixels) = read_gray(&path)?;
+            let (rows, cols, pixels) = read_image(&path)?;
             if rows != size || cols != size {
                 return Err(DataError::WrongSize {
                     path,
@@ -93,8 +93,9 @@ pub(crate) fn group_of(re: &Regex, file_name: &str) -> String {
         .unwrap_or_else(|| file_name.to_string())
 }
 
-/// Decodes a grayscale image to 0..255-scaled values; colour images are converted to luma.
-fn read_gray(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
+/// Decodes an image to (rows, cols, pixels) with 0..255-scaled values (16-bit divided by
+/// 257, colour converted to luma).
+pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
     let unreadable = |message: String| DataError::Unreadable {
         path: path.to_path_buf(),
         message,

@@ -4,7 +4,7 @@ mod folder;
 mod split;
 pub mod synthetic;
 
-pub use folder::load_folder;
+pub use folder::{load_folder, read_image};
 pub use split::{holdout, make_split, Partition};
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use crate::config::WaveletConfig;
 use crate::data::Dataset;
 use crate::train::Matrix;
-use crate::wavelet::{Array2, FeatureSpec, Wavelet, WaveletError};
+use crate::wavelet::{Array2, FeatureSpec, Wavelet, WaveletError, LANES};
 
 impl TryFrom<&WaveletConfig> for FeatureSpec {
     type Error = WaveletError;
@@ -26,19 +26,25 @@ impl TryFrom<&WaveletConfig> for FeatureSpec {
 /// splitting leaks nothing.
 pub fn wavelet_features(data: &Dataset, config: &WaveletConfig) -> Result<Matrix, WaveletError> {
     let spec = FeatureSpec::try_from(config)?;
-    let rows: Vec<Vec<f64>> = data
-        .samples
-        .par_iter()
-        .map(|s| {
-            let image = Array2::new(s.rows, s.cols, s.pixels.iter().map(|&v| v as f64).collect());
-            spec.extract(&image)
-        })
-        .collect::<Result<_, _>>()?;
-    let cols = rows.first().map_or(0, Vec::len);
+    let Some(first) = data.samples.first() else {
+        return Ok(Matrix { rows: 0, cols: 0, data: Vec::new() });
+    };
+    let cols = spec.feature_count(first.rows, first.cols);
+    let chunk = 8 * LANES;
+    let mut out = vec![0.0f64; data.samples.len() * cols];
+    out.par_chunks_mut(chunk * cols)
+        .zip(data.samples.par_chunks(chunk))
+        .try_for_each(|(dst, group)| {
+            let images: Vec<Array2> = group
+                .iter()
+                .map(|s| Array2::new(s.rows, s.cols, s.pixels.iter().map(|&v| v as f64).collect()))
+                .collect();
+            spec.extract_into(&images, dst)
+        })?;
     Ok(Matrix {
-        rows: rows.len(),
+        rows: data.samples.len(),
         cols,
-        data: rows.into_iter().flatten().map(|v| v as f32).collect(),
+        data: out.into_iter().map(|v| v as f32).collect(),
     })
 }
 

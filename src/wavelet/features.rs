@@ -35,19 +35,92 @@ pub struct FeatureSpec {
 impl FeatureSpec {
     /// Features of one image (pixel values as stored, e.g. 0..255).
     pub fn extract(&self, image: &Array2) -> Result<Vec<f64>, WaveletError> {
-        let dec = transform::wavedec2_selective(image, &self.wavelet, self.level, &self.keep_levels)?;
-        let mut bands: Vec<&Array2> = Vec::new();
-        if self.keep_approx {
-            bands.push(&dec.approx);
+        let mut out = self.extract_many(std::slice::from_ref(image))?;
+        Ok(out.pop().expect("one feature vector per image"))
+    }
+
+    /// Features of many images; transforming them together lets every SIMD lane work (see
+    /// [`transform::LANES`]), so prefer this for more than one image.
+    pub fn extract_many(&self, images: &[Array2]) -> Result<Vec<Vec<f64>>, WaveletError> {
+        let Some(first) = images.first() else {
+            return Ok(Vec::new());
+        };
+        let width = self.feature_count(first.rows, first.cols);
+        let mut out = vec![0.0; width * images.len()];
+        if images.iter().all(|i| (i.rows, i.cols) == (first.rows, first.cols)) {
+            self.extract_into(images, &mut out)?;
+            return Ok(out.chunks(width).map(<[f64]>::to_vec).collect());
         }
-        for (level, detail) in &dec.details {
-            if self.keep_levels.contains(level) {
-                bands.extend(detail.named().map(|(_, a)| a));
+        images.iter().map(|i| self.extract(i)).collect()
+    }
+
+    /// Number of features of an image of `rows`×`cols` pixels.
+    pub fn feature_count(&self, rows: usize, cols: usize) -> usize {
+        let (mut r, mut c) = (rows, cols);
+        let f = self.wavelet.len();
+        let mut bands = Vec::new();
+        for level in 1..=self.level {
+            r = transform::coeff_len(r, f);
+            c = transform::coeff_len(c, f);
+            if self.keep_levels.contains(&level) {
+                bands.extend([r * c; 3]);
             }
         }
-        Ok(match self.kind {
-            FeatureKind::Coefficients => bands.iter().flat_map(|a| a.data.iter().copied()).collect(),
-            FeatureKind::SubbandStats => bands.iter().flat_map(|a| subband_stats(&a.data)).collect(),
+        if self.keep_approx {
+            bands.push(r * c);
+        }
+        match self.kind {
+            FeatureKind::Coefficients => bands.iter().sum(),
+            FeatureKind::SubbandStats => bands.len() * STATS_PER_BAND,
+        }
+    }
+
+    /// Writes the features of same-sized `images` into `out`, one row of
+    /// [`FeatureSpec::feature_count`] values per image, without allocating per image.
+    pub fn extract_into(&self, images: &[Array2], out: &mut [f64]) -> Result<(), WaveletError> {
+        let Some(first) = images.first() else {
+            return Ok(());
+        };
+        if let Some(other) = images.iter().find(|i| (i.rows, i.cols) != (first.rows, first.cols)) {
+            return Err(WaveletError::MixedShapes {
+                first: (first.rows, first.cols),
+                other: (other.rows, other.cols),
+            });
+        }
+        let width = self.feature_count(first.rows, first.cols);
+        assert_eq!(out.len(), width * images.len(), "output holds one row per image");
+        let mut band_values = Vec::new();
+        transform::for_each_group(images, &self.wavelet, self.level, &self.keep_levels, |group, start| {
+            // Kept bands in PyWavelets order: approximation, then coarsest level first.
+            let mut bands = Vec::new();
+            if self.keep_approx {
+                bands.push(&group.approx);
+            }
+            for level in (1..=self.level).rev() {
+                if self.keep_levels.contains(&level) {
+                    bands.extend(group.details[level - 1].iter());
+                }
+            }
+            for lane in 0..group.lanes {
+                let row = &mut out[(start + lane) * width..(start + lane + 1) * width];
+                let mut pos = 0;
+                for band in &bands {
+                    match self.kind {
+                        FeatureKind::Coefficients => {
+                            for v in band.lane(lane) {
+                                row[pos] = v;
+                                pos += 1;
+                            }
+                        }
+                        FeatureKind::SubbandStats => {
+                            band_values.clear();
+                            band_values.extend(band.lane(lane));
+                            row[pos..pos + STATS_PER_BAND].copy_from_slice(&subband_stats(&band_values));
+                            pos += STATS_PER_BAND;
+                        }
+                    }
+                }
+            }
         })
     }
 }

@@ -10,7 +10,7 @@ mod filter_bank_data;
 mod transform;
 
 pub use features::{FeatureKind, FeatureSpec};
-pub use transform::{wavedec2, wavedec2_selective, Decomposition, DetailBands};
+pub use transform::{wavedec2, wavedec2_many, wavedec2_selective, Decomposition, DetailBands, LANES};
 
 use thiserror::Error;
 
@@ -21,6 +21,11 @@ pub enum WaveletError {
     UnknownFamily { name: String, count: usize },
     #[error("wavelet level must be at least 1, got {0}")]
     ZeroLevel(usize),
+    #[error("images of one batch must share a size, found {first:?} and {other:?} (rows, cols)")]
+    MixedShapes {
+        first: (usize, usize),
+        other: (usize, usize),
+    },
     #[error("image of {rows}x{cols} pixels is too small to decompose")]
     EmptyImage { rows: usize, cols: usize },
 }

@@ -72,45 +72,151 @@ pub fn wavedec2_selective(
     level: usize,
     keep_levels: &[usize],
 ) -> Result<Decomposition, WaveletError> {
+    let mut out = wavedec2_many(std::slice::from_ref(image), wavelet, level, keep_levels)?;
+    Ok(out.pop().expect("one decomposition per image"))
+}
+
+/// Images processed together: each coefficient is a vector of this many lanes, one per
+/// image, so every multiply-add of the transform is a full SIMD operation (4 × f64 = AVX2).
+pub const LANES: usize = 4;
+type Lane = [f64; LANES];
+
+/// A 2-D array whose elements hold the same position of up to [`LANES`] images.
+#[derive(Default)]
+pub(crate) struct LaneArray {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: Vec<Lane>,
+}
+
+impl LaneArray {
+    /// Reshapes in place, keeping the allocation (contents are overwritten by the caller).
+    fn reset(&mut self, rows: usize, cols: usize) {
+        self.rows = rows;
+        self.cols = cols;
+        self.data.resize(rows * cols, [0.0; LANES]);
+    }
+
+    /// The values of one lane (image).
+    pub(crate) fn lane(&self, lane: usize) -> impl Iterator<Item = f64> + '_ {
+        self.data.iter().map(move |v| v[lane])
+    }
+
+    fn to_array(&self, lane: usize) -> Array2 {
+        Array2::new(self.rows, self.cols, self.lane(lane).collect())
+    }
+}
+
+/// The decomposition of one group of images, with buffers reused from group to group (the
+/// arrays are small, and allocating them afresh costs more than transforming them).
+#[derive(Default)]
+pub(crate) struct GroupDecomposition {
+    /// Number of images (lanes in use).
+    pub(crate) lanes: usize,
+    pub(crate) approx: LaneArray,
+    /// `[cH, cV, cD]` of level `index + 1`; valid for kept levels only.
+    pub(crate) details: Vec<[LaneArray; 3]>,
+    scratch_low: LaneArray,
+    scratch_high: LaneArray,
+    scratch_next: LaneArray,
+}
+
+thread_local! {
+    static WORKSPACE: std::cell::RefCell<GroupDecomposition> = std::cell::RefCell::default();
+}
+
+/// Decomposes `images` in groups of up to [`LANES`] same-shaped images and calls `visit`
+/// with each group's decomposition and the index of its first image.
+pub(crate) fn for_each_group(
+    images: &[Array2],
+    wavelet: &Wavelet,
+    level: usize,
+    keep_levels: &[usize],
+    mut visit: impl FnMut(&GroupDecomposition, usize),
+) -> Result<(), WaveletError> {
     if level == 0 {
         return Err(WaveletError::ZeroLevel(level));
     }
-    if image.rows == 0 || image.cols == 0 {
+    if let Some(bad) = images.iter().find(|i| i.rows == 0 || i.cols == 0) {
         return Err(WaveletError::EmptyImage {
-            rows: image.rows,
-            cols: image.cols,
+            rows: bad.rows,
+            cols: bad.cols,
         });
     }
     let lo: Vec<f64> = wavelet.dec_lo.iter().rev().copied().collect();
     let hi: Vec<f64> = wavelet.dec_hi.iter().rev().copied().collect();
-    let mut approx = image.clone();
-    let mut details = Vec::new();
-    for current in 1..=level {
-        if keep_levels.contains(&current) {
-            let [l, h] = analyze_axis0(&approx, &[&lo, &hi]);
-            let [ll, lh] = analyze_axis1(&l, &[&lo, &hi]);
-            let [hl, hh] = analyze_axis1(&h, &[&lo, &hi]);
-            details.push((
-                current,
-                DetailBands {
-                    horizontal: hl,
-                    vertical: lh,
-                    diagonal: hh,
-                },
-            ));
-            approx = ll;
-        } else {
-            let [l] = analyze_axis0(&approx, &[&lo]);
-            let [ll] = analyze_axis1(&l, &[&lo]);
-            approx = ll;
+    WORKSPACE.with_borrow_mut(|ws| {
+        let mut start = 0;
+        while start < images.len() {
+            let shape = (images[start].rows, images[start].cols);
+            let mut end = start + 1;
+            while end < images.len() && end - start < LANES && (images[end].rows, images[end].cols) == shape {
+                end += 1;
+            }
+            decompose_group(&images[start..end], &lo, &hi, level, keep_levels, ws);
+            visit(ws, start);
+            start = end;
+        }
+    });
+    Ok(())
+}
+
+/// [`wavedec2_selective`] of many images at once; results are in input order.
+pub fn wavedec2_many(
+    images: &[Array2],
+    wavelet: &Wavelet,
+    level: usize,
+    keep_levels: &[usize],
+) -> Result<Vec<Decomposition>, WaveletError> {
+    let mut out = Vec::with_capacity(images.len());
+    for_each_group(images, wavelet, level, keep_levels, |group, _| {
+        for lane in 0..group.lanes {
+            let mut details: Vec<(usize, DetailBands)> = (1..=level)
+                .filter(|l| keep_levels.contains(l))
+                .map(|l| {
+                    let [h, v, d] = &group.details[l - 1];
+                    let bands = DetailBands {
+                        horizontal: h.to_array(lane),
+                        vertical: v.to_array(lane),
+                        diagonal: d.to_array(lane),
+                    };
+                    (l, bands)
+                })
+                .collect();
+            details.reverse();
+            out.push(Decomposition {
+                level,
+                approx: group.approx.to_array(lane),
+                details,
+            });
+        }
+    })?;
+    Ok(out)
+}
+
+fn decompose_group(group: &[Array2], lo: &[f64], hi: &[f64], level: usize, keep_levels: &[usize], ws: &mut GroupDecomposition) {
+    let (rows, cols) = (group[0].rows, group[0].cols);
+    ws.lanes = group.len();
+    ws.approx.reset(rows, cols);
+    ws.approx.data.fill([0.0; LANES]);
+    for (lane, image) in group.iter().enumerate() {
+        for (d, v) in ws.approx.data.iter_mut().zip(&image.data) {
+            d[lane] = *v;
         }
     }
-    details.reverse();
-    Ok(Decomposition {
-        level,
-        approx,
-        details,
-    })
+    ws.details.resize_with(level.max(ws.details.len()), Default::default);
+    for current in 1..=level {
+        if keep_levels.contains(&current) {
+            let [h, v, d] = &mut ws.details[current - 1];
+            analyze(&ws.approx, Axis::Rows, [lo, hi], [&mut ws.scratch_low, &mut ws.scratch_high]);
+            analyze(&ws.scratch_low, Axis::Cols, [lo, hi], [&mut ws.scratch_next, v]);
+            analyze(&ws.scratch_high, Axis::Cols, [lo, hi], [h, d]);
+        } else {
+            analyze(&ws.approx, Axis::Rows, [lo], [&mut ws.scratch_low]);
+            analyze(&ws.scratch_low, Axis::Cols, [lo], [&mut ws.scratch_next]);
+        }
+        std::mem::swap(&mut ws.approx, &mut ws.scratch_next);
+    }
 }
 
 /// Output length of one step: `floor((n + f - 1) / 2)`, PyWavelets' `dwt_coeff_len` for
@@ -132,36 +238,87 @@ fn symmetric_index(t: usize, pad: usize, n: usize) -> usize {
     }
 }
 
-/// Filters every column of `x` (i.e. along axis 0) with each reversed filter and keeps every
-/// second output, starting at the second one, as PyWavelets' `downsampling_convolution` does.
-/// Working on whole rows keeps the inner loop a contiguous multiply-add that the compiler
-/// vectorises.
-fn analyze_axis0<const K: usize>(x: &Array2, reversed_filters: &[&[f64]; K]) -> [Array2; K] {
-    let f = reversed_filters[0].len();
-    let n = x.rows;
-    let cols = x.cols;
-    let out_rows = coeff_len(n, f);
+#[derive(Clone, Copy, PartialEq)]
+enum Axis {
+    /// Along axis 0: each column is filtered.
+    Rows,
+    /// Along axis 1: each row is filtered.
+    Cols,
+}
+
+/// One analysis step along `axis` with each reversed filter: output `o` is
+/// `Σ_k g[k] · x_ext[2o + 1 + k]`, PyWavelets' `downsampling_convolution`. Every output
+/// lane vector is accumulated in registers over the taps. On CPUs with AVX2 and FMA a copy
+/// compiled for them (with fused multiply-add) is used.
+fn analyze<const K: usize>(x: &LaneArray, axis: Axis, filters: [&[f64]; K], outputs: [&mut LaneArray; K]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { analyze_avx2_fma(x, axis, filters, outputs) };
+        }
+    }
+    analyze_generic::<K, false>(x, axis, filters, outputs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn analyze_avx2_fma<const K: usize>(x: &LaneArray, axis: Axis, filters: [&[f64]; K], outputs: [&mut LaneArray; K]) {
+    analyze_generic::<K, true>(x, axis, filters, outputs)
+}
+
+#[inline(always)]
+fn analyze_generic<const K: usize, const FMA: bool>(
+    x: &LaneArray,
+    axis: Axis,
+    filters: [&[f64]; K],
+    mut outputs: [&mut LaneArray; K],
+) {
+    let f = filters[0].len();
+    let (n, other) = match axis {
+        Axis::Rows => (x.rows, x.cols),
+        Axis::Cols => (x.cols, x.rows),
+    };
+    let out_n = coeff_len(n, f);
     let pad = f - 1;
-    let source_rows: Vec<usize> = (0..n + 2 * pad).map(|t| symmetric_index(t, pad, n)).collect();
-    let mut outputs: [Vec<f64>; K] = std::array::from_fn(|_| vec![0.0; out_rows * cols]);
-    for o in 0..out_rows {
-        for k in 0..f {
-            let src = &x.data[source_rows[2 * o + 1 + k] * cols..][..cols];
-            for (out, filter) in outputs.iter_mut().zip(reversed_filters) {
-                let g = filter[k];
-                let dst = &mut out[o * cols..][..cols];
-                for (d, s) in dst.iter_mut().zip(src) {
-                    *d += g * s;
+    // Offset of each extended-signal position along the filtered axis.
+    let (step_in, step_other) = match axis {
+        Axis::Rows => (x.cols, 1),
+        Axis::Cols => (1, x.cols),
+    };
+    let offsets: Vec<usize> = (0..n + 2 * pad)
+        .map(|t| symmetric_index(t, pad, n) * step_in)
+        .collect();
+    let (out_rows, out_cols) = match axis {
+        Axis::Rows => (out_n, x.cols),
+        Axis::Cols => (x.rows, out_n),
+    };
+    let (out_step, out_other) = match axis {
+        Axis::Rows => (out_cols, 1),
+        Axis::Cols => (1, out_cols),
+    };
+    for out in outputs.iter_mut() {
+        out.reset(out_rows, out_cols);
+    }
+    for j in 0..other {
+        let base = j * step_other;
+        for o in 0..out_n {
+            let window = &offsets[2 * o + 1..2 * o + 1 + f];
+            let mut acc = [[0.0; LANES]; K];
+            for (k, &off) in window.iter().enumerate() {
+                let s = &x.data[base + off];
+                for q in 0..K {
+                    let g = filters[q][k];
+                    for l in 0..LANES {
+                        acc[q][l] = if FMA { g.mul_add(s[l], acc[q][l]) } else { acc[q][l] + g * s[l] };
+                    }
                 }
+            }
+            for q in 0..K {
+                outputs[q].data[o * out_step + j * out_other] = acc[q];
             }
         }
     }
-    outputs.map(|data| Array2::new(out_rows, cols, data))
-}
-
-/// Filtering along axis 1: transpose, filter along axis 0, transpose back.
-fn analyze_axis1<const K: usize>(x: &Array2, reversed_filters: &[&[f64]; K]) -> [Array2; K] {
-    analyze_axis0(&x.transposed(), reversed_filters).map(|a| a.transposed())
 }
 
 #[cfg(test)]

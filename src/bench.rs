@@ -1,0 +1,69 @@
+//! Throughput benchmarks behind `microcal bench ...` (speed targets live here, never in tests).
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::data::Dataset;
+use crate::wavelet::{Array2, FeatureKind, FeatureSpec, Wavelet, LANES};
+
+/// Result of a throughput run.
+#[derive(Debug, Clone)]
+pub struct Throughput {
+    pub images: usize,
+    pub seconds: f64,
+}
+
+impl Throughput {
+    pub fn images_per_s(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-12)
+    }
+}
+
+/// The reference feature setting: db5, level 4, detail levels 2-4, raw coefficients.
+pub fn reference_wavelet_spec() -> FeatureSpec {
+    FeatureSpec {
+        wavelet: Wavelet::from_name("db5").expect("db5 exists"),
+        level: 4,
+        keep_levels: vec![2, 3, 4],
+        keep_approx: false,
+        kind: FeatureKind::Coefficients,
+    }
+}
+
+/// Extracts features of every image repeatedly for at least `min_seconds` (after one warm-up
+/// pass), in parallel or on one thread. Image decoding is not timed: images are converted to
+/// `f64` arrays once, before the clock starts.
+pub fn wavelet_throughput(data: &Dataset, spec: &FeatureSpec, min_seconds: f64, parallel: bool) -> Throughput {
+    let images: Vec<Array2> = data
+        .samples
+        .iter()
+        .map(|s| Array2::new(s.rows, s.cols, s.pixels.iter().map(|&v| v as f64).collect()))
+        .collect();
+    let chunk = 8 * LANES;
+    let width = spec.feature_count(images[0].rows, images[0].cols);
+    let pass = || {
+        let extract = |buffer: &mut Vec<f64>, group: &[Array2]| {
+            buffer.resize(group.len() * width, 0.0);
+            spec.extract_into(group, buffer).expect("valid spec");
+            std::hint::black_box(&buffer);
+        };
+        if parallel {
+            images.par_chunks(chunk).for_each_init(Vec::new, extract);
+        } else {
+            let mut buffer = Vec::new();
+            images.chunks(chunk).for_each(|g| extract(&mut buffer, g));
+        }
+    };
+    std::hint::black_box(pass());
+    let start = Instant::now();
+    let mut passes = 0;
+    while passes == 0 || start.elapsed().as_secs_f64() < min_seconds {
+        std::hint::black_box(pass());
+        passes += 1;
+    }
+    Throughput {
+        images: images.len() * passes,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
