@@ -4,15 +4,15 @@
 //! (images and splits) → [`models`] (features and classifiers, trained by [`train`] on the
 //! [`engine`]) → [`metrics`] → [`results`] (the table and per-job artefacts).
 
-pub mod wavelet;
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod data;
-pub mod rng;
-pub mod metrics;
 pub mod engine;
-pub mod train;
+pub mod metrics;
 pub mod models;
 pub mod results;
+pub mod rng;
 pub mod runner;
-pub mod cli;
-pub mod bench;
+pub mod train;
+pub mod wavelet;

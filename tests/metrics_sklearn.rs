@@ -5,7 +5,10 @@ use serde_json::Value;
 
 #[test]
 fn metrics_match_scikit_learn() {
-    let path = format!("{}/tests/fixtures/metrics_sklearn.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/metrics_sklearn.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 6);
     for (k, case) in cases.iter().enumerate() {
@@ -22,11 +25,19 @@ fn metrics_match_scikit_learn() {
             ("log_loss", m.loss),
         ] {
             let theirs = case[name].as_f64().unwrap();
-            assert!((ours - theirs).abs() < 1e-12, "case {k} {name}: ours {ours}, scikit-learn {theirs}");
+            assert!(
+                (ours - theirs).abs() < 1e-12,
+                "case {k} {name}: ours {ours}, scikit-learn {theirs}"
+            );
         }
         let c = &case["confusion"];
         assert_eq!(
-            [m.confusion.tn, m.confusion.fp, m.confusion.fn_, m.confusion.tp],
+            [
+                m.confusion.tn,
+                m.confusion.fp,
+                m.confusion.fn_,
+                m.confusion.tp
+            ],
             ["tn", "fp", "fn", "tp"].map(|k| c[k].as_u64().unwrap() as usize),
             "case {k} confusion"
         );

@@ -11,7 +11,9 @@ fn fixture(name: &str) -> Value {
 /// Same integer formula as `formula_image` in tools/gen_fixtures.py.
 fn formula_image(rows: usize, cols: usize) -> Array2 {
     let data = (0..rows)
-        .flat_map(|r| (0..cols).map(move |c| ((r * 7 + c * 13 + (r * c) % 11 + (r * r) % 17) % 256) as f64))
+        .flat_map(|r| {
+            (0..cols).map(move |c| ((r * 7 + c * 13 + (r * c) % 11 + (r * r) % 17) % 256) as f64)
+        })
         .collect();
     Array2::new(rows, cols, data)
 }
@@ -23,7 +25,10 @@ fn weight(i: usize) -> f64 {
 
 fn close(ours: f64, theirs: f64, scale: f64, what: &str) {
     let tol = 1e-9 * scale.max(1e-12);
-    assert!((ours - theirs).abs() <= tol, "{what}: ours {ours} vs PyWavelets {theirs} (tol {tol})");
+    assert!(
+        (ours - theirs).abs() <= tol,
+        "{what}: ours {ours} vs PyWavelets {theirs} (tol {tol})"
+    );
 }
 
 /// Compares an array with a fixture checksum entry: shape, sums, and a weighted sum, each to
@@ -33,10 +38,30 @@ fn check_array(ours: &Array2, expected: &Value, what: &str) {
     assert_eq!(vec![ours.rows, ours.cols], shape, "{what}: shape");
     let f = |k: &str| expected[k].as_f64().unwrap();
     let sum_abs: f64 = ours.data.iter().map(|v| v.abs()).sum();
-    close(ours.data.iter().sum(), f("sum"), f("sum_abs"), &format!("{what} sum"));
-    close(sum_abs, f("sum_abs"), f("sum_abs"), &format!("{what} sum_abs"));
-    close(ours.data.iter().map(|v| v * v).sum(), f("sumsq"), f("sumsq"), &format!("{what} sumsq"));
-    let wdot: f64 = ours.data.iter().enumerate().map(|(i, v)| weight(i) * v).sum();
+    close(
+        ours.data.iter().sum(),
+        f("sum"),
+        f("sum_abs"),
+        &format!("{what} sum"),
+    );
+    close(
+        sum_abs,
+        f("sum_abs"),
+        f("sum_abs"),
+        &format!("{what} sum_abs"),
+    );
+    close(
+        ours.data.iter().map(|v| v * v).sum(),
+        f("sumsq"),
+        f("sumsq"),
+        &format!("{what} sumsq"),
+    );
+    let wdot: f64 = ours
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| weight(i) * v)
+        .sum();
     close(wdot, f("wdot"), f("wdot_abs"), &format!("{what} wdot"));
     if let Some(data) = expected.get("data") {
         for (i, (a, b)) in ours.data.iter().zip(data.as_array().unwrap()).enumerate() {
@@ -59,7 +84,11 @@ fn every_family_matches_pywavelets_at_levels_1_and_4() {
         let dec = wavedec2(&img, &w, level).unwrap();
         let ours = dec.named_arrays();
         let theirs = case["arrays"].as_array().unwrap();
-        assert_eq!(ours.len(), theirs.len(), "{family} level {level}: number of arrays");
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{family} level {level}: number of arrays"
+        );
         for ((name, array), expected) in ours.iter().zip(theirs) {
             assert_eq!(name, expected["name"].as_str().unwrap());
             check_array(array, expected, &format!("{family} L{level} {name}"));
@@ -80,7 +109,10 @@ fn reference_features_match_numpy() {
         kind,
     };
     let coeffs = spec(FeatureKind::Coefficients).extract(&img).unwrap();
-    assert_eq!(coeffs.len(), expected["coefficients_len"].as_u64().unwrap() as usize);
+    assert_eq!(
+        coeffs.len(),
+        expected["coefficients_len"].as_u64().unwrap() as usize
+    );
     let flat = Array2::new(1, coeffs.len(), coeffs);
     let mut checksum = expected["coefficients_checksum"].clone();
     checksum["shape"] = serde_json::json!([1, flat.cols]);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
@@ -66,8 +66,8 @@ fn run(args: Args) -> Result<ExitCode> {
     let mut cache = DataCache::default();
     let mut failed = 0;
     for exp in &experiments {
-        let summary = run_experiment(exp, &options, &mut cache)
-            .with_context(|| format!("experiment {} stopped", exp.path.display()))?;
+        // Errors name the file, key or path themselves.
+        let summary = run_experiment(exp, &options, &mut cache)?;
         println!(
             "{}: {} jobs, {} run, {} already in {}, {} failed",
             exp.path.display(),
@@ -79,19 +79,37 @@ fn run(args: Args) -> Result<ExitCode> {
         );
         failed += summary.failed;
     }
-    Ok(if failed > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_plan(exp: &Experiment, results: Option<&PathBuf>) -> Result<()> {
     let table_path = results.cloned().unwrap_or_else(|| exp.results_path.clone());
     let done = ResultsTable::new(&table_path).job_ids()?;
     let jobs = exp.jobs()?;
-    println!("{} → {} ({} jobs)", exp.path.display(), table_path.display(), jobs.len());
+    println!(
+        "{} → {} ({} jobs)",
+        exp.path.display(),
+        table_path.display(),
+        jobs.len()
+    );
     for job in &jobs {
         let fold = job.fold.map(|f| format!(" fold={f}")).unwrap_or_default();
         let grid: Vec<String> = job.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let state = if done.contains(&job.id) { "done" } else { "todo" };
-        println!("  {} {state} seed={}{fold} {}", job.id, job.seed, grid.join(" "));
+        let state = if done.contains(&job.id) {
+            "done"
+        } else {
+            "todo"
+        };
+        println!(
+            "  {} {state} seed={}{fold} {}",
+            job.id,
+            job.seed,
+            grid.join(" ")
+        );
     }
     Ok(())
 }

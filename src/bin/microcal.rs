@@ -11,7 +11,10 @@ use microcal::data::{self, synthetic};
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
 #[derive(Parser)]
-#[command(version, about = "microcal tools: inspect wavelet decompositions, run benchmarks")]
+#[command(
+    version,
+    about = "microcal tools: inspect wavelet decompositions, run benchmarks"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -80,7 +83,8 @@ fn print_wavelet(family: &str, level: usize, format: Format, path: &std::path::P
     let wavelet = Wavelet::from_name(family)?;
     let (rows, cols, pixels) = data::read_image(path)?;
     let image = Array2::new(rows, cols, pixels.into_iter().map(f64::from).collect());
-    let dec = wavedec2(&image, &wavelet, level).with_context(|| format!("decomposing {}", path.display()))?;
+    let dec = wavedec2(&image, &wavelet, level)
+        .with_context(|| format!("decomposing {}", path.display()))?;
     match format {
         Format::Json => {
             let coeffs: Vec<serde_json::Value> = dec
@@ -92,7 +96,10 @@ fn print_wavelet(family: &str, level: usize, format: Format, path: &std::path::P
             println!("{out}");
         }
         Format::Text => {
-            println!("# {} {family} level {level} (mode symmetric)", path.display());
+            println!(
+                "# {} {family} level {level} (mode symmetric)",
+                path.display()
+            );
             for (name, a) in dec.named_arrays() {
                 println!("{name} shape {}x{}", a.rows, a.cols);
                 for row in a.data.chunks(a.cols) {
@@ -130,7 +137,11 @@ fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
     let single = bench::wavelet_throughput(&dataset, &spec, seconds, false);
     println!("1 thread:  {:.0} images/s", single.images_per_s());
     let all = bench::wavelet_throughput(&dataset, &spec, seconds, true);
-    println!("{} threads: {:.0} images/s", rayon::current_num_threads(), all.images_per_s());
+    println!(
+        "{} threads: {:.0} images/s",
+        rayon::current_num_threads(),
+        all.images_per_s()
+    );
     println!("images_per_s={:.0}", all.images_per_s());
     Ok(())
 }

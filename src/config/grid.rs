@@ -12,6 +12,9 @@ use super::schema::ExperimentConfig;
 use super::validate::{resolve, validate};
 use super::ConfigError;
 
+/// A resolved configuration and the grid values (dotted key, value) that produced it.
+pub type ResolvedCombination = (ExperimentConfig, Vec<(String, String)>);
+
 /// A loaded experiment file: the base table plus the grid axes.
 #[derive(Debug, Clone)]
 pub struct Experiment {
@@ -50,15 +53,19 @@ pub fn parse_override(spec: &str) -> Result<(String, Value), ConfigError> {
 impl Experiment {
     /// Reads and checks `path`; `overrides` (from `--set`) replace base values and grid axes.
     pub fn load(path: &Path, overrides: &[(String, Value)]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_str(&text, path, overrides)
     }
 
     /// As [`Experiment::load`], from text already read.
-    pub fn from_str(text: &str, path: &Path, overrides: &[(String, Value)]) -> Result<Self, ConfigError> {
+    pub fn from_str(
+        text: &str,
+        path: &Path,
+        overrides: &[(String, Value)],
+    ) -> Result<Self, ConfigError> {
         let parse_err = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
@@ -83,7 +90,7 @@ impl Experiment {
             base,
             base_error,
             axes,
-            results_path: base_dir(path).join(results),
+            results_path: normalize(&base_dir(path).join(results)),
         };
         // Resolve every combination now so that errors surface before anything runs.
         exp.configs()?;
@@ -91,16 +98,18 @@ impl Experiment {
     }
 
     /// The resolved configuration of each grid combination, with its grid values.
-    pub fn configs(&self) -> Result<Vec<(ExperimentConfig, Vec<(String, String)>)>, ConfigError> {
+    pub fn configs(&self) -> Result<Vec<ResolvedCombination>, ConfigError> {
         let mut out = Vec::new();
         for combo in cartesian(&self.axes) {
             let mut table = self.base.clone();
             let mut labels = Vec::new();
             for (key, value) in &combo {
-                set_dotted(&mut table, key, (*value).clone()).map_err(|message| ConfigError::Grid {
-                    path: self.path.clone(),
-                    key: key.to_string(),
-                    message,
+                set_dotted(&mut table, key, (*value).clone()).map_err(|message| {
+                    ConfigError::Grid {
+                        path: self.path.clone(),
+                        key: key.to_string(),
+                        message,
+                    }
                 })?;
                 labels.push((key.to_string(), value_label(value)));
             }
@@ -161,6 +170,27 @@ pub(crate) fn base_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+/// Removes `.` and `dir/..` pairs without touching the file system, so paths print as people
+/// would write them (`results/x.csv`, not `experiments/../results/x.csv`).
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -269,4 +299,79 @@ fn describe_combo(combo: &[(&str, &Value)]) -> String {
         .map(|(k, v)| format!("{k}={}", value_label(v)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_drops_dot_and_dotdot_pairs() {
+        assert_eq!(
+            normalize(Path::new("experiments/../results/x.csv")),
+            PathBuf::from("results/x.csv")
+        );
+        assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
+        assert_eq!(normalize(Path::new("../../x")), PathBuf::from("../../x"));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn overrides_parse_toml_or_fall_back_to_strings() {
+        assert_eq!(
+            parse_override("train.epochs=5").unwrap(),
+            ("train.epochs".into(), Value::Integer(5))
+        );
+        assert_eq!(
+            parse_override("model.wavelet.family=db5").unwrap().1,
+            Value::String("db5".into())
+        );
+        assert_eq!(
+            parse_override("x=[2, 3]").unwrap().1,
+            Value::Array(vec![Value::Integer(2), Value::Integer(3)])
+        );
+        assert!(parse_override("novalue").is_err());
+    }
+
+    #[test]
+    fn grid_expands_to_the_cartesian_product_times_seeds() {
+        let text = "name = \"g\"\n[data]\nsource = \"synthetic\"\n[model]\nkind = \"wavelet-mlp\"\n[train]\nseeds = [1, 2]\n[grid]\n\"model.wavelet.family\" = [\"haar\", \"db2\", \"db5\"]\n[grid.model.wavelet]\nlevel = [3, 4]\n";
+        let exp = Experiment::from_str(text, Path::new("g.toml"), &[]).unwrap();
+        let jobs = exp.jobs().unwrap();
+        assert_eq!(jobs.len(), 3 * 2 * 2);
+        let ids: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.id.clone()).collect();
+        assert_eq!(ids.len(), jobs.len(), "ids are distinct");
+        let again = Experiment::from_str(text, Path::new("g.toml"), &[])
+            .unwrap()
+            .jobs()
+            .unwrap();
+        assert_eq!(
+            jobs.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            again.iter().map(|j| &j.id).collect::<Vec<_>>()
+        );
+        // keep_levels defaults to 2..=level, resolved per combination.
+        let l3 = jobs
+            .iter()
+            .find(|j| j.config.model.wavelet.as_ref().unwrap().level == 3)
+            .unwrap();
+        assert_eq!(
+            l3.config.model.wavelet.as_ref().unwrap().keep_levels,
+            Some(vec![2, 3])
+        );
+    }
+
+    #[test]
+    fn set_replaces_a_grid_axis() {
+        let text = "name = \"g\"\n[data]\nsource = \"synthetic\"\n[model]\nkind = \"wavelet-mlp\"\n[grid]\n\"model.wavelet.family\" = [\"haar\", \"db2\"]\n";
+        let set = [parse_override("model.wavelet.family=sym4").unwrap()];
+        let jobs = Experiment::from_str(text, Path::new("g.toml"), &set)
+            .unwrap()
+            .jobs()
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].config.model.wavelet.as_ref().unwrap().family,
+            "sym4"
+        );
+    }
 }

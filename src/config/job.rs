@@ -28,7 +28,11 @@ struct Identity<'a> {
 
 impl Job {
     /// One job per seed and fold of a resolved configuration.
-    pub(crate) fn expand(file: &Path, config: ExperimentConfig, grid: Vec<(String, String)>) -> Vec<Job> {
+    pub(crate) fn expand(
+        file: &Path,
+        config: ExperimentConfig,
+        grid: Vec<(String, String)>,
+    ) -> Vec<Job> {
         let folds: Vec<Option<usize>> = match config.data.split {
             SplitKind::Kfold | SplitKind::GroupKfold => (0..config.data.folds).map(Some).collect(),
             SplitKind::Given | SplitKind::Swapped => vec![None],
@@ -83,7 +87,11 @@ fn flatten_value(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String,
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_value(&key, v, out);
             }
         }

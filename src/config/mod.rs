@@ -17,10 +17,10 @@ use thiserror::Error;
 /// key, and says what would be valid.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read experiment file {path}: {source}")]
+    #[error("cannot read experiment file {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },

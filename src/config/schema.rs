@@ -130,7 +130,8 @@ pub struct WaveletConfig {
     pub family: String,
     #[serde(default = "default_level")]
     pub level: usize,
-    /// Detail levels kept (1 = finest); default: all but the finest.
+    /// Detail levels kept (1 = finest); default: all but the finest. Levels deeper than
+    /// `level` are ignored, so one list serves a sweep over levels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_levels: Option<Vec<usize>>,
     #[serde(default)]

@@ -13,13 +13,23 @@ pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> Experime
     config.grid = None;
     match config.model.kind {
         ModelKind::WaveletMlp => {
-            let wavelet = config.model.wavelet.get_or_insert_with(WaveletConfig::default);
+            let wavelet = config
+                .model
+                .wavelet
+                .get_or_insert_with(WaveletConfig::default);
             if wavelet.keep_levels.is_none() {
                 wavelet.keep_levels = Some((2.min(wavelet.level)..=wavelet.level).collect());
             }
             if let Some(levels) = wavelet.keep_levels.as_mut() {
                 levels.sort_unstable();
                 levels.dedup();
+                // Levels deeper than the decomposition are dropped, so that one list serves a
+                // sweep over `level` (keep [2, 3, 4] at level 3 keeps 2 and 3). If none would
+                // remain, the list is left alone for `validate` to reject.
+                let level = wavelet.level;
+                if levels.iter().any(|&l| l <= level) {
+                    levels.retain(|&l| l <= level);
+                }
             }
             config.model.mlp.get_or_insert_with(MlpConfig::default);
         }
@@ -60,15 +70,26 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         );
     }
     if matches!(d.split, SplitKind::Kfold | SplitKind::GroupKfold) && d.folds < 2 {
-        return fail("data.folds", format!("must be at least 2 for a k-fold split, got {}", d.folds));
+        return fail(
+            "data.folds",
+            format!("must be at least 2 for a k-fold split, got {}", d.folds),
+        );
     }
     if let Err(e) = regex::Regex::new(&d.group_pattern) {
-        return fail("data.group_pattern", format!("is not a valid regular expression: {e}"));
+        return fail(
+            "data.group_pattern",
+            format!("is not a valid regular expression: {e}"),
+        );
     }
     if d.image_size < 8 {
-        return fail("data.image_size", format!("must be at least 8 pixels, got {}", d.image_size));
+        return fail(
+            "data.image_size",
+            format!("must be at least 8 pixels, got {}", d.image_size),
+        );
     }
-    if d.source == DataSource::Synthetic && (d.synthetic_train_per_class < 2 || d.synthetic_test_per_class < 1) {
+    if d.source == DataSource::Synthetic
+        && (d.synthetic_train_per_class < 2 || d.synthetic_test_per_class < 1)
+    {
         return fail(
             "data.synthetic_train_per_class",
             "needs at least 2 training and 1 test image per class".into(),
@@ -79,13 +100,19 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             return fail("model.wavelet.family", e.to_string());
         }
         if w.level == 0 || w.level > 8 {
-            return fail("model.wavelet.level", format!("must be between 1 and 8, got {}", w.level));
+            return fail(
+                "model.wavelet.level",
+                format!("must be between 1 and 8, got {}", w.level),
+            );
         }
         let keep = w.keep_levels.as_deref().unwrap_or(&[]);
         if let Some(bad) = keep.iter().find(|&&l| l == 0 || l > w.level) {
             return fail(
                 "model.wavelet.keep_levels",
-                format!("level {bad} does not exist; valid detail levels are 1..={}", w.level),
+                format!(
+                    "level {bad} does not exist; valid detail levels are 1..={}",
+                    w.level
+                ),
             );
         }
         if keep.is_empty() && !w.keep_approx {
@@ -100,7 +127,10 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             return fail("model.mlp.hidden", "layer widths must be at least 1".into());
         }
         if !(0.0..1.0).contains(&m.dropout) {
-            return fail("model.mlp.dropout", format!("must be in [0, 1), got {}", m.dropout));
+            return fail(
+                "model.mlp.dropout",
+                format!("must be in [0, 1), got {}", m.dropout),
+            );
         }
     }
     let t = &c.train;
@@ -111,10 +141,16 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         return fail("train.batch_size", "must be at least 1".into());
     }
     if !(t.lr.is_finite() && t.lr > 0.0) {
-        return fail("train.lr", format!("must be a positive number, got {}", t.lr));
+        return fail(
+            "train.lr",
+            format!("must be a positive number, got {}", t.lr),
+        );
     }
     if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-        return fail("train.weight_decay", format!("must be >= 0, got {}", t.weight_decay));
+        return fail(
+            "train.weight_decay",
+            format!("must be >= 0, got {}", t.weight_decay),
+        );
     }
     if !(0.0..0.9).contains(&t.validation_fraction) {
         return fail(

@@ -19,7 +19,8 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
             path: root.to_path_buf(),
         });
     }
-    let group_re = Regex::new(group_pattern).map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
+    let group_re = Regex::new(group_pattern)
+        .map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
     let mut entries: Vec<(PathBuf, String, Origin, u8)> = Vec::new();
     for origin in [Origin::Train, Origin::Test] {
         for label in [0u8, 1] {
@@ -27,9 +28,9 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
             if !dir.is_dir() {
                 return Err(DataError::MissingFolder { path: dir });
             }
-            let listing = std::fs::read_dir(&dir).map_err(|source| DataError::List {
+            let listing = std::fs::read_dir(&dir).map_err(|cause| DataError::List {
                 path: dir.clone(),
-                source,
+                cause,
             })?;
             let mut files: Vec<PathBuf> = listing
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -108,8 +109,17 @@ pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let pixels: Vec<f32> = match img {
         DynamicImage::ImageLuma8(buf) => buf.into_raw().into_iter().map(f32::from).collect(),
-        DynamicImage::ImageLuma16(buf) => buf.into_raw().into_iter().map(|v| v as f32 / 257.0).collect(),
-        other => other.to_luma8().into_raw().into_iter().map(f32::from).collect(),
+        DynamicImage::ImageLuma16(buf) => buf
+            .into_raw()
+            .into_iter()
+            .map(|v| v as f32 / 257.0)
+            .collect(),
+        other => other
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect(),
     };
     Ok((h, w, pixels))
 }

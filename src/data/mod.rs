@@ -66,10 +66,10 @@ impl Dataset {
 pub enum DataError {
     #[error("data folder {path} does not exist or is not a folder; data.root must name the folder that holds Train/{{0,1}} and Test/{{0,1}}")]
     MissingFolder { path: PathBuf },
-    #[error("cannot list {path}: {source}")]
+    #[error("cannot list {path}: {cause}")]
     List {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot read image {path}: {message} (expected a PGM, PNG or TIFF file, 8 or 16 bit grayscale)")]
     Unreadable { path: PathBuf, message: String },

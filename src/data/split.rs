@@ -38,7 +38,8 @@ pub fn make_split(
             test: None,
         },
         SplitKind::Kfold | SplitKind::GroupKfold => {
-            let fold = fold.ok_or_else(|| DataError::Split("a k-fold split needs a fold index".into()))?;
+            let fold =
+                fold.ok_or_else(|| DataError::Split("a k-fold split needs a fold index".into()))?;
             let assignment = if kind == SplitKind::Kfold {
                 stratified_folds(data, &train_part, folds, split_seed)?
             } else {
@@ -59,7 +60,10 @@ pub fn make_split(
             }
         }
     };
-    for (name, part) in [("training", &partition.train), ("evaluation", &partition.eval)] {
+    for (name, part) in [
+        ("training", &partition.train),
+        ("evaluation", &partition.eval),
+    ] {
         if data.labels(part).iter().all(|&l| l == 0) || data.labels(part).iter().all(|&l| l == 1) {
             return Err(DataError::Split(format!(
                 "the {name} part has {} images and not both labels",
@@ -72,7 +76,12 @@ pub fn make_split(
 
 /// Fold of each index: per label, a seeded shuffle dealt round-robin, so every fold gets
 /// the class balance of the whole (as scikit-learn's `StratifiedKFold(shuffle=True)`).
-fn stratified_folds(data: &Dataset, indices: &[usize], folds: usize, seed: u64) -> Result<Vec<usize>, DataError> {
+fn stratified_folds(
+    data: &Dataset,
+    indices: &[usize],
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<usize>, DataError> {
     let mut assignment = vec![0; indices.len()];
     let mut rng = Rng::derived(seed, "stratified-kfold");
     for label in [0u8, 1] {
@@ -96,10 +105,18 @@ fn stratified_folds(data: &Dataset, indices: &[usize], folds: usize, seed: u64) 
 /// Fold of each index such that all images of a group share a fold: groups in seeded random
 /// order, largest first, each to the fold with fewest images so far (scikit-learn's
 /// `GroupKFold` balancing, with a seed).
-fn group_folds(data: &Dataset, indices: &[usize], folds: usize, seed: u64) -> Result<Vec<usize>, DataError> {
+fn group_folds(
+    data: &Dataset,
+    indices: &[usize],
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<usize>, DataError> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (p, &i) in indices.iter().enumerate() {
-        groups.entry(data.samples[i].group.as_str()).or_default().push(p);
+        groups
+            .entry(data.samples[i].group.as_str())
+            .or_default()
+            .push(p);
     }
     if groups.len() < folds {
         return Err(DataError::Split(format!(
@@ -124,16 +141,26 @@ fn group_folds(data: &Dataset, indices: &[usize], folds: usize, seed: u64) -> Re
 
 /// Stratified hold-out of `fraction` of `indices` (for validation), by seed.
 /// Returns (kept for training, held out).
-pub fn holdout(data: &Dataset, indices: &[usize], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn holdout(
+    data: &Dataset,
+    indices: &[usize],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     if fraction <= 0.0 {
         return (indices.to_vec(), Vec::new());
     }
     let mut rng = Rng::derived(seed, "validation-holdout");
     let (mut keep, mut held) = (Vec::new(), Vec::new());
     for label in [0u8, 1] {
-        let mut members: Vec<usize> = indices.iter().copied().filter(|&i| data.samples[i].label == label).collect();
+        let mut members: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| data.samples[i].label == label)
+            .collect();
         rng.shuffle(&mut members);
-        let n_held = ((members.len() as f64 * fraction).round() as usize).clamp(1, members.len().saturating_sub(1));
+        let n_held = ((members.len() as f64 * fraction).round() as usize)
+            .clamp(1, members.len().saturating_sub(1));
         held.extend_from_slice(&members[..n_held]);
         keep.extend_from_slice(&members[n_held..]);
     }
@@ -153,7 +180,11 @@ mod tests {
             samples.push(Sample {
                 id: format!("s{i}"),
                 label: (i % 2) as u8,
-                origin: if i < n_train { Origin::Train } else { Origin::Test },
+                origin: if i < n_train {
+                    Origin::Train
+                } else {
+                    Origin::Test
+                },
                 group: format!("g{}", i % groups),
                 rows: 1,
                 cols: 1,
@@ -186,7 +217,10 @@ mod tests {
         for fold in 0..3 {
             let p = make_split(&d, SplitKind::GroupKfold, 3, 1, Some(fold)).unwrap();
             for &i in &p.eval {
-                assert!(p.train.iter().all(|&j| d.samples[j].group != d.samples[i].group));
+                assert!(p
+                    .train
+                    .iter()
+                    .all(|&j| d.samples[j].group != d.samples[i].group));
             }
         }
     }

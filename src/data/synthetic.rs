@@ -26,10 +26,18 @@ pub struct SyntheticSpec {
 /// The whole synthetic dataset: Train then Test, negatives then positives.
 pub fn generate(spec: &SyntheticSpec) -> Dataset {
     let mut samples = Vec::new();
-    for (origin, per_class) in [(Origin::Train, spec.train_per_class), (Origin::Test, spec.test_per_class)] {
+    for (origin, per_class) in [
+        (Origin::Train, spec.train_per_class),
+        (Origin::Test, spec.test_per_class),
+    ] {
         for label in [0u8, 1] {
             for i in 0..per_class {
-                let name = format!("syn{}{}{:05}", origin.folder_name().to_lowercase(), label, i);
+                let name = format!(
+                    "syn{}{}{:05}",
+                    origin.folder_name().to_lowercase(),
+                    label,
+                    i
+                );
                 let mut rng = Rng::derived(spec.seed, &name);
                 samples.push(Sample {
                     id: format!("{}/{}/{name}", origin.folder_name(), label),
@@ -121,7 +129,13 @@ fn fft2(re: &mut [f64], im: &mut [f64], n: usize) {
     let mut row_im = vec![0.0; n];
     for pass in 0..2 {
         for line in 0..n {
-            let idx = |k: usize| if pass == 0 { line * n + k } else { k * n + line };
+            let idx = |k: usize| {
+                if pass == 0 {
+                    line * n + k
+                } else {
+                    k * n + line
+                }
+            };
             for k in 0..n {
                 row_re[k] = re[idx(k)];
                 row_im[k] = im[idx(k)];
@@ -201,13 +215,21 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_8_bit() {
-        let spec = SyntheticSpec { size: 60, train_per_class: 3, test_per_class: 2, seed: 5 };
+        let spec = SyntheticSpec {
+            size: 60,
+            train_per_class: 3,
+            test_per_class: 2,
+            seed: 5,
+        };
         let a = generate(&spec);
         let b = generate(&spec);
         assert_eq!(a.samples.len(), 10);
         for (x, y) in a.samples.iter().zip(&b.samples) {
             assert_eq!(x.pixels, y.pixels);
-            assert!(x.pixels.iter().all(|v| (0.0..=255.0).contains(v) && v.fract() == 0.0));
+            assert!(x
+                .pixels
+                .iter()
+                .all(|v| (0.0..=255.0).contains(v) && v.fract() == 0.0));
         }
         let c = generate(&SyntheticSpec { seed: 6, ..spec });
         assert_ne!(a.samples[0].pixels, c.samples[0].pixels);
@@ -218,7 +240,13 @@ mod tests {
         // Mean squared difference of neighbours grows slower than for white noise: a smooth field.
         let mut rng = Rng::new(1);
         let f = power_law_field(64, 3.0, &mut rng);
-        let lag1: f64 = (0..63 * 64).map(|i| (f[i + 64] - f[i]).powi(2)).sum::<f64>() / (63.0 * 64.0);
-        assert!(lag1 < 0.3, "neighbouring pixels should be strongly correlated, got {lag1}");
+        let lag1: f64 = (0..63 * 64)
+            .map(|i| (f[i + 64] - f[i]).powi(2))
+            .sum::<f64>()
+            / (63.0 * 64.0);
+        assert!(
+            lag1 < 0.3,
+            "neighbouring pixels should be strongly correlated, got {lag1}"
+        );
     }
 }

@@ -109,7 +109,11 @@ mod tests {
             let grad: Vec<f32> = v.iter().map(|x| 2.0 * x).collect();
             p.step_with(&grad, &adam);
         }
-        assert!(p.values().iter().all(|x| x.abs() < 0.05), "{:?}", p.values());
+        assert!(
+            p.values().iter().all(|x| x.abs() < 0.05),
+            "{:?}",
+            p.values()
+        );
     }
 
     #[test]
@@ -120,6 +124,9 @@ mod tests {
         adam.next_step();
         p.step_with(&[5.0, -0.1], &adam);
         let v = p.values();
-        assert!((v[0] - 0.99).abs() < 1e-5 && (v[1] - 1.01).abs() < 1e-5, "{v:?}");
+        assert!(
+            (v[0] - 0.99).abs() < 1e-5 && (v[1] - 1.01).abs() < 1e-5,
+            "{v:?}"
+        );
     }
 }

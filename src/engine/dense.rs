@@ -52,7 +52,10 @@ impl DenseNet {
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+        self.layers
+            .iter()
+            .map(|l| l.weight.len() + l.bias.len())
+            .sum()
     }
 
     /// One Adam step on a mini-batch (`x`: rows × inputs, `y`: 0/1 targets). Returns the
@@ -65,7 +68,11 @@ impl DenseNet {
         for (i, layer) in self.layers.iter().enumerate() {
             let out = layer.bias.tensor.shape().0;
             h = h.matmul(layer.weight.tensor.clone())
-                + layer.bias.tensor.clone().broadcast_like::<_, Axis<0>>(&(rows, out));
+                + layer
+                    .bias
+                    .tensor
+                    .clone()
+                    .broadcast_like::<_, Axis<0>>(&(rows, out));
             if i < last {
                 h = h.relu();
                 if self.dropout > 0.0 {
@@ -94,7 +101,11 @@ impl DenseNet {
         for (i, layer) in self.layers.iter().enumerate() {
             let out = layer.bias.tensor.shape().0;
             h = h.matmul(layer.weight.tensor.clone())
-                + layer.bias.tensor.clone().broadcast_like::<_, Axis<0>>(&(rows, out));
+                + layer
+                    .bias
+                    .tensor
+                    .clone()
+                    .broadcast_like::<_, Axis<0>>(&(rows, out));
             if i < last {
                 h = h.relu();
             }
@@ -143,7 +154,11 @@ mod tests {
             let mut last = 0.0;
             for _ in 0..60 {
                 for b in 0..4 {
-                    let (l, _) = net.train_batch(&x[b * 128..(b + 1) * 128], &y[b * 32..(b + 1) * 32], &mut adam);
+                    let (l, _) = net.train_batch(
+                        &x[b * 128..(b + 1) * 128],
+                        &y[b * 32..(b + 1) * 32],
+                        &mut adam,
+                    );
                     last = l;
                 }
             }
@@ -151,7 +166,11 @@ mod tests {
         };
         let (loss, logits) = run();
         assert!(loss < 0.2, "loss {loss}");
-        let correct = logits.iter().zip(&y).filter(|(l, t)| (**l > 0.0) == (**t > 0.5)).count();
+        let correct = logits
+            .iter()
+            .zip(&y)
+            .filter(|(l, t)| (**l > 0.0) == (**t > 0.5))
+            .count();
         assert!(correct as f64 / n as f64 > 0.95);
         assert_eq!(run().1, logits, "same seed, same numbers");
     }

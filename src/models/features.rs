@@ -27,7 +27,11 @@ impl TryFrom<&WaveletConfig> for FeatureSpec {
 pub fn wavelet_features(data: &Dataset, config: &WaveletConfig) -> Result<Matrix, WaveletError> {
     let spec = FeatureSpec::try_from(config)?;
     let Some(first) = data.samples.first() else {
-        return Ok(Matrix { rows: 0, cols: 0, data: Vec::new() });
+        return Ok(Matrix {
+            rows: 0,
+            cols: 0,
+            data: Vec::new(),
+        });
     };
     let cols = spec.feature_count(first.rows, first.cols);
     let chunk = 8 * LANES;
@@ -95,10 +99,22 @@ mod tests {
 
     #[test]
     fn standardizer_uses_fit_rows_only() {
-        let train = Matrix { rows: 2, cols: 2, data: vec![0.0, 5.0, 2.0, 5.0] };
+        let train = Matrix {
+            rows: 2,
+            cols: 2,
+            data: vec![0.0, 5.0, 2.0, 5.0],
+        };
         let s = Standardizer::fit(&train);
-        let test = Matrix { rows: 1, cols: 2, data: vec![4.0, 7.0] };
+        let test = Matrix {
+            rows: 1,
+            cols: 2,
+            data: vec![4.0, 7.0],
+        };
         assert_eq!(s.apply(&train).data, vec![-1.0, 0.0, 1.0, 0.0]);
-        assert_eq!(s.apply(&test).data, vec![3.0, 2.0], "constant column keeps scale 1");
+        assert_eq!(
+            s.apply(&test).data,
+            vec![3.0, 2.0],
+            "constant column keeps scale 1"
+        );
     }
 }

@@ -47,21 +47,37 @@ pub fn train_and_score(
             let wavelet = config.model.wavelet.clone().unwrap_or_default();
             let mlp = config.model.mlp.clone().unwrap_or_default();
             let raw = wavelet_features(data, &wavelet)?;
-            let (fit_idx, val_idx) = holdout(data, &partition.train, config.train.validation_fraction, seed);
+            let (fit_idx, val_idx) = holdout(
+                data,
+                &partition.train,
+                config.train.validation_fraction,
+                seed,
+            );
             let scaler = Standardizer::fit(&raw.select(&fit_idx));
             let x = scaler.apply(&raw);
             let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
             let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
             let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
             let mut model = MlpClassifier::new(x.cols, &mlp, &config.train, seed);
-            let report = fit(&mut model, &fit_x, &fit_y, validation, &config.train, seed, on_epoch)?;
+            let report = fit(
+                &mut model,
+                &fit_x,
+                &fit_y,
+                validation,
+                &config.train,
+                seed,
+                on_epoch,
+            )?;
             let score = |idx: &[usize]| model.predict_rows(&x.select(idx));
             Ok(ModelOutcome {
                 eval_scores: score(&partition.eval),
                 test_scores: partition.test.as_deref().map(score),
                 facts: vec![
                     ("n_features".to_string(), x.cols.to_string()),
-                    ("parameters".to_string(), model.parameter_count().to_string()),
+                    (
+                        "parameters".to_string(),
+                        model.parameter_count().to_string(),
+                    ),
                     ("n_train".to_string(), fit_idx.len().to_string()),
                     ("best_epoch".to_string(), report.best_epoch.to_string()),
                 ],

@@ -34,7 +34,7 @@ pub fn write_artefacts(
         .join(job_id);
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ResultsError::Write { path, source }
+        move |cause| ResultsError::Write { path, cause }
     };
     fs::create_dir_all(&dir).map_err(write_err(&dir))?;
     let config_path = dir.join("config.toml");
@@ -47,14 +47,14 @@ pub fn write_artefacts(
 fn write_csv<T: Serialize>(path: &Path, records: &[T]) -> Result<(), ResultsError> {
     let err = |e: csv::Error| ResultsError::Write {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        cause: std::io::Error::other(e.to_string()),
     };
     let mut writer = csv::Writer::from_path(path).map_err(err)?;
     for r in records {
         writer.serialize(r).map_err(err)?;
     }
-    writer.flush().map_err(|source| ResultsError::Write {
+    writer.flush().map_err(|cause| ResultsError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }

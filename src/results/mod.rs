@@ -11,10 +11,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ResultsError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot read results table {path}: {message}; fix or move the file (it is never overwritten while unreadable)")]
     Read { path: PathBuf, message: String },

@@ -29,7 +29,10 @@ impl Row {
     }
 
     pub fn get(&self, column: &str) -> Option<&str> {
-        self.columns.iter().find(|(c, _)| c == column).map(|(_, v)| v.as_str())
+        self.columns
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -59,9 +62,9 @@ impl ResultsTable {
 
     /// Adds `row`, replacing any row with the same `job_id` (a forced re-run), atomically.
     pub fn upsert(&self, row: &Row) -> Result<(), ResultsError> {
-        let write_err = |source| ResultsError::Write {
+        let write_err = |cause| ResultsError::Write {
             path: self.path.clone(),
-            source,
+            cause,
         };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(write_err)?;
@@ -112,7 +115,9 @@ fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
         .map(str::to_string)
         .collect();
     if !header.is_empty() && !header.iter().any(|h| h == "job_id") {
-        return Err(read_err("it has no job_id column, so it is not a microcal results table".into()));
+        return Err(read_err(
+            "it has no job_id column, so it is not a microcal results table".into(),
+        ));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -129,9 +134,9 @@ fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
 }
 
 fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), ResultsError> {
-    let write_err = |source| ResultsError::Write {
+    let write_err = |cause| ResultsError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(format!(".tmp{}", std::process::id()));
@@ -140,11 +145,24 @@ fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), Resul
     {
         let mut writer = csv::Writer::from_writer(&mut buffer);
         let csv_err = |e: csv::Error| std::io::Error::other(e.to_string());
-        writer.write_record(header).map_err(csv_err).map_err(write_err)?;
+        writer
+            .write_record(header)
+            .map_err(csv_err)
+            .map_err(write_err)?;
         for row in rows {
-            let values: BTreeMap<&str, &str> = row.columns.iter().map(|(c, v)| (c.as_str(), v.as_str())).collect();
-            let record: Vec<&str> = header.iter().map(|h| values.get(h.as_str()).copied().unwrap_or("")).collect();
-            writer.write_record(&record).map_err(csv_err).map_err(write_err)?;
+            let values: BTreeMap<&str, &str> = row
+                .columns
+                .iter()
+                .map(|(c, v)| (c.as_str(), v.as_str()))
+                .collect();
+            let record: Vec<&str> = header
+                .iter()
+                .map(|h| values.get(h.as_str()).copied().unwrap_or(""))
+                .collect();
+            writer
+                .write_record(&record)
+                .map_err(csv_err)
+                .map_err(write_err)?;
         }
         writer.flush().map_err(write_err)?;
     }
@@ -171,16 +189,30 @@ mod tests {
     fn union_header_upsert_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let table = ResultsTable::new(dir.path().join("sub/results.csv"));
-        table.upsert(&row("a", &[("auc", "0.9"), ("model.wavelet.family", "db5")])).unwrap();
-        table.upsert(&row("b", &[("auc", "0.8"), ("classifier", "svm, rbf")])).unwrap();
+        table
+            .upsert(&row(
+                "a",
+                &[("auc", "0.9"), ("model.wavelet.family", "db5")],
+            ))
+            .unwrap();
+        table
+            .upsert(&row("b", &[("auc", "0.8"), ("classifier", "svm, rbf")]))
+            .unwrap();
         table.upsert(&row("a", &[("auc", "0.95")])).unwrap();
         let (header, rows) = table.read().unwrap();
-        assert_eq!(header, vec!["job_id", "auc", "model.wavelet.family", "classifier"]);
+        assert_eq!(
+            header,
+            vec!["job_id", "auc", "model.wavelet.family", "classifier"]
+        );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].get("classifier"), Some("svm, rbf"));
         assert_eq!(rows[1].get("auc"), Some("0.95"));
         assert_eq!(table.job_ids().unwrap().len(), 2);
-        let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 

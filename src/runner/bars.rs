@@ -22,14 +22,22 @@ impl Bars {
             ProgressDrawTarget::hidden()
         };
         let multi = MultiProgress::with_draw_target(target);
-        let style = |template: &str| ProgressStyle::with_template(template).expect("valid template");
+        let style =
+            |template: &str| ProgressStyle::with_template(template).expect("valid template");
         let jobs_bar = multi.add(ProgressBar::new(jobs as u64));
         jobs_bar.set_style(style(
             "{prefix:.bold} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} jobs (eta {eta}) {msg}",
         ));
-        jobs_bar.set_prefix(file.file_name().unwrap_or_default().to_string_lossy().into_owned());
+        jobs_bar.set_prefix(
+            file.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        );
         let epochs = multi.add(ProgressBar::new(1));
-        epochs.set_style(style("  {prefix} {bar:30.green/white} epoch {pos}/{len} {msg}"));
+        epochs.set_style(style(
+            "  {prefix} {bar:30.green/white} epoch {pos}/{len} {msg}",
+        ));
         Self {
             multi,
             jobs: jobs_bar,
@@ -40,8 +48,12 @@ impl Bars {
     pub(super) fn start_job(&self, job: &Job) {
         let params: Vec<String> = job.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let fold = job.fold.map(|f| format!(" fold={f}")).unwrap_or_default();
-        self.epochs
-            .set_prefix(format!("{} seed={}{fold} {}", job.id, job.seed, params.join(" ")));
+        self.epochs.set_prefix(format!(
+            "{} seed={}{fold} {}",
+            job.id,
+            job.seed,
+            params.join(" ")
+        ));
     }
 
     pub(super) fn finish_job(&self, job: &Job, status: JobStatus, row: &Row) {

@@ -23,8 +23,8 @@ use crate::results::{write_artefacts, PredictionRecord, ResultsError, ResultsTab
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{file}: {source}")]
-    Data { file: PathBuf, source: DataError },
+    #[error("{file}: {cause}")]
+    Data { file: PathBuf, cause: DataError },
     #[error(transparent)]
     Results(#[from] ResultsError),
 }
@@ -123,16 +123,17 @@ pub fn run_experiment(
     if todo.is_empty() {
         return Ok(summary);
     }
-    let data_err = |source| RunError::Data {
+    let data_err = |cause| RunError::Data {
         file: experiment.path.clone(),
-        source,
+        cause,
     };
     let bars = bars::Bars::new(todo.len(), options.progress, &experiment.path);
     let git = git_revision(&experiment.path);
     for job in todo {
         let cfg = &job.config.data;
         let dataset = cache.get(cfg).map_err(data_err)?;
-        let partition = data::make_split(&dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold).map_err(data_err)?;
+        let partition = data::make_split(&dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold)
+            .map_err(data_err)?;
         bars.start_job(job);
         let started = timestamp_utc();
         let result = execute(job, &dataset, &partition, &bars.epochs);
@@ -166,7 +167,12 @@ pub(crate) struct Finished {
     pub n_train: usize,
 }
 
-fn execute(job: &Job, data: &Dataset, partition: &Partition, epoch_bar: &ProgressBar) -> Result<Finished, ModelError> {
+fn execute(
+    job: &Job,
+    data: &Dataset,
+    partition: &Partition,
+    epoch_bar: &ProgressBar,
+) -> Result<Finished, ModelError> {
     let cfg = &job.config;
     epoch_bar.set_length(cfg.train.epochs as u64);
     epoch_bar.set_position(0);
@@ -183,10 +189,15 @@ fn execute(job: &Job, data: &Dataset, partition: &Partition, epoch_bar: &Progres
     let mut predictions = Vec::new();
     let sets = [
         ("eval", Some((&partition.eval, &outcome.eval_scores))),
-        ("test", partition.test.as_ref().zip(outcome.test_scores.as_ref())),
+        (
+            "test",
+            partition.test.as_ref().zip(outcome.test_scores.as_ref()),
+        ),
     ];
     for (set, part) in sets {
-        let Some((indices, scores)) = part else { continue };
+        let Some((indices, scores)) = part else {
+            continue;
+        };
         for (&i, &score) in indices.iter().zip(scores.iter()) {
             let s = &data.samples[i];
             predictions.push(PredictionRecord {

@@ -11,7 +11,12 @@ use crate::train::TrainError;
 
 /// Row for `job`: identity, status, metrics of the evaluation set (and `test_*` for k-fold
 /// jobs), cost, model facts, then every resolved config key as its own column.
-pub(super) fn build(job: &Job, started: &str, git: &str, result: &Result<Finished, ModelError>) -> (JobStatus, Row) {
+pub(super) fn build(
+    job: &Job,
+    started: &str,
+    git: &str,
+    result: &Result<Finished, ModelError>,
+) -> (JobStatus, Row) {
     let mut row = Row::default();
     row.push("time", started);
     row.push("experiment", &job.config.name);
@@ -23,7 +28,14 @@ pub(super) fn build(job: &Job, started: &str, git: &str, result: &Result<Finishe
         Err(_) => JobStatus::Failed,
     };
     row.push("status", status.as_str());
-    row.push("error", result.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
+    row.push(
+        "error",
+        result
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    );
     row.push("git_rev", git);
     row.push("seed", job.seed);
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
@@ -62,7 +74,13 @@ fn push_metrics(row: &mut Row, prefix: &str, m: &BinaryMetrics) {
         row.push(format!("{prefix}{name}"), format!("{value:.6}"));
     }
     let c = &m.confusion;
-    for (name, value) in [("tn", c.tn), ("fp", c.fp), ("fn", c.fn_), ("tp", c.tp), ("n", m.n)] {
+    for (name, value) in [
+        ("tn", c.tn),
+        ("fp", c.fp),
+        ("fn", c.fn_),
+        ("tp", c.tp),
+        ("n", m.n),
+    ] {
         row.push(format!("{prefix}{name}"), value);
     }
 }

@@ -107,7 +107,11 @@ pub fn fit(
                 return Err(TrainError::Diverged { epoch, loss });
             }
             loss_sum += loss as f64 * batch.len() as f64;
-            correct += logits.iter().zip(&by).filter(|(l, t)| (**l >= 0.0) == (**t >= 0.5)).count();
+            correct += logits
+                .iter()
+                .zip(&by)
+                .filter(|(l, t)| (**l >= 0.0) == (**t >= 0.5))
+                .count();
         }
         let (val_loss, val_accuracy) = match validation {
             Some((vx, vy)) => {
@@ -131,7 +135,10 @@ pub fn fit(
             let v = val_loss.unwrap_or(f64::INFINITY);
             if best.as_ref().is_none_or(|(b, _, _)| v < *b) {
                 best = Some((v, epoch, model.snapshot()));
-            } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= config.early_stopping) {
+            } else if best
+                .as_ref()
+                .is_some_and(|(_, e, _)| epoch - e >= config.early_stopping)
+            {
                 break;
             }
         }
@@ -171,7 +178,11 @@ mod tests {
         fn predict(&self, x: &Matrix) -> Vec<f64> {
             // Validation gets worse after the third epoch (3 batches per epoch).
             let epoch = self.step / 3;
-            let p = if epoch <= 3 { 0.5 + 0.1 * epoch as f64 } else { 0.6 - 0.1 * (epoch - 3) as f64 };
+            let p = if epoch <= 3 {
+                0.5 + 0.1 * epoch as f64
+            } else {
+                0.6 - 0.1 * (epoch - 3) as f64
+            };
             vec![p.clamp(0.01, 0.99); x.rows]
         }
         fn snapshot(&self) -> Vec<Vec<f32>> {
@@ -183,28 +194,63 @@ mod tests {
     }
 
     fn data(n: usize) -> (Matrix, Vec<u8>) {
-        (Matrix { rows: n, cols: 1, data: vec![0.0; n] }, vec![1; n])
+        (
+            Matrix {
+                rows: n,
+                cols: 1,
+                data: vec![0.0; n],
+            },
+            vec![1; n],
+        )
     }
 
     #[test]
     fn early_stopping_restores_the_best_epoch() {
         let (x, y) = data(9);
-        let cfg = TrainConfig { epochs: 20, batch_size: 3, early_stopping: 2, validation_fraction: 0.1, ..Default::default() };
-        let mut model = Scripted { step: 0, weight: -1.0, loss: 0.3 };
+        let cfg = TrainConfig {
+            epochs: 20,
+            batch_size: 3,
+            early_stopping: 2,
+            validation_fraction: 0.1,
+            ..Default::default()
+        };
+        let mut model = Scripted {
+            step: 0,
+            weight: -1.0,
+            loss: 0.3,
+        };
         let mut seen = 0;
-        let report = fit(&mut model, &x, &y, Some((&x, &y)), &cfg, 0, &mut |_| seen += 1).unwrap();
+        let report = fit(&mut model, &x, &y, Some((&x, &y)), &cfg, 0, &mut |_| {
+            seen += 1
+        })
+        .unwrap();
         assert_eq!(report.best_epoch, 3);
-        assert_eq!(report.history.len(), 5, "stops after 2 epochs without improvement");
+        assert_eq!(
+            report.history.len(),
+            5,
+            "stops after 2 epochs without improvement"
+        );
         assert_eq!(seen, 5);
-        assert_eq!(model.weight, 9.0, "weights of epoch 3 (after 9 steps) restored");
+        assert_eq!(
+            model.weight, 9.0,
+            "weights of epoch 3 (after 9 steps) restored"
+        );
         assert_eq!(report.history[0].train_accuracy, 1.0);
     }
 
     #[test]
     fn nan_loss_is_reported_as_divergence() {
         let (x, y) = data(4);
-        let cfg = TrainConfig { epochs: 3, batch_size: 2, ..Default::default() };
-        let mut model = Scripted { step: 0, weight: 0.0, loss: f32::NAN };
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 2,
+            ..Default::default()
+        };
+        let mut model = Scripted {
+            step: 0,
+            weight: 0.0,
+            loss: f32::NAN,
+        };
         let err = fit(&mut model, &x, &y, None, &cfg, 0, &mut |_| {}).unwrap_err();
         assert!(matches!(err, TrainError::Diverged { epoch: 1, .. }));
     }

@@ -47,7 +47,10 @@ impl FeatureSpec {
         };
         let width = self.feature_count(first.rows, first.cols);
         let mut out = vec![0.0; width * images.len()];
-        if images.iter().all(|i| (i.rows, i.cols) == (first.rows, first.cols)) {
+        if images
+            .iter()
+            .all(|i| (i.rows, i.cols) == (first.rows, first.cols))
+        {
             self.extract_into(images, &mut out)?;
             return Ok(out.chunks(width).map(<[f64]>::to_vec).collect());
         }
@@ -81,47 +84,61 @@ impl FeatureSpec {
         let Some(first) = images.first() else {
             return Ok(());
         };
-        if let Some(other) = images.iter().find(|i| (i.rows, i.cols) != (first.rows, first.cols)) {
+        if let Some(other) = images
+            .iter()
+            .find(|i| (i.rows, i.cols) != (first.rows, first.cols))
+        {
             return Err(WaveletError::MixedShapes {
                 first: (first.rows, first.cols),
                 other: (other.rows, other.cols),
             });
         }
         let width = self.feature_count(first.rows, first.cols);
-        assert_eq!(out.len(), width * images.len(), "output holds one row per image");
+        assert_eq!(
+            out.len(),
+            width * images.len(),
+            "output holds one row per image"
+        );
         let mut band_values = Vec::new();
-        transform::for_each_group(images, &self.wavelet, self.level, &self.keep_levels, |group, start| {
-            // Kept bands in PyWavelets order: approximation, then coarsest level first.
-            let mut bands = Vec::new();
-            if self.keep_approx {
-                bands.push(&group.approx);
-            }
-            for level in (1..=self.level).rev() {
-                if self.keep_levels.contains(&level) {
-                    bands.extend(group.details[level - 1].iter());
+        transform::for_each_group(
+            images,
+            &self.wavelet,
+            self.level,
+            &self.keep_levels,
+            |group, start| {
+                // Kept bands in PyWavelets order: approximation, then coarsest level first.
+                let mut bands = Vec::new();
+                if self.keep_approx {
+                    bands.push(&group.approx);
                 }
-            }
-            for lane in 0..group.lanes {
-                let row = &mut out[(start + lane) * width..(start + lane + 1) * width];
-                let mut pos = 0;
-                for band in &bands {
-                    match self.kind {
-                        FeatureKind::Coefficients => {
-                            for v in band.lane(lane) {
-                                row[pos] = v;
-                                pos += 1;
+                for level in (1..=self.level).rev() {
+                    if self.keep_levels.contains(&level) {
+                        bands.extend(group.details[level - 1].iter());
+                    }
+                }
+                for lane in 0..group.lanes {
+                    let row = &mut out[(start + lane) * width..(start + lane + 1) * width];
+                    let mut pos = 0;
+                    for band in &bands {
+                        match self.kind {
+                            FeatureKind::Coefficients => {
+                                for v in band.lane(lane) {
+                                    row[pos] = v;
+                                    pos += 1;
+                                }
                             }
-                        }
-                        FeatureKind::SubbandStats => {
-                            band_values.clear();
-                            band_values.extend(band.lane(lane));
-                            row[pos..pos + STATS_PER_BAND].copy_from_slice(&subband_stats(&band_values));
-                            pos += STATS_PER_BAND;
+                            FeatureKind::SubbandStats => {
+                                band_values.clear();
+                                band_values.extend(band.lane(lane));
+                                row[pos..pos + STATS_PER_BAND]
+                                    .copy_from_slice(&subband_stats(&band_values));
+                                pos += STATS_PER_BAND;
+                            }
                         }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 }
 

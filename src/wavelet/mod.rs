@@ -10,7 +10,9 @@ mod filter_bank_data;
 mod transform;
 
 pub use features::{FeatureKind, FeatureSpec};
-pub use transform::{wavedec2, wavedec2_many, wavedec2_selective, Decomposition, DetailBands, LANES};
+pub use transform::{
+    wavedec2, wavedec2_many, wavedec2_selective, Decomposition, DetailBands, LANES,
+};
 
 use thiserror::Error;
 
@@ -106,7 +108,9 @@ mod tests {
     #[test]
     fn knows_every_pywavelets_discrete_family() {
         assert_eq!(Wavelet::names().count(), 106);
-        for name in ["haar", "db1", "db38", "sym2", "sym20", "coif1", "coif17", "bior2.4", "rbio6.8", "dmey"] {
+        for name in [
+            "haar", "db1", "db38", "sym2", "sym20", "coif1", "coif17", "bior2.4", "rbio6.8", "dmey",
+        ] {
             assert!(Wavelet::from_name(name).is_ok(), "{name}");
         }
         assert_eq!(Wavelet::from_name("db5").unwrap().len(), 10);
@@ -116,6 +120,9 @@ mod tests {
     fn unknown_family_lists_valid_ones() {
         let err = Wavelet::from_name("db99").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("db99") && msg.contains("sym2-sym20") && msg.contains("dmey"), "{msg}");
+        assert!(
+            msg.contains("db99") && msg.contains("sym2-sym20") && msg.contains("dmey"),
+            "{msg}"
+        );
     }
 }

@@ -57,7 +57,11 @@ impl Decomposition {
 }
 
 /// Full decomposition, equal to `pywt.wavedec2(image, wavelet, mode='symmetric', level=level)`.
-pub fn wavedec2(image: &Array2, wavelet: &Wavelet, level: usize) -> Result<Decomposition, WaveletError> {
+pub fn wavedec2(
+    image: &Array2,
+    wavelet: &Wavelet,
+    level: usize,
+) -> Result<Decomposition, WaveletError> {
     let all: Vec<usize> = (1..=level).collect();
     wavedec2_selective(image, wavelet, level, &all)
 }
@@ -150,7 +154,10 @@ pub(crate) fn for_each_group(
         while start < images.len() {
             let shape = (images[start].rows, images[start].cols);
             let mut end = start + 1;
-            while end < images.len() && end - start < LANES && (images[end].rows, images[end].cols) == shape {
+            while end < images.len()
+                && end - start < LANES
+                && (images[end].rows, images[end].cols) == shape
+            {
                 end += 1;
             }
             decompose_group(&images[start..end], &lo, &hi, level, keep_levels, ws);
@@ -194,7 +201,14 @@ pub fn wavedec2_many(
     Ok(out)
 }
 
-fn decompose_group(group: &[Array2], lo: &[f64], hi: &[f64], level: usize, keep_levels: &[usize], ws: &mut GroupDecomposition) {
+fn decompose_group(
+    group: &[Array2],
+    lo: &[f64],
+    hi: &[f64],
+    level: usize,
+    keep_levels: &[usize],
+    ws: &mut GroupDecomposition,
+) {
     let (rows, cols) = (group[0].rows, group[0].cols);
     ws.lanes = group.len();
     ws.approx.reset(rows, cols);
@@ -204,12 +218,23 @@ fn decompose_group(group: &[Array2], lo: &[f64], hi: &[f64], level: usize, keep_
             d[lane] = *v;
         }
     }
-    ws.details.resize_with(level.max(ws.details.len()), Default::default);
+    ws.details
+        .resize_with(level.max(ws.details.len()), Default::default);
     for current in 1..=level {
         if keep_levels.contains(&current) {
             let [h, v, d] = &mut ws.details[current - 1];
-            analyze(&ws.approx, Axis::Rows, [lo, hi], [&mut ws.scratch_low, &mut ws.scratch_high]);
-            analyze(&ws.scratch_low, Axis::Cols, [lo, hi], [&mut ws.scratch_next, v]);
+            analyze(
+                &ws.approx,
+                Axis::Rows,
+                [lo, hi],
+                [&mut ws.scratch_low, &mut ws.scratch_high],
+            );
+            analyze(
+                &ws.scratch_low,
+                Axis::Cols,
+                [lo, hi],
+                [&mut ws.scratch_next, v],
+            );
             analyze(&ws.scratch_high, Axis::Cols, [lo, hi], [h, d]);
         } else {
             analyze(&ws.approx, Axis::Rows, [lo], [&mut ws.scratch_low]);
@@ -250,10 +275,16 @@ enum Axis {
 /// `Σ_k g[k] · x_ext[2o + 1 + k]`, PyWavelets' `downsampling_convolution`. Every output
 /// lane vector is accumulated in registers over the taps. On CPUs with AVX2 and FMA a copy
 /// compiled for them (with fused multiply-add) is used.
-fn analyze<const K: usize>(x: &LaneArray, axis: Axis, filters: [&[f64]; K], outputs: [&mut LaneArray; K]) {
+fn analyze<const K: usize>(
+    x: &LaneArray,
+    axis: Axis,
+    filters: [&[f64]; K],
+    outputs: [&mut LaneArray; K],
+) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { analyze_avx2_fma(x, axis, filters, outputs) };
         }
@@ -263,7 +294,12 @@ fn analyze<const K: usize>(x: &LaneArray, axis: Axis, filters: [&[f64]; K], outp
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn analyze_avx2_fma<const K: usize>(x: &LaneArray, axis: Axis, filters: [&[f64]; K], outputs: [&mut LaneArray; K]) {
+fn analyze_avx2_fma<const K: usize>(
+    x: &LaneArray,
+    axis: Axis,
+    filters: [&[f64]; K],
+    outputs: [&mut LaneArray; K],
+) {
     analyze_generic::<K, true>(x, axis, filters, outputs)
 }
 
@@ -310,7 +346,11 @@ fn analyze_generic<const K: usize, const FMA: bool>(
                 for q in 0..K {
                     let g = filters[q][k];
                     for l in 0..LANES {
-                        acc[q][l] = if FMA { g.mul_add(s[l], acc[q][l]) } else { acc[q][l] + g * s[l] };
+                        acc[q][l] = if FMA {
+                            g.mul_add(s[l], acc[q][l])
+                        } else {
+                            acc[q][l] + g * s[l]
+                        };
                     }
                 }
             }

@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real dataset beside the checkout, when present (CI has it; a fresh clone may not).
+pub fn real_data() -> Option<PathBuf> {
+    let root = repo().join("../shared/data/microcal");
+    if root.join("Train").is_dir() {
+        Some(root)
+    } else {
+        eprintln!("note: {} absent; real-data checks skipped", root.display());
+        None
+    }
+}
+
+pub fn run_bin(bin: &str, args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("binary runs")
+}
+
+pub fn microcal_run(args: &[&str]) -> Output {
+    run_bin(env!("CARGO_BIN_EXE_microcal-run"), args, &repo())
+}
+
+pub fn microcal(args: &[&str]) -> Output {
+    run_bin(env!("CARGO_BIN_EXE_microcal"), args, &repo())
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Rows of a results table as (header, rows of strings).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).expect("table exists");
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+pub fn column<'a>(header: &[String], rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
+    let i = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    rows.iter().map(|r| r[i].as_str()).collect()
+}
+
+/// Writes an 8-bit binary PGM.
+pub fn write_pgm(path: &Path, width: usize, height: usize, value: impl Fn(usize, usize) -> u8) {
+    let mut bytes = format!("P5\n{width} {height}\n255\n").into_bytes();
+    for y in 0..height {
+        for x in 0..width {
+            bytes.push(value(y, x));
+        }
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}

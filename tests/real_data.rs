@@ -1,0 +1,156 @@
+//! Checks on the real dataset (skipped with a note where ../shared is absent) and the
+//! synthetic stand-in.
+
+mod common;
+
+use common::*;
+use microcal::config::{parse_override, DataConfig, Experiment};
+use microcal::data::{self, Origin};
+use microcal::metrics::roc_auc;
+use microcal::runner::{run_experiment, DataCache, RunOptions};
+use serde_json::Value;
+
+fn mean_intensity_auc(dataset: &data::Dataset, origin: Origin) -> f64 {
+    let idx = dataset.indices_of(origin);
+    let labels = dataset.labels(&idx);
+    let means: Vec<f64> = idx
+        .iter()
+        .map(|&i| {
+            dataset.samples[i]
+                .pixels
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / 3600.0
+        })
+        .collect();
+    roc_auc(&labels, &means)
+}
+
+fn default_data(source: &str) -> DataConfig {
+    toml::from_str(&format!("source = \"{source}\"")).unwrap()
+}
+
+#[test]
+fn synthetic_data_is_not_separable_by_mean_intensity() {
+    let dataset = data::load(&default_data("synthetic")).unwrap();
+    assert_eq!(dataset.samples.len(), 800);
+    for origin in [Origin::Train, Origin::Test] {
+        let auc = mean_intensity_auc(&dataset, origin);
+        assert!(
+            (0.35..=0.65).contains(&auc),
+            "{origin:?}: mean intensity AUC {auc}"
+        );
+    }
+}
+
+#[test]
+fn real_dataset_loads_with_its_known_counts() {
+    let Some(root) = real_data() else { return };
+    let mut config = default_data("folder");
+    config.root = Some(root.to_string_lossy().into_owned());
+    let dataset = data::load(&config).unwrap();
+    let count = |o, l| {
+        dataset
+            .samples
+            .iter()
+            .filter(|s| s.origin == o && s.label == l)
+            .count()
+    };
+    assert_eq!(
+        [
+            count(Origin::Train, 0),
+            count(Origin::Train, 1),
+            count(Origin::Test, 0),
+            count(Origin::Test, 1)
+        ],
+        [330, 306, 84, 77]
+    );
+    let groups: std::collections::BTreeSet<&str> =
+        dataset.samples.iter().map(|s| s.group.as_str()).collect();
+    assert_eq!(groups.len(), 142, "mammogram ids from the file names");
+    let auc = mean_intensity_auc(&dataset, Origin::Test);
+    assert!((auc - 0.86).abs() < 0.02, "the brightness shortcut: {auc}");
+}
+
+/// `microcal wavelet --format json` against PyWavelets checksums of real images.
+#[test]
+fn wavelet_cli_json_matches_pywavelets_on_dataset_images() {
+    let Some(root) = real_data() else { return };
+    let path = repo().join("tests/fixtures/wavedec2_real_checksums.json");
+    let fixture: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(fixture.len() >= 16);
+    for entry in &fixture {
+        let image = root.join(entry["path"].as_str().unwrap());
+        let out = microcal(&[
+            "wavelet",
+            "--family",
+            "db5",
+            "--level",
+            "4",
+            "--format",
+            "json",
+            image.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["family"], "db5");
+        let ours = json["coeffs"].as_array().unwrap();
+        let theirs = entry["arrays"].as_array().unwrap();
+        assert_eq!(ours.len(), 13);
+        for (a, b) in ours.iter().zip(theirs) {
+            assert_eq!(a["name"], b["name"]);
+            assert_eq!(a["shape"], b["shape"]);
+            let data: Vec<f64> = serde_json::from_value(a["data"].clone()).unwrap();
+            let sum: f64 = data.iter().sum();
+            let sumsq: f64 = data.iter().map(|v| v * v).sum();
+            let (want_sum, scale) = (b["sum"].as_f64().unwrap(), b["sum_abs"].as_f64().unwrap());
+            assert!(
+                (sum - want_sum).abs() <= 1e-9 * scale,
+                "{image:?} {}: sum",
+                a["name"]
+            );
+            let want_sq = b["sumsq"].as_f64().unwrap();
+            assert!(
+                (sumsq - want_sq).abs() <= 1e-9 * want_sq,
+                "{image:?} {}: sumsq",
+                a["name"]
+            );
+        }
+    }
+}
+
+/// The acceptance number: db5/level 4 sub-band statistics + the MLP on the given
+/// split reach a mean test ROC AUC of at least 0.96 over three seeds.
+#[test]
+fn subband_stats_mlp_reaches_auc_096_on_the_given_split() {
+    if real_data().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = [
+        "model.wavelet.family=db5",
+        "model.wavelet.level=4",
+        "model.wavelet.features=subband-stats",
+    ]
+    .map(|s| parse_override(s).unwrap());
+    let exp = Experiment::load(
+        &repo().join("experiments/wavelet_db_sweep.toml"),
+        &overrides,
+    )
+    .unwrap();
+    let options = RunOptions {
+        results: Some(dir.path().join("t.csv")),
+        ..Default::default()
+    };
+    let summary = run_experiment(&exp, &options, &mut DataCache::default()).unwrap();
+    assert_eq!((summary.ran, summary.failed), (3, 0));
+    let (header, rows) = read_csv(&dir.path().join("t.csv"));
+    let aucs: Vec<f64> = column(&header, &rows, "auc")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+    assert!(mean >= 0.96, "mean test AUC {mean} over seeds: {aucs:?}");
+}
