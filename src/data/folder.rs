@@ -129,6 +129,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_16_bit_png_and_8_bit_tiff_on_the_0_255_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("a.png");
+        let values16: Vec<u16> = (0..12).map(|i| i * 5000).collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(4, 3, values16.clone())
+            .unwrap()
+            .save(&png)
+            .unwrap();
+        let (rows, cols, pixels) = read_image(&png).unwrap();
+        assert_eq!((rows, cols), (3, 4));
+        for (p, v) in pixels.iter().zip(&values16) {
+            assert!((p - *v as f32 / 257.0).abs() < 1e-3);
+        }
+        let tif = dir.path().join("b.tif");
+        let values8: Vec<u8> = (0..12).map(|i| i * 20).collect();
+        image::GrayImage::from_raw(4, 3, values8.clone())
+            .unwrap()
+            .save(&tif)
+            .unwrap();
+        let (_, _, pixels) = read_image(&tif).unwrap();
+        assert_eq!(
+            pixels,
+            values8.iter().map(|&v| v as f32).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn unreadable_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.png");
+        std::fs::write(&bad, b"not an image").unwrap();
+        let err = read_image(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.png") && err.contains("PGM, PNG or TIFF"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn group_is_the_mammogram_id() {
         let re = Regex::new("^([^_]+)_").unwrap();
         assert_eq!(group_of(&re, "0231u1_1_1_1.pgm_5.pgm"), "0231u1");
