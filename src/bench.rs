@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::config::{ClassifierKind, ClassifierParams};
 use crate::data::Dataset;
+use crate::models::classical::{self, ClassicalError};
+use crate::train::Matrix;
 use crate::wavelet::{Array2, FeatureKind, FeatureSpec, Wavelet, LANES};
 
 /// Result of a throughput run.
@@ -71,4 +74,22 @@ pub fn wavelet_throughput(
         images: images.len() * passes,
         seconds: start.elapsed().as_secs_f64(),
     }
+}
+
+/// Seconds each classical classifier (default parameters) takes to fit `x`/`y`.
+pub fn classical_fit_seconds(
+    x: &Matrix,
+    y: &[u8],
+    seed: u64,
+) -> Result<Vec<(ClassifierKind, f64)>, ClassicalError> {
+    ClassifierKind::ALL
+        .iter()
+        .map(|&kind| {
+            let params =
+                ClassifierParams::parse(kind, &toml::Table::new()).expect("defaults are valid");
+            let start = Instant::now();
+            classical::fit_and_score(&params, seed, x, y, &[])?;
+            Ok((kind, start.elapsed().as_secs_f64()))
+        })
+        .collect()
 }

@@ -154,3 +154,39 @@ fn subband_stats_mlp_reaches_auc_096_on_the_given_split() {
     let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
     assert!(mean >= 0.96, "mean test AUC {mean} over seeds: {aucs:?}");
 }
+
+/// Random forest on sub-band statistics (scikit-learn: test AUC 0.987) and naive Bayes on
+/// raw coefficients (scikit-learn: 0.84) on the given split.
+#[test]
+fn classical_classifiers_reach_scikit_learn_range() {
+    let Some(root) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |features: &str, classifier: &str| {
+        let text = format!(
+            "name = \"check\"\n[data]\nsource = \"folder\"\nroot = {root:?}\n[model]\nkind = \"wavelet-classical\"\n\
+             classifier = \"{classifier}\"\n[model.wavelet]\nfamily = \"db5\"\nlevel = 4\nkeep_levels = [2, 3, 4]\n\
+             features = \"{features}\"\n"
+        );
+        let file = dir.path().join(format!("{classifier}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let exp = Experiment::load(&file, &[]).unwrap();
+        let table = dir.path().join(format!("{classifier}.csv"));
+        let options = RunOptions {
+            results: Some(table.clone()),
+            ..Default::default()
+        };
+        run_experiment(&exp, &options, &mut DataCache::default()).unwrap();
+        let (header, rows) = read_csv(&table);
+        column(&header, &rows, "auc")[0].parse::<f64>().unwrap()
+    };
+    let forest = run("subband-stats", "random-forest");
+    assert!(
+        forest >= 0.97,
+        "random forest on sub-band statistics: AUC {forest}"
+    );
+    let bayes = run("coefficients", "naive-bayes");
+    assert!(
+        bayes >= 0.84 - 0.03,
+        "naive Bayes on raw coefficients: AUC {bayes}"
+    );
+}

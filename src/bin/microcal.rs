@@ -7,7 +7,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use microcal::bench;
 use microcal::cli;
-use microcal::data::{self, synthetic};
+use microcal::config::WaveletConfig;
+use microcal::data::{self, synthetic, Dataset, Origin};
+use microcal::models;
+use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
 #[derive(Parser)]
@@ -52,6 +55,13 @@ enum Bench {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// Fit time of each classical classifier on the reference features of the Train part
+    /// (636 × 2,430 on the real data).
+    Classical {
+        /// Folder with Train/ and Test/ (default: synthetic images of the same counts).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +86,9 @@ fn run(args: Args) -> Result<()> {
         Command::Bench {
             what: Bench::Wavelet { data, seconds },
         } => bench_wavelet(data, seconds),
+        Command::Bench {
+            what: Bench::Classical { data },
+        } => bench_classical(data),
     }
 }
 
@@ -112,8 +125,9 @@ fn print_wavelet(family: &str, level: usize, format: Format, path: &std::path::P
     Ok(())
 }
 
-fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
-    let (dataset, source) = match &root {
+/// The real data under `root`, or synthetic images with the real data's counts.
+fn bench_dataset(root: Option<&PathBuf>) -> Result<(Dataset, String)> {
+    Ok(match root {
         Some(root) => (
             data::load_folder(root, 60, "^([^_]+)_")?,
             root.display().to_string(),
@@ -122,12 +136,16 @@ fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
             synthetic::generate(&synthetic::SyntheticSpec {
                 size: 60,
                 train_per_class: 318,
-                test_per_class: 80,
+                test_per_class: 81,
                 seed: 0,
             }),
             "synthetic".to_string(),
         ),
-    };
+    })
+}
+
+fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
+    let (dataset, source) = bench_dataset(root.as_ref())?;
     let spec = bench::reference_wavelet_spec();
     println!(
         "wavelet features: db5 level 4, detail levels 2-4 ({} coefficients) on {} images from {source}",
@@ -143,5 +161,31 @@ fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
         all.images_per_s()
     );
     println!("images_per_s={:.0}", all.images_per_s());
+    Ok(())
+}
+
+fn bench_classical(root: Option<PathBuf>) -> Result<()> {
+    let (dataset, source) = bench_dataset(root.as_ref())?;
+    let wavelet = WaveletConfig {
+        keep_levels: Some(vec![2, 3, 4]),
+        features: FeatureKind::Coefficients,
+        ..WaveletConfig::default()
+    };
+    let train = dataset.indices_of(Origin::Train);
+    let raw = models::wavelet_features(&dataset, &wavelet)?.select(&train);
+    let x = models::Standardizer::fit(&raw).apply(&raw);
+    println!(
+        "fitting on {} x {} (db5 level 4 coefficients, Train part of {source})",
+        x.rows, x.cols
+    );
+    let times = bench::classical_fit_seconds(&x, &dataset.labels(&train), 0)?;
+    for (kind, seconds) in &times {
+        println!("{:<14} {seconds:>8.3} s", kind.name());
+    }
+    let line: Vec<String> = times
+        .iter()
+        .map(|(kind, s)| format!("fit_s_{}={s:.3}", kind.name().replace('-', "_")))
+        .collect();
+    println!("{}", line.join(" "));
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct Experiment {
     /// the grid does not supply what is missing.
     base_error: Option<String>,
     axes: Vec<(String, Vec<Value>)>,
+    /// `--set` values, written after each grid combination so that they always win.
+    overrides: Vec<(String, Value)>,
     /// Results table named by the file (resolved against its folder).
     pub results_path: PathBuf,
 }
@@ -73,7 +75,8 @@ impl Experiment {
         let mut base: Table = toml::from_str(text).map_err(parse_err)?;
         let mut axes = take_grid(&mut base, path)?;
         for (key, value) in overrides {
-            axes.retain(|(k, _)| k != key);
+            // An axis at or below an overridden key has nothing left to vary.
+            axes.retain(|(k, _)| k != key && !k.starts_with(&format!("{key}.")));
             set_dotted(&mut base, key, value.clone()).map_err(|message| ConfigError::Override {
                 spec: format!("{key}={value}"),
                 message,
@@ -90,6 +93,7 @@ impl Experiment {
             base,
             base_error,
             axes,
+            overrides: overrides.to_vec(),
             results_path: normalize(&base_dir(path).join(results)),
         };
         // Resolve every combination now so that errors surface before anything runs.
@@ -112,6 +116,14 @@ impl Experiment {
                     }
                 })?;
                 labels.push((key.to_string(), value_label(value)));
+            }
+            for (key, value) in &self.overrides {
+                set_dotted(&mut table, key, value.clone()).map_err(|message| {
+                    ConfigError::Override {
+                        spec: format!("{key}={value}"),
+                        message,
+                    }
+                })?;
             }
             let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
                 match (&self.base_error, combo.is_empty()) {
@@ -145,11 +157,17 @@ impl Experiment {
         Ok(out)
     }
 
-    /// Every job: grid combinations × seeds × folds, in that order.
+    /// Every job: grid combinations × seeds × folds, in that order. Combinations that
+    /// resolve to the same job (an override can make them equal) appear once.
     pub fn jobs(&self) -> Result<Vec<Job>, ConfigError> {
-        let mut jobs = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (config, grid) in self.configs()? {
-            jobs.extend(Job::expand(&self.path, config, grid));
+            for job in Job::expand(&self.path, config, grid) {
+                if seen.insert(job.id.clone()) {
+                    jobs.push(job);
+                }
+            }
         }
         Ok(jobs)
     }
@@ -245,7 +263,10 @@ fn flatten_grid_keys(grid: &Table) -> Vec<(String, Value)> {
     out
 }
 
-/// Writes `value` at a dotted path, creating intermediate tables.
+/// Writes `value` at a dotted path, creating intermediate tables. A table value is merged
+/// into a table already there, so a grid can sweep whole variants
+/// (`model = [{ kind = "wavelet-mlp" }, { kind = "wavelet-classical", classifier = "svm" }]`)
+/// while keeping the file's other settings of that table.
 fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     let (last, parents) = parts.split_last().expect("split yields at least one part");
@@ -264,8 +285,24 @@ fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> 
             }
         };
     }
-    current.insert(last.to_string(), value);
+    match (current.get_mut(*last), value) {
+        (Some(Value::Table(existing)), Value::Table(update)) => merge(existing, update),
+        (_, value) => {
+            current.insert(last.to_string(), value);
+        }
+    }
     Ok(())
+}
+
+fn merge(into: &mut Table, update: Table) {
+    for (k, v) in update {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Table(existing)), Value::Table(inner)) => merge(existing, inner),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
 }
 
 fn cartesian(axes: &[(String, Vec<Value>)]) -> Vec<Vec<(&str, &Value)>> {
@@ -289,6 +326,11 @@ fn cartesian(axes: &[(String, Vec<Value>)]) -> Vec<Vec<(&str, &Value)>> {
 pub(crate) fn value_label(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
+        Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_label(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }

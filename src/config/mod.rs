@@ -1,11 +1,13 @@
 //! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
 
+mod classifier;
 mod grid;
 pub(crate) use grid::base_dir;
 mod job;
 mod schema;
 mod validate;
 
+pub use classifier::*;
 pub use grid::{parse_override, Experiment};
 pub use job::{flatten_config, Job};
 pub use schema::*;

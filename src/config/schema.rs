@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::classifier::ClassifierKind;
 use crate::wavelet::FeatureKind;
 
 /// One experiment file, after the `[grid]` has been applied (the grid itself is handled on
@@ -106,10 +107,22 @@ fn default_synthetic_test() -> usize {
 pub enum ModelKind {
     /// Wavelet features and a multilayer perceptron trained with the engine.
     WaveletMlp,
+    /// Wavelet features and a classical classifier (smartcore), chosen by `model.classifier`.
+    WaveletClassical,
 }
 
 impl ModelKind {
-    pub const ALL: &'static [&'static str] = &["wavelet-mlp"];
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::WaveletMlp => "wavelet-mlp",
+            ModelKind::WaveletClassical => "wavelet-classical",
+        }
+    }
+
+    /// Whether the model reads wavelet features (and so `[model.wavelet]`).
+    pub fn uses_wavelets(self) -> bool {
+        matches!(self, ModelKind::WaveletMlp | ModelKind::WaveletClassical)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +133,12 @@ pub struct ModelConfig {
     pub wavelet: Option<WaveletConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlp: Option<MlpConfig>,
+    /// For `wavelet-classical`: which classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierKind>,
+    /// For `wavelet-classical`: the classifier's parameters, checked against its schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::classifier::ClassifierParams;
 use super::schema::*;
 use crate::wavelet::Wavelet;
 
@@ -11,27 +12,38 @@ use crate::wavelet::Wavelet;
 /// what a job id hashes, so two spellings of the same experiment get the same id.
 pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> ExperimentConfig {
     config.grid = None;
+    if config.model.kind.uses_wavelets() {
+        let wavelet = config
+            .model
+            .wavelet
+            .get_or_insert_with(WaveletConfig::default);
+        if wavelet.keep_levels.is_none() {
+            wavelet.keep_levels = Some((2.min(wavelet.level)..=wavelet.level).collect());
+        }
+        if let Some(levels) = wavelet.keep_levels.as_mut() {
+            levels.sort_unstable();
+            levels.dedup();
+            // Levels deeper than the decomposition are dropped, so that one list serves a
+            // sweep over `level` (keep [2, 3, 4] at level 3 keeps 2 and 3). If none would
+            // remain, the list is left alone for `validate` to reject.
+            let level = wavelet.level;
+            if levels.iter().any(|&l| l <= level) {
+                levels.retain(|&l| l <= level);
+            }
+        }
+    }
     match config.model.kind {
         ModelKind::WaveletMlp => {
-            let wavelet = config
-                .model
-                .wavelet
-                .get_or_insert_with(WaveletConfig::default);
-            if wavelet.keep_levels.is_none() {
-                wavelet.keep_levels = Some((2.min(wavelet.level)..=wavelet.level).collect());
-            }
-            if let Some(levels) = wavelet.keep_levels.as_mut() {
-                levels.sort_unstable();
-                levels.dedup();
-                // Levels deeper than the decomposition are dropped, so that one list serves a
-                // sweep over `level` (keep [2, 3, 4] at level 3 keeps 2 and 3). If none would
-                // remain, the list is left alone for `validate` to reject.
-                let level = wavelet.level;
-                if levels.iter().any(|&l| l <= level) {
-                    levels.retain(|&l| l <= level);
+            config.model.mlp.get_or_insert_with(MlpConfig::default);
+        }
+        ModelKind::WaveletClassical => {
+            // Record every parameter, defaults included, so the job id pins them.
+            if let Some(kind) = config.model.classifier {
+                let table = config.model.params.clone().unwrap_or_default();
+                if let Ok(params) = ClassifierParams::parse(kind, &table) {
+                    config.model.params = Some(params.to_table());
                 }
             }
-            config.model.mlp.get_or_insert_with(MlpConfig::default);
         }
     }
     match config.data.source {
@@ -122,6 +134,46 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             );
         }
     }
+    let kind = c.model.kind.name();
+    match c.model.kind {
+        ModelKind::WaveletClassical => {
+            let Some(classifier) = c.model.classifier else {
+                return fail(
+                    "model.classifier",
+                    format!(
+                        "is required for kind = \"{kind}\"; one of {}",
+                        classifier_names()
+                    ),
+                );
+            };
+            let params = c.model.params.clone().unwrap_or_default();
+            if let Err(e) = ClassifierParams::parse(classifier, &params) {
+                return fail(
+                    "model.params",
+                    format!("{e} (for classifier = \"{}\")", classifier.name()),
+                );
+            }
+            if c.model.mlp.is_some() {
+                return fail(
+                    "model.mlp",
+                    format!("is not used by kind = \"{kind}\"; remove it"),
+                );
+            }
+        }
+        ModelKind::WaveletMlp => {
+            for (key, present) in [
+                ("model.classifier", c.model.classifier.is_some()),
+                ("model.params", c.model.params.is_some()),
+            ] {
+                if present {
+                    return fail(
+                        key,
+                        format!("is only used by kind = \"wavelet-classical\", not \"{kind}\""),
+                    );
+                }
+            }
+        }
+    }
     if let Some(m) = &c.model.mlp {
         if m.hidden.contains(&0) {
             return fail("model.mlp.hidden", "layer widths must be at least 1".into());
@@ -168,4 +220,12 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         return fail("train.seeds", "must list at least one seed".into());
     }
     Ok(())
+}
+
+fn classifier_names() -> String {
+    ClassifierKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

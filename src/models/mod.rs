@@ -1,6 +1,7 @@
 //! Model families. Each turns a job's partition of the data into scores for the evaluation
 //! (and, for k-fold jobs, test) images; the runner does everything else.
 
+pub mod classical;
 mod features;
 mod mlp;
 
@@ -9,7 +10,9 @@ pub use mlp::MlpClassifier;
 
 use thiserror::Error;
 
-use crate::config::{ExperimentConfig, ModelKind};
+use std::time::Instant;
+
+use crate::config::{ClassifierParams, ExperimentConfig, ModelKind};
 use crate::data::{holdout, Dataset, Partition};
 use crate::train::{fit, EpochRecord, FitReport, TrainError};
 use crate::wavelet::WaveletError;
@@ -20,6 +23,10 @@ pub enum ModelError {
     Wavelet(#[from] WaveletError),
     #[error(transparent)]
     Train(#[from] TrainError),
+    #[error(transparent)]
+    Classical(#[from] classical::ClassicalError),
+    #[error("invalid model settings: {0}")]
+    Settings(String),
 }
 
 /// What a trained model produced for one job.
@@ -82,6 +89,44 @@ pub fn train_and_score(
                     ("best_epoch".to_string(), report.best_epoch.to_string()),
                 ],
                 fit: report,
+            })
+        }
+        ModelKind::WaveletClassical => {
+            let wavelet = config.model.wavelet.clone().unwrap_or_default();
+            let kind = config
+                .model
+                .classifier
+                .ok_or_else(|| ModelError::Settings("model.classifier is missing".into()))?;
+            let params =
+                ClassifierParams::parse(kind, &config.model.params.clone().unwrap_or_default())
+                    .map_err(ModelError::Settings)?;
+            let raw = wavelet_features(data, &wavelet)?;
+            let scaler = Standardizer::fit(&raw.select(&partition.train));
+            let x = scaler.apply(&raw);
+            let train_x = x.select(&partition.train);
+            let eval_x = x.select(&partition.eval);
+            let test_x = partition.test.as_deref().map(|t| x.select(t));
+            let mut sets = vec![&eval_x];
+            sets.extend(test_x.as_ref());
+            let start = Instant::now();
+            let train_y = data.labels(&partition.train);
+            let mut scores =
+                classical::fit_and_score_guarded(&params, seed, &train_x, &train_y, &sets)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let test_scores = test_x.is_some().then(|| scores.pop()).flatten();
+            Ok(ModelOutcome {
+                eval_scores: scores.swap_remove(0),
+                test_scores,
+                facts: vec![
+                    ("n_features".to_string(), x.cols.to_string()),
+                    ("n_train".to_string(), partition.train.len().to_string()),
+                ],
+                fit: FitReport {
+                    history: Vec::new(),
+                    best_epoch: 0,
+                    seconds,
+                    images_per_s: partition.train.len() as f64 / seconds.max(1e-9),
+                },
             })
         }
     }
