@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::config::{ClassifierKind, ClassifierParams};
+use crate::config::{ClassifierKind, ClassifierParams, Layer};
 use crate::data::Dataset;
+use crate::engine::{Adam, ConvNet};
 use crate::models::classical::{self, ClassicalError};
 use crate::train::Matrix;
 use crate::wavelet::{Array2, FeatureKind, FeatureSpec, Wavelet, LANES};
@@ -92,4 +93,43 @@ pub fn classical_fit_seconds(
             Ok((kind, start.elapsed().as_secs_f64()))
         })
         .collect()
+}
+
+/// Training and inference images/s of a CNN over `images` (n × size², already scaled),
+/// batch 32, one epoch each, after a warm-up of a few batches.
+pub fn cnn_throughput(
+    layers: &[Layer],
+    size: usize,
+    images: &[f32],
+    labels: &[f32],
+    seed: u64,
+) -> (Throughput, Throughput) {
+    let per = size * size;
+    let n = labels.len();
+    let mut net = ConvNet::new(layers, size, seed);
+    let mut adam = Adam::new(1e-3, 0.0);
+    for b in 0..3.min(n / 32) {
+        net.train_batch(
+            &images[b * 32 * per..(b + 1) * 32 * per],
+            &labels[b * 32..(b + 1) * 32],
+            &mut adam,
+        );
+    }
+    let start = Instant::now();
+    for (x, y) in images.chunks(32 * per).zip(labels.chunks(32)) {
+        net.train_batch(x, y, &mut adam);
+    }
+    let train = Throughput {
+        images: n,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let start = Instant::now();
+    for x in images.chunks(128 * per) {
+        std::hint::black_box(net.predict_logits(x));
+    }
+    let infer = Throughput {
+        images: n,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    (train, infer)
 }

@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use microcal::bench;
 use microcal::cli;
-use microcal::config::WaveletConfig;
+use microcal::config::{parse_layers, reference_layer_values, WaveletConfig};
 use microcal::data::{self, synthetic, Dataset, Origin};
 use microcal::models;
+use microcal::models::saved::SavedCnn;
 use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
@@ -37,6 +38,15 @@ enum Command {
         /// A PGM, PNG or TIFF image (grayscale, 8 or 16 bit).
         image: PathBuf,
     },
+    /// Score images with a trained CNN job: one line per image (path, score, label).
+    Predict {
+        /// The job's folder (results/runs/<job id>), holding config.toml and model.safetensors.
+        #[arg(long = "model", value_name = "RUN_DIR")]
+        model: PathBuf,
+        /// Images, or folders searched recursively for *.pgm, *.png, *.tif, *.tiff.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Throughput benchmarks; the last line printed is machine-readable.
     Bench {
         #[command(subcommand)]
@@ -54,6 +64,13 @@ enum Bench {
         /// Seconds to measure each setting for.
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+    },
+    /// Training and inference images/s of the reference CNN (640 images, batch 32, one epoch
+    /// after a warm-up).
+    Cnn {
+        /// Folder with Train/ and Test/ (default: synthetic images).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Fit time of each classical classifier on the reference features of the Train part
     /// (636 × 2,430 on the real data).
@@ -83,12 +100,16 @@ fn run(args: Args) -> Result<()> {
             format,
             image,
         } => print_wavelet(&family, level, format, &image),
+        Command::Predict { model, inputs } => predict(&model, &inputs),
         Command::Bench {
             what: Bench::Wavelet { data, seconds },
         } => bench_wavelet(data, seconds),
         Command::Bench {
             what: Bench::Classical { data },
         } => bench_classical(data),
+        Command::Bench {
+            what: Bench::Cnn { data },
+        } => bench_cnn(data),
     }
 }
 
@@ -187,5 +208,84 @@ fn bench_classical(root: Option<PathBuf>) -> Result<()> {
         .map(|(kind, s)| format!("fit_s_{}={s:.3}", kind.name().replace('-', "_")))
         .collect();
     println!("{}", line.join(" "));
+    Ok(())
+}
+
+fn bench_cnn(root: Option<PathBuf>) -> Result<()> {
+    let (dataset, source) = bench_dataset(root.as_ref())?;
+    let layers = parse_layers(&reference_layer_values()).map_err(anyhow::Error::msg)?;
+    let n = 640.min(dataset.samples.len());
+    let images: Vec<f32> = dataset.samples[..n]
+        .iter()
+        .flat_map(|s| s.pixels.iter().map(|v| v / 255.0))
+        .collect();
+    let labels: Vec<f32> = dataset.samples[..n]
+        .iter()
+        .map(|s| s.label as f32)
+        .collect();
+    println!(
+        "reference CNN (568,449 parameters), {n} images from {source}, batch 32, {} threads",
+        rayon::current_num_threads()
+    );
+    let (train, infer) = bench::cnn_throughput(&layers, 60, &images, &labels, 0);
+    println!(
+        "training:  {:.0} images/s ({:.2} s per epoch)",
+        train.images_per_s(),
+        train.seconds
+    );
+    println!("inference: {:.0} images/s", infer.images_per_s());
+    println!(
+        "train_images_per_s={:.0} infer_images_per_s={:.0}",
+        train.images_per_s(),
+        infer.images_per_s()
+    );
+    Ok(())
+}
+
+fn predict(run_dir: &std::path::Path, inputs: &[PathBuf]) -> Result<()> {
+    let saved = SavedCnn::load(run_dir)?;
+    let mut files = Vec::new();
+    for input in inputs {
+        collect_images(input, &mut files)
+            .with_context(|| format!("listing {}", input.display()))?;
+    }
+    let mut images = Vec::with_capacity(files.len());
+    for file in &files {
+        let (rows, cols, pixels) = data::read_image(file)?;
+        if rows != saved.image_size || cols != saved.image_size {
+            anyhow::bail!(
+                "{} is {cols}x{rows} pixels; the model expects {1}x{1}",
+                file.display(),
+                saved.image_size
+            );
+        }
+        images.push(pixels);
+    }
+    for (file, score) in files.iter().zip(saved.score(&images)) {
+        println!("{}\t{score:.6}\t{}", file.display(), u8::from(score >= 0.5));
+    }
+    Ok(())
+}
+
+/// An image file itself, or every image file under a folder (sorted).
+fn collect_images(path: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let is_image = entry.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            ["pgm", "png", "tif", "tiff"].contains(&e.to_ascii_lowercase().as_str())
+        });
+        if entry.is_dir() {
+            collect_images(&entry, out)?;
+        } else if is_image {
+            out.push(entry);
+        }
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod classifier;
 mod grid;
+mod layers;
 pub(crate) use grid::base_dir;
 mod job;
 mod schema;
@@ -10,6 +11,7 @@ mod validate;
 pub use classifier::*;
 pub use grid::{parse_override, Experiment};
 pub use job::{flatten_config, Job};
+pub use layers::{check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS};
 pub use schema::*;
 
 use std::path::PathBuf;

@@ -109,6 +109,8 @@ pub enum ModelKind {
     WaveletMlp,
     /// Wavelet features and a classical classifier (smartcore), chosen by `model.classifier`.
     WaveletClassical,
+    /// A convolutional network on the pixels, declared by `model.layers`.
+    Cnn,
 }
 
 impl ModelKind {
@@ -116,6 +118,7 @@ impl ModelKind {
         match self {
             ModelKind::WaveletMlp => "wavelet-mlp",
             ModelKind::WaveletClassical => "wavelet-classical",
+            ModelKind::Cnn => "cnn",
         }
     }
 
@@ -139,6 +142,9 @@ pub struct ModelConfig {
     /// For `wavelet-classical`: the classifier's parameters, checked against its schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<toml::Table>,
+    /// For `cnn`: the layer list (default: the reference network), see `config::layers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +232,9 @@ pub struct TrainConfig {
     /// One job per seed; the seed drives initial weights, shuffling and dropout.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// CNN training-time augmentation: any of "hflip", "vflip", "rot90", "shift:N".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub augment: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -238,6 +247,7 @@ impl Default for TrainConfig {
             validation_fraction: 0.0,
             early_stopping: 0,
             seeds: default_seeds(),
+            augment: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::classifier::ClassifierParams;
+use super::layers::{check_shapes, parse_layers, reference_layer_values};
 use super::schema::*;
 use crate::wavelet::Wavelet;
 
@@ -35,6 +36,12 @@ pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> Experime
     match config.model.kind {
         ModelKind::WaveletMlp => {
             config.model.mlp.get_or_insert_with(MlpConfig::default);
+        }
+        ModelKind::Cnn => {
+            config
+                .model
+                .layers
+                .get_or_insert_with(reference_layer_values);
         }
         ModelKind::WaveletClassical => {
             // Record every parameter, defaults included, so the job id pins them.
@@ -160,6 +167,26 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
                 );
             }
         }
+        ModelKind::Cnn => {
+            let layers = parse_layers(c.model.layers.as_deref().unwrap_or(&[]))
+                .map_err(|e| ("model.layers".to_string(), e))?;
+            check_shapes(&layers, d.image_size).map_err(|e| {
+                (
+                    "model.layers".to_string(),
+                    format!("{e} (input {0}x{0}x1)", d.image_size),
+                )
+            })?;
+            for (key, present) in [
+                ("model.wavelet", c.model.wavelet.is_some()),
+                ("model.mlp", c.model.mlp.is_some()),
+                ("model.classifier", c.model.classifier.is_some()),
+                ("model.params", c.model.params.is_some()),
+            ] {
+                if present {
+                    return fail(key, format!("is not used by kind = \"{kind}\"; remove it"));
+                }
+            }
+        }
         ModelKind::WaveletMlp => {
             for (key, present) in [
                 ("model.classifier", c.model.classifier.is_some()),
@@ -214,6 +241,20 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         return fail(
             "train.early_stopping",
             "needs train.validation_fraction > 0 to watch a validation loss".into(),
+        );
+    }
+    for a in &t.augment {
+        if let Err(e) = crate::data::augment::Augment::parse(a) {
+            return fail("train.augment", e);
+        }
+    }
+    if !t.augment.is_empty() && c.model.kind != ModelKind::Cnn {
+        return fail("train.augment", "applies to kind = \"cnn\" only".into());
+    }
+    if c.model.kind != ModelKind::Cnn && c.model.layers.is_some() {
+        return fail(
+            "model.layers",
+            format!("is only used by kind = \"cnn\", not \"{kind}\""),
         );
     }
     if t.seeds.is_empty() {

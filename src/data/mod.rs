@@ -1,5 +1,6 @@
 //! Images in, labelled samples out: folder loading, the synthetic generator, and splits.
 
+pub mod augment;
 mod folder;
 mod split;
 pub mod synthetic;

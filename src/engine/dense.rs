@@ -7,9 +7,44 @@ use super::adam::{Adam, Param};
 use super::glorot_uniform;
 use crate::rng::Rng;
 
-struct Dense {
-    weight: Param<(usize, usize)>,
-    bias: Param<(usize,)>,
+/// A fully connected layer: `x · W + b`.
+pub(crate) struct Dense {
+    pub(crate) weight: Param<(usize, usize)>,
+    pub(crate) bias: Param<(usize,)>,
+}
+
+impl Dense {
+    /// Glorot-uniform weights, zero bias.
+    pub(crate) fn new(dev: &Cpu, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+        Dense {
+            weight: Param::new(
+                dev,
+                glorot_uniform(fan_in, fan_out, fan_in * fan_out, rng),
+                (fan_in, fan_out),
+                true,
+            ),
+            bias: Param::new(dev, vec![0.0; fan_out], (fan_out,), false),
+        }
+    }
+
+    pub(crate) fn forward<T: Tape<f32, Cpu>>(
+        &self,
+        h: Tensor<(usize, usize), f32, Cpu, T>,
+    ) -> Tensor<(usize, usize), f32, Cpu, T> {
+        let rows = h.shape().0;
+        let out = self.bias.tensor.shape().0;
+        h.matmul(self.weight.tensor.clone())
+            + self
+                .bias
+                .tensor
+                .clone()
+                .broadcast_like::<_, Axis<0>>(&(rows, out))
+    }
+
+    pub(crate) fn step(&mut self, grads: &Gradients<f32, Cpu>, adam: &Adam) {
+        self.weight.step(grads, adam);
+        self.bias.step(grads, adam);
+    }
 }
 
 /// Multilayer perceptron for binary classification: `inputs → hidden… → 1 logit`.
@@ -30,18 +65,7 @@ impl DenseNet {
         widths.push(1);
         let layers = widths
             .windows(2)
-            .map(|w| {
-                let (fan_in, fan_out) = (w[0], w[1]);
-                Dense {
-                    weight: Param::new(
-                        &dev,
-                        glorot_uniform(fan_in, fan_out, fan_in * fan_out, &mut rng),
-                        (fan_in, fan_out),
-                        true,
-                    ),
-                    bias: Param::new(&dev, vec![0.0; fan_out], (fan_out,), false),
-                }
-            })
+            .map(|w| Dense::new(&dev, w[0], w[1], &mut rng))
             .collect();
         Self {
             dev,
@@ -66,13 +90,7 @@ impl DenseNet {
         let mut h = input.traced(Gradients::leaky());
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            let out = layer.bias.tensor.shape().0;
-            h = h.matmul(layer.weight.tensor.clone())
-                + layer
-                    .bias
-                    .tensor
-                    .clone()
-                    .broadcast_like::<_, Axis<0>>(&(rows, out));
+            h = layer.forward(h);
             if i < last {
                 h = h.relu();
                 if self.dropout > 0.0 {
@@ -87,8 +105,7 @@ impl DenseNet {
         let grads = loss.backward();
         adam.next_step();
         for layer in &mut self.layers {
-            layer.weight.step(&grads, adam);
-            layer.bias.step(&grads, adam);
+            layer.step(&grads, adam);
         }
         (loss_value, logits)
     }
@@ -99,13 +116,7 @@ impl DenseNet {
         let mut h = self.dev.tensor_from_vec(x.to_vec(), (rows, self.inputs));
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            let out = layer.bias.tensor.shape().0;
-            h = h.matmul(layer.weight.tensor.clone())
-                + layer
-                    .bias
-                    .tensor
-                    .clone()
-                    .broadcast_like::<_, Axis<0>>(&(rows, out));
+            h = layer.forward(h);
             if i < last {
                 h = h.relu();
             }

@@ -5,9 +5,13 @@
 //! touching the rest.
 
 mod adam;
+mod cnn;
+mod conv;
 mod dense;
+mod linalg;
 
 pub use adam::Adam;
+pub use cnn::ConvNet;
 pub use dense::DenseNet;
 
 use crate::rng::Rng;

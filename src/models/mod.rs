@@ -2,8 +2,10 @@
 //! (and, for k-fold jobs, test) images; the runner does everything else.
 
 pub mod classical;
+pub mod cnn;
 mod features;
 mod mlp;
+pub mod saved;
 
 pub use features::{wavelet_features, Standardizer};
 pub use mlp::MlpClassifier;
@@ -12,7 +14,7 @@ use thiserror::Error;
 
 use std::time::Instant;
 
-use crate::config::{ClassifierParams, ExperimentConfig, ModelKind};
+use crate::config::{parse_layers, ClassifierParams, ExperimentConfig, ModelKind};
 use crate::data::{holdout, Dataset, Partition};
 use crate::train::{fit, EpochRecord, FitReport, TrainError};
 use crate::wavelet::WaveletError;
@@ -39,6 +41,8 @@ pub struct ModelOutcome {
     pub fit: FitReport,
     /// Model facts for the results row (feature count, parameter count, ...).
     pub facts: Vec<(String, String)>,
+    /// Trained parameters worth saving with the job (CNN), by name.
+    pub weights: Option<Vec<(String, Vec<f32>)>>,
 }
 
 /// Trains the configured model on `partition.train` and scores the other parts.
@@ -89,6 +93,48 @@ pub fn train_and_score(
                     ("best_epoch".to_string(), report.best_epoch.to_string()),
                 ],
                 fit: report,
+                weights: None,
+            })
+        }
+        ModelKind::Cnn => {
+            let layers = parse_layers(config.model.layers.as_deref().unwrap_or(&[]))
+                .map_err(ModelError::Settings)?;
+            let x = cnn::pixel_matrix(data);
+            let (fit_idx, val_idx) = holdout(
+                data,
+                &partition.train,
+                config.train.validation_fraction,
+                seed,
+            );
+            let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
+            let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
+            let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
+            let mut model =
+                cnn::CnnClassifier::new(&layers, config.data.image_size, &config.train, seed);
+            tracing::info!(parameters = model.parameter_count(), "CNN built");
+            let report = fit(
+                &mut model,
+                &fit_x,
+                &fit_y,
+                validation,
+                &config.train,
+                seed,
+                on_epoch,
+            )?;
+            let score = |idx: &[usize]| model.predict_rows(&x.select(idx));
+            Ok(ModelOutcome {
+                eval_scores: score(&partition.eval),
+                test_scores: partition.test.as_deref().map(score),
+                facts: vec![
+                    (
+                        "parameters".to_string(),
+                        model.parameter_count().to_string(),
+                    ),
+                    ("n_train".to_string(), fit_idx.len().to_string()),
+                    ("best_epoch".to_string(), report.best_epoch.to_string()),
+                ],
+                fit: report,
+                weights: Some(model.weights()),
             })
         }
         ModelKind::WaveletClassical => {
@@ -127,6 +173,7 @@ pub fn train_and_score(
                     seconds,
                     images_per_s: partition.train.len() as f64 / seconds.max(1e-9),
                 },
+                weights: None,
             })
         }
     }

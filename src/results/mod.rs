@@ -3,7 +3,9 @@
 mod artefacts;
 mod table;
 
-pub use artefacts::{write_artefacts, PredictionRecord};
+pub use artefacts::{
+    decode_weights, encode_weights, write_artefacts, PredictionRecord, WEIGHTS_FILE,
+};
 pub use table::{ResultsTable, Row};
 
 use std::path::PathBuf;

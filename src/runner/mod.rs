@@ -145,6 +145,7 @@ pub fn run_experiment(
                 &job.resolved_toml(),
                 &done.predictions,
                 &done.outcome.fit.history,
+                done.outcome.weights.as_deref(),
             )?;
         }
         table.upsert(&row)?;

@@ -1,0 +1,370 @@
+//! A convolutional network built from the experiment file's layer list, trained on dfdx's
+//! tape with our convolution and pooling ops.
+
+use dfdx::prelude::*;
+
+use super::adam::{Adam, Param};
+use super::conv::{conv2d, maxpool2, Act, Geometry};
+use super::dense::Dense;
+use super::glorot_uniform;
+use crate::config::Layer;
+use crate::rng::Rng;
+
+enum Block {
+    Conv {
+        weight: Param<(usize, usize)>,
+        bias: Param<(usize,)>,
+        kernel: usize,
+    },
+    Relu,
+    Maxpool,
+    BatchNorm(BatchNorm),
+    Dropout(f32),
+    Flatten,
+    Dense(Dense),
+}
+
+/// Batch normalisation over the channel axis (all positions of all images), with running
+/// statistics for evaluation (Keras: momentum 0.99, ε 1e-3).
+struct BatchNorm {
+    gamma: Param<(usize,)>,
+    beta: Param<(usize,)>,
+    running_mean: Vec<f32>,
+    running_var: Vec<f32>,
+}
+
+const BN_MOMENTUM: f32 = 0.99;
+const BN_EPS: f32 = 1e-3;
+
+impl BatchNorm {
+    fn forward<T: Tape<f32, Cpu>>(
+        &self,
+        x: Act<T>,
+        train: bool,
+        stats: &mut Vec<(Vec<f32>, Vec<f32>)>,
+    ) -> Act<T> {
+        let (rows, c) = *x.shape();
+        let dev = x.device().clone();
+        let gamma = self
+            .gamma
+            .tensor
+            .clone()
+            .broadcast_like::<_, Axis<0>>(&(rows, c));
+        let beta = self
+            .beta
+            .tensor
+            .clone()
+            .broadcast_like::<_, Axis<0>>(&(rows, c));
+        if train {
+            let mean = x.retaped::<T>().mean::<(usize,), Axis<0>>();
+            let centered = x - mean.retaped::<T>().broadcast_like::<_, Axis<0>>(&(rows, c));
+            let var = centered.retaped::<T>().square().mean::<(usize,), Axis<0>>();
+            stats.push((mean.as_vec(), var.as_vec()));
+            let inv_std = (var + BN_EPS)
+                .sqrt()
+                .recip()
+                .broadcast_like::<_, Axis<0>>(&(rows, c));
+            centered * inv_std * gamma + beta
+        } else {
+            let mean = dev
+                .tensor_from_vec(self.running_mean.clone(), (c,))
+                .broadcast_like::<_, Axis<0>>(&(rows, c));
+            let inv: Vec<f32> = self
+                .running_var
+                .iter()
+                .map(|v| 1.0 / (v + BN_EPS).sqrt())
+                .collect();
+            let inv = dev
+                .tensor_from_vec(inv, (c,))
+                .broadcast_like::<_, Axis<0>>(&(rows, c));
+            (x - mean) * inv * gamma + beta
+        }
+    }
+}
+
+/// A binary classifier over `size`×`size` single-channel images.
+pub struct ConvNet {
+    dev: Cpu,
+    blocks: Vec<Block>,
+    size: usize,
+}
+
+impl ConvNet {
+    /// Builds the layers (Glorot-uniform weights, zero biases, as Keras) from `seed`, which
+    /// also drives dropout. The layer list must have passed `config::check_shapes`.
+    pub fn new(layers: &[Layer], size: usize, seed: u64) -> Self {
+        let dev = Cpu::seed_from_u64(seed);
+        let mut rng = Rng::derived(seed, "cnn-init");
+        let (mut h, mut w, mut c) = (size, size, 1usize);
+        let mut flat: Option<usize> = None;
+        let mut blocks = Vec::new();
+        for layer in layers {
+            blocks.push(match *layer {
+                Layer::Conv { filters, kernel } => {
+                    let fan_in = kernel * kernel * c;
+                    let fan_out = kernel * kernel * filters;
+                    let weight = glorot_uniform(fan_in, fan_out, fan_in * filters, &mut rng);
+                    let block = Block::Conv {
+                        weight: Param::new(&dev, weight, (fan_in, filters), true),
+                        bias: Param::new(&dev, vec![0.0; filters], (filters,), false),
+                        kernel,
+                    };
+                    c = filters;
+                    block
+                }
+                Layer::Relu => Block::Relu,
+                Layer::Maxpool => {
+                    h /= 2;
+                    w /= 2;
+                    Block::Maxpool
+                }
+                Layer::Batchnorm => {
+                    let n = flat.unwrap_or(c);
+                    Block::BatchNorm(BatchNorm {
+                        gamma: Param::new(&dev, vec![1.0; n], (n,), false),
+                        beta: Param::new(&dev, vec![0.0; n], (n,), false),
+                        running_mean: vec![0.0; n],
+                        running_var: vec![1.0; n],
+                    })
+                }
+                Layer::Dropout { p } => Block::Dropout(p as f32),
+                Layer::Flatten => {
+                    flat = Some(h * w * c);
+                    Block::Flatten
+                }
+                Layer::Dense { units } => {
+                    let inputs = flat.expect("checked: dense follows flatten");
+                    flat = Some(units);
+                    Block::Dense(Dense::new(&dev, inputs, units, &mut rng))
+                }
+            });
+        }
+        Self { dev, blocks, size }
+    }
+
+    /// Pixels per image the network expects.
+    pub fn input_len(&self) -> usize {
+        self.size * self.size
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.params().iter().map(|p| p.len()).sum()
+    }
+
+    fn forward<T: Tape<f32, Cpu>>(
+        &self,
+        x: Act<T>,
+        batch: usize,
+        train: bool,
+        stats: &mut Vec<(Vec<f32>, Vec<f32>)>,
+    ) -> Act<T> {
+        let mut g = Geometry {
+            batch,
+            h: self.size,
+            w: self.size,
+        };
+        let mut h = x;
+        let mut first_conv = true;
+        for block in &self.blocks {
+            h = match block {
+                Block::Conv {
+                    weight,
+                    bias,
+                    kernel,
+                } => {
+                    let y = conv2d(h, g, *kernel, &weight.tensor, &bias.tensor, !first_conv);
+                    first_conv = false;
+                    y
+                }
+                Block::Relu => h.relu(),
+                Block::Maxpool => {
+                    let (y, next) = maxpool2(h, g);
+                    g = next;
+                    y
+                }
+                Block::BatchNorm(bn) => bn.forward(h, train, stats),
+                Block::Dropout(p) if train && *p > 0.0 => h.dropout(*p),
+                Block::Dropout(_) => h,
+                Block::Flatten => {
+                    let width = h.shape().1 * g.h * g.w;
+                    h.reshape_like(&(batch, width))
+                }
+                Block::Dense(d) => d.forward(h),
+            };
+        }
+        h
+    }
+
+    /// One Adam step on a batch of images (`x`: batch × size², values as given) with 0/1
+    /// targets `y`. Returns the mean loss and the logits.
+    pub fn train_batch(&mut self, x: &[f32], y: &[f32], adam: &mut Adam) -> (f32, Vec<f32>) {
+        let batch = y.len();
+        let input = self
+            .dev
+            .tensor_from_vec(x.to_vec(), (batch * self.size * self.size, 1usize));
+        let mut stats = Vec::new();
+        let logits = self.forward(input.traced(Gradients::leaky()), batch, true, &mut stats);
+        let logit_values = logits.as_vec();
+        let target = self.dev.tensor_from_vec(y.to_vec(), (batch, 1usize));
+        let loss = binary_cross_entropy_with_logits_loss(logits, target);
+        let loss_value = loss.array();
+        let grads = loss.backward();
+        adam.next_step();
+        let mut stats = stats.into_iter();
+        for block in &mut self.blocks {
+            match block {
+                Block::Conv { weight, bias, .. } => {
+                    weight.step(&grads, adam);
+                    bias.step(&grads, adam);
+                }
+                Block::Dense(d) => d.step(&grads, adam),
+                Block::BatchNorm(bn) => {
+                    bn.gamma.step(&grads, adam);
+                    bn.beta.step(&grads, adam);
+                    if let Some((mean, var)) = stats.next() {
+                        for (r, m) in bn.running_mean.iter_mut().zip(mean) {
+                            *r = BN_MOMENTUM * *r + (1.0 - BN_MOMENTUM) * m;
+                        }
+                        for (r, v) in bn.running_var.iter_mut().zip(var) {
+                            *r = BN_MOMENTUM * *r + (1.0 - BN_MOMENTUM) * v;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (loss_value, logit_values)
+    }
+
+    /// Logits in evaluation mode (no dropout, running batch-norm statistics).
+    pub fn predict_logits(&self, x: &[f32]) -> Vec<f32> {
+        let batch = x.len() / self.input_len();
+        let input = self
+            .dev
+            .tensor_from_vec(x.to_vec(), (batch * self.size * self.size, 1usize));
+        self.forward(input, batch, false, &mut Vec::new()).as_vec()
+    }
+
+    /// Every trainable parameter and batch-norm statistic, in layer order, with names
+    /// (`layer3.weight`, ...) for saving.
+    pub fn named_values(&self) -> Vec<(String, Vec<f32>)> {
+        let mut out = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let mut push = |name: &str, v: Vec<f32>| out.push((format!("layer{i}.{name}"), v));
+            match block {
+                Block::Conv { weight, bias, .. } => {
+                    push("weight", weight.values());
+                    push("bias", bias.values());
+                }
+                Block::Dense(d) => {
+                    push("weight", d.weight.values());
+                    push("bias", d.bias.values());
+                }
+                Block::BatchNorm(bn) => {
+                    push("gamma", bn.gamma.values());
+                    push("beta", bn.beta.values());
+                    push("running_mean", bn.running_mean.clone());
+                    push("running_var", bn.running_var.clone());
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Restores values in the order of [`ConvNet::named_values`]; false if they do not fit.
+    pub fn load_values(&mut self, values: &[Vec<f32>]) -> bool {
+        let expected: Vec<usize> = self.named_values().iter().map(|(_, v)| v.len()).collect();
+        if expected != values.iter().map(Vec::len).collect::<Vec<_>>() {
+            return false;
+        }
+        let mut it = values.iter();
+        for block in &mut self.blocks {
+            match block {
+                Block::Conv { weight, bias, .. } => {
+                    weight.set_values(it.next().expect("checked"));
+                    bias.set_values(it.next().expect("checked"));
+                }
+                Block::Dense(d) => {
+                    d.weight.set_values(it.next().expect("checked"));
+                    d.bias.set_values(it.next().expect("checked"));
+                }
+                Block::BatchNorm(bn) => {
+                    bn.gamma.set_values(it.next().expect("checked"));
+                    bn.beta.set_values(it.next().expect("checked"));
+                    bn.running_mean = it.next().expect("checked").clone();
+                    bn.running_var = it.next().expect("checked").clone();
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn params(&self) -> Vec<Vec<f32>> {
+        self.named_values()
+            .into_iter()
+            .filter(|(n, _)| !n.contains("running"))
+            .map(|(_, v)| v)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{check_shapes, parse_layers, reference_layer_values};
+
+    #[test]
+    fn reference_network_matches_its_declared_parameter_count() {
+        let layers = parse_layers(&reference_layer_values()).unwrap();
+        let net = ConvNet::new(&layers, 60, 0);
+        assert_eq!(net.parameter_count(), 568_449);
+        assert_eq!(net.parameter_count(), check_shapes(&layers, 60).unwrap());
+        let logits = net.predict_logits(&vec![0.5; 2 * 3600]);
+        assert_eq!(logits.len(), 2);
+        assert!(logits.iter().all(|l| l.is_finite()));
+    }
+
+    /// A bright square vs. a dark one: a small net with batch norm learns it, and the same
+    /// seed gives the same numbers.
+    #[test]
+    fn small_network_learns_and_is_deterministic() {
+        let toml_layers: toml::Table = toml::from_str(
+            "l = [{ conv = 4 }, \"batchnorm\", \"relu\", \"maxpool\", { conv = 4 }, \"relu\", \"maxpool\", \"flatten\", { dropout = 0.1 }, { dense = 8 }, \"relu\", { dense = 1 }]",
+        )
+        .unwrap();
+        let layers = parse_layers(toml_layers["l"].as_array().unwrap()).unwrap();
+        check_shapes(&layers, 8).unwrap();
+        let mut rng = Rng::new(2);
+        let n = 32;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let label = (i % 2) as f32;
+            for r in 0..8 {
+                for c in 0..8 {
+                    let inside = (2..6).contains(&r) && (2..6).contains(&c);
+                    x.push(if inside { label } else { 0.0 } + 0.1 * rng.normal() as f32);
+                }
+            }
+            y.push(label);
+        }
+        let run = || {
+            let mut net = ConvNet::new(&layers, 8, 3);
+            let mut adam = Adam::new(0.01, 0.0);
+            for _ in 0..40 {
+                net.train_batch(&x, &y, &mut adam);
+            }
+            net.predict_logits(&x)
+        };
+        let logits = run();
+        let correct = logits
+            .iter()
+            .zip(&y)
+            .filter(|(l, t)| (**l > 0.0) == (**t > 0.5))
+            .count();
+        assert!(correct >= 30, "{correct}/32 correct");
+        assert_eq!(run(), logits);
+    }
+}

@@ -1,0 +1,99 @@
+//! The CNN family: the engine's convolutional network behind the training-loop trait, with
+//! seeded augmentation of each training batch.
+
+use crate::config::{Layer, TrainConfig};
+use crate::data::augment::{augment_batch, Augment};
+use crate::data::Dataset;
+use crate::engine::{Adam, ConvNet};
+use crate::rng::Rng;
+use crate::train::{Matrix, Trainable};
+
+/// Images as network input: one row of size² values per sample, scaled to 0..1 (as the
+/// reference's `rescale=1/255`).
+pub fn pixel_matrix(data: &Dataset) -> Matrix {
+    let cols = data.samples.first().map_or(0, |s| s.pixels.len());
+    Matrix {
+        rows: data.samples.len(),
+        cols,
+        data: data
+            .samples
+            .iter()
+            .flat_map(|s| s.pixels.iter().map(|v| v / 255.0))
+            .collect(),
+    }
+}
+
+pub struct CnnClassifier {
+    net: ConvNet,
+    adam: Adam,
+    size: usize,
+    augments: Vec<Augment>,
+    rng: Rng,
+}
+
+impl CnnClassifier {
+    pub fn new(layers: &[Layer], size: usize, train: &TrainConfig, seed: u64) -> Self {
+        Self {
+            net: ConvNet::new(layers, size, seed),
+            adam: Adam::new(train.lr, train.weight_decay),
+            size,
+            augments: train
+                .augment
+                .iter()
+                .filter_map(|a| Augment::parse(a).ok())
+                .collect(),
+            rng: Rng::derived(seed, "augment"),
+        }
+    }
+
+    /// Rebuilds a trained network from saved values (see [`CnnClassifier::weights`]).
+    pub fn from_weights(layers: &[Layer], size: usize, values: &[Vec<f32>]) -> Option<Self> {
+        let mut model = Self::new(layers, size, &TrainConfig::default(), 0);
+        model.net.load_values(values).then_some(model)
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.net.parameter_count()
+    }
+
+    /// Named parameter values, for saving.
+    pub fn weights(&self) -> Vec<(String, Vec<f32>)> {
+        self.net.named_values()
+    }
+
+    /// Probabilities for every row, predicted in batches of 128.
+    pub fn predict_rows(&self, x: &Matrix) -> Vec<f64> {
+        x.data
+            .chunks(128 * self.size * self.size)
+            .flat_map(|c| self.net.predict_logits(c))
+            .map(|logit| 1.0 / (1.0 + (-logit as f64).exp()))
+            .collect()
+    }
+}
+
+impl Trainable for CnnClassifier {
+    fn train_batch(&mut self, x: &[f32], y: &[f32]) -> (f32, Vec<f32>) {
+        if self.augments.is_empty() {
+            return self.net.train_batch(x, y, &mut self.adam);
+        }
+        let mut batch = x.to_vec();
+        augment_batch(&self.augments, &mut batch, self.size, &mut self.rng);
+        self.net.train_batch(&batch, y, &mut self.adam)
+    }
+
+    fn predict(&self, x: &Matrix) -> Vec<f64> {
+        self.predict_rows(x)
+    }
+
+    fn snapshot(&self) -> Vec<Vec<f32>> {
+        self.net
+            .named_values()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    fn restore(&mut self, snapshot: &[Vec<f32>]) {
+        self.net.load_values(snapshot);
+    }
+}

@@ -1,0 +1,84 @@
+//! Loading a trained CNN back from its job folder (`config.toml` + `model.safetensors`) to
+//! score new images.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::cnn::CnnClassifier;
+use crate::config::{parse_layers, Experiment, ModelKind};
+use crate::results::{decode_weights, WEIGHTS_FILE};
+use crate::train::Matrix;
+
+#[derive(Debug, Error)]
+pub enum SavedModelError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{path}: only CNN jobs save weights; this job is kind = \"{kind}\"")]
+    NotCnn { path: PathBuf, kind: &'static str },
+    #[error("cannot read weights {path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("{path}: the saved weights do not fit the layers in config.toml")]
+    Mismatch { path: PathBuf },
+}
+
+/// A trained CNN and the image size it expects.
+pub struct SavedCnn {
+    pub model: CnnClassifier,
+    pub image_size: usize,
+}
+
+impl SavedCnn {
+    /// Loads the job folder written by the runner (`results/runs/<job id>`).
+    pub fn load(run_dir: &Path) -> Result<Self, SavedModelError> {
+        let config_path = run_dir.join("config.toml");
+        let experiment = Experiment::load(&config_path, &[])?;
+        let (config, _) = experiment
+            .configs()?
+            .into_iter()
+            .next()
+            .expect("one combination");
+        if config.model.kind != ModelKind::Cnn {
+            return Err(SavedModelError::NotCnn {
+                path: config_path,
+                kind: config.model.kind.name(),
+            });
+        }
+        let layers = parse_layers(config.model.layers.as_deref().unwrap_or(&[])).map_err(|_| {
+            SavedModelError::Mismatch {
+                path: config_path.clone(),
+            }
+        })?;
+        let weights_path = run_dir.join(WEIGHTS_FILE);
+        let bytes = std::fs::read(&weights_path).map_err(|e| SavedModelError::Weights {
+            path: weights_path.clone(),
+            message: e.to_string(),
+        })?;
+        let named = decode_weights(&bytes).map_err(|message| SavedModelError::Weights {
+            path: weights_path.clone(),
+            message,
+        })?;
+        let values: Vec<Vec<f32>> = named.into_iter().map(|(_, v)| v).collect();
+        let size = config.data.image_size;
+        let model = CnnClassifier::from_weights(&layers, size, &values)
+            .ok_or(SavedModelError::Mismatch { path: weights_path })?;
+        Ok(Self {
+            model,
+            image_size: size,
+        })
+    }
+
+    /// Probability of label 1 for each image (pixels on the 0..255 scale, size² each).
+    pub fn score(&self, images: &[Vec<f32>]) -> Vec<f64> {
+        let cols = self.image_size * self.image_size;
+        let x = Matrix {
+            rows: images.len(),
+            cols,
+            data: images
+                .iter()
+                .flat_map(|img| img.iter().map(|v| v / 255.0))
+                .collect(),
+        };
+        self.model.predict_rows(&x)
+    }
+}
