@@ -32,7 +32,7 @@ impl<S: Shape> Param<S> {
     }
 
     pub(crate) fn values(&self) -> Vec<f32> {
-        self.tensor.as_vec()
+        super::contiguous_vec(&self.tensor)
     }
 
     pub(crate) fn set_values(&mut self, values: &[f32]) {
@@ -41,26 +41,38 @@ impl<S: Shape> Param<S> {
 
     /// One Adam step from this parameter's gradient in `grads`.
     pub(crate) fn step(&mut self, grads: &Gradients<f32, Cpu>, adam: &Adam) {
-        let grad = grads.get(&self.tensor).as_vec();
+        let grad = super::contiguous_vec(&grads.get(&self.tensor));
         self.step_with(&grad, adam);
     }
 
-    /// One Adam step from an explicit gradient.
+    /// One Adam step from an explicit gradient (in parallel chunks for large tensors).
     pub(crate) fn step_with(&mut self, grad: &[f32], adam: &Adam) {
-        let mut values = self.tensor.as_vec();
+        use rayon::prelude::*;
+        let mut values = self.values();
         let t = adam.step.max(1) as i32;
-        let (b1, b2) = (adam.beta1, adam.beta2);
+        let (b1, b2, lr, eps) = (adam.beta1, adam.beta2, adam.lr, adam.eps);
         let correction1 = 1.0 - b1.powi(t);
         let correction2 = 1.0 - b2.powi(t);
         let wd = if self.decay { adam.weight_decay } else { 0.0 };
-        for i in 0..values.len() {
-            let g = grad[i] + wd * values[i];
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
-            let m_hat = self.m[i] / correction1;
-            let v_hat = self.v[i] / correction2;
-            values[i] -= adam.lr * m_hat / (v_hat.sqrt() + adam.eps);
-        }
+        let update = |(((v, g), m), s): (((&mut f32, &f32), &mut f32), &mut f32)| {
+            let g = g + wd * *v;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *s = b2 * *s + (1.0 - b2) * g * g;
+            *v -= lr * (*m / correction1) / ((*s / correction2).sqrt() + eps);
+        };
+        const CHUNK: usize = 1 << 14;
+        values
+            .par_chunks_mut(CHUNK)
+            .zip(grad.par_chunks(CHUNK))
+            .zip(self.m.par_chunks_mut(CHUNK))
+            .zip(self.v.par_chunks_mut(CHUNK))
+            .for_each(|(((v, g), m), s)| {
+                v.iter_mut()
+                    .zip(g)
+                    .zip(m.iter_mut())
+                    .zip(s.iter_mut())
+                    .for_each(update);
+            });
         self.tensor.copy_from(&values);
     }
 }

@@ -93,6 +93,7 @@ impl ConvNet {
     /// Builds the layers (Glorot-uniform weights, zero biases, as Keras) from `seed`, which
     /// also drives dropout. The layer list must have passed `config::check_shapes`.
     pub fn new(layers: &[Layer], size: usize, seed: u64) -> Self {
+        super::keep_freed_memory();
         let dev = Cpu::seed_from_u64(seed);
         let mut rng = Rng::derived(seed, "cnn-init");
         let (mut h, mut w, mut c) = (size, size, 1usize);

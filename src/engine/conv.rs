@@ -10,6 +10,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::contiguous_vec;
 use super::linalg::{matmul, Operand};
 
 /// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
@@ -30,6 +31,11 @@ pub(crate) type Act<T> = Tensor<(usize, usize), f32, Cpu, T>;
 
 /// Convolution with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias.
 /// `input_grad`: whether to propagate into the input (not needed for the first layer).
+///
+/// Work is split by image across threads; each thread builds one image's patch matrix at a
+/// time in its own buffer and runs single-threaded matrix products on it, so the patches
+/// stay in cache and nothing the size of the whole batch's patch matrix is ever allocated.
+/// The backward pass rebuilds the patches rather than keeping them.
 pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
     x: Act<T>,
     geometry: Geometry,
@@ -41,59 +47,96 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
     let (x, mut tape) = x.split_tape();
     let cin = x.shape().1;
     let cout = bias.shape().0;
-    let rows = geometry.positions();
-    let kk = kernel * kernel * cin;
-    let cols = im2col(&x.as_vec(), geometry, cin, kernel);
-    let w = weight.as_vec();
-    let b = bias.as_vec();
-    let mut out = Vec::with_capacity(rows * cout);
-    for _ in 0..rows {
-        out.extend_from_slice(&b);
-    }
-    matmul(
-        rows,
-        cout,
-        kk,
-        &mut out,
-        true,
-        Operand::rows(&cols, kk),
-        Operand::rows(&w, cout),
-    );
-    let y = x.device().tensor_from_vec(out, (rows, cout));
+    let shape = ConvShape {
+        per_image: geometry.h * geometry.w,
+        cin,
+        kernel,
+        geometry,
+    };
+    let kk = shape.kk();
+    let input = contiguous_vec(&x);
+    let w = contiguous_vec(weight);
+    let b = contiguous_vec(bias);
+    let mut out = vec![0.0; geometry.positions() * cout];
+    let items: Vec<(&mut [f32], &[f32])> = out
+        .chunks_mut(shape.per_image * cout)
+        .zip(input.chunks(shape.per_image * cin))
+        .collect();
+    for_each_image_group(items, |(dst, img), cols| {
+        for row in dst.chunks_mut(cout) {
+            row.copy_from_slice(&b);
+        }
+        cols.resize(shape.per_image * kk, 0.0);
+        shape.im2col(img, cols);
+        matmul(
+            shape.per_image,
+            cout,
+            kk,
+            dst,
+            true,
+            Operand::rows(cols, kk),
+            Operand::rows(&w, cout),
+        );
+    });
+    let y = x
+        .device()
+        .tensor_from_vec(out, (geometry.positions(), cout));
     if T::OWNS_TAPE {
         let (x_ghost, w_ghost, b_ghost, y_ghost) =
             (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let dy = grads.get_or_alloc_mut(&y_ghost)?.clone();
+            // Weight and bias gradients: per-task partial sums over images, then added.
+            let group = images_per_task(geometry.batch);
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
+                .par_chunks(shape.per_image * cout * group)
+                .zip(input.par_chunks(shape.per_image * cin * group))
+                .map(|(dy_group, in_group)| {
+                    let mut dw = vec![0.0; kk * cout];
+                    let mut db = vec![0.0; cout];
+                    let mut cols = vec![0.0; shape.per_image * kk];
+                    let images = dy_group
+                        .chunks(shape.per_image * cout)
+                        .zip(in_group.chunks(shape.per_image * cin));
+                    for (dy_img, img) in images {
+                        shape.im2col(img, &mut cols);
+                        let (patches, grad) =
+                            (Operand::transposed(&cols, kk), Operand::rows(dy_img, cout));
+                        matmul(kk, cout, shape.per_image, &mut dw, true, patches, grad);
+                        for row in dy_img.chunks(cout) {
+                            for (d, g) in db.iter_mut().zip(row) {
+                                *d += g;
+                            }
+                        }
+                    }
+                    (dw, db)
+                })
+                .collect();
             let dw = grads.get_or_alloc_mut(&w_ghost)?;
-            matmul(
-                kk,
-                cout,
-                rows,
-                dw,
-                true,
-                Operand::transposed(&cols, kk),
-                Operand::rows(&dy, cout),
-            );
+            for (part, _) in &partials {
+                for (d, p) in dw.iter_mut().zip(part) {
+                    *d += p;
+                }
+            }
             let db = grads.get_or_alloc_mut(&b_ghost)?;
-            for row in dy.chunks(cout) {
-                for (d, g) in db.iter_mut().zip(row) {
-                    *d += g;
+            for (_, part) in &partials {
+                for (d, p) in db.iter_mut().zip(part) {
+                    *d += p;
                 }
             }
             if input_grad {
-                let mut dcols = vec![0.0; rows * kk];
-                matmul(
-                    rows,
-                    kk,
-                    cout,
-                    &mut dcols,
-                    false,
-                    Operand::rows(&dy, cout),
-                    Operand::transposed(&w, cout),
-                );
                 let dx = grads.get_or_alloc_mut(&x_ghost)?;
-                col2im_add(&dcols, dx, geometry, cin, kernel);
+                let items: Vec<(&mut [f32], &[f32])> = dx
+                    .chunks_mut(shape.per_image * cin)
+                    .zip(dy.chunks(shape.per_image * cout))
+                    .collect();
+                for_each_image_group(items, |(dx_img, dy_img), dcols| {
+                    dcols.resize(shape.per_image * kk, 0.0);
+                    let (grad, weights) =
+                        (Operand::rows(dy_img, cout), Operand::transposed(&w, cout));
+                    matmul(shape.per_image, kk, cout, dcols, false, grad, weights);
+                    shape.col2im_add(dcols, dx_img);
+                });
             }
             Ok(())
         });
@@ -101,70 +144,95 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
     y.put_tape(tape)
 }
 
-/// (batch·h·w, k·k·cin) patches with zero padding, one image per parallel task.
-fn im2col(x: &[f32], g: Geometry, cin: usize, kernel: usize) -> Vec<f32> {
-    let kk = kernel * kernel * cin;
-    let pad = kernel / 2;
-    let per_image = g.h * g.w;
-    let mut cols = vec![0.0; g.positions() * kk];
-    cols.par_chunks_mut(per_image * kk)
-        .zip(x.par_chunks(per_image * cin))
-        .for_each(|(dst, img)| {
-            for oy in 0..g.h {
-                for ox in 0..g.w {
-                    let row = &mut dst[(oy * g.w + ox) * kk..][..kk];
-                    for ky in 0..kernel {
-                        let iy = oy as isize + ky as isize - pad as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        for kx in 0..kernel {
-                            let ix = ox as isize + kx as isize - pad as isize;
-                            if ix < 0 || ix >= g.w as isize {
-                                continue;
-                            }
-                            let src = &img[(iy as usize * g.w + ix as usize) * cin..][..cin];
-                            row[(ky * kernel + kx) * cin..][..cin].copy_from_slice(src);
-                        }
-                    }
-                }
-            }
-        });
-    cols
+/// Sizes of one convolution over one image.
+#[derive(Clone, Copy)]
+struct ConvShape {
+    per_image: usize,
+    cin: usize,
+    kernel: usize,
+    geometry: Geometry,
 }
 
-/// Adds patch gradients back onto the image positions they were copied from.
-fn col2im_add(dcols: &[f32], dx: &mut [f32], g: Geometry, cin: usize, kernel: usize) {
-    let kk = kernel * kernel * cin;
-    let pad = kernel / 2;
-    let per_image = g.h * g.w;
-    dx.par_chunks_mut(per_image * cin)
-        .zip(dcols.par_chunks(per_image * kk))
-        .for_each(|(img, src)| {
-            for oy in 0..g.h {
-                for ox in 0..g.w {
-                    let row = &src[(oy * g.w + ox) * kk..][..kk];
-                    for ky in 0..kernel {
-                        let iy = oy as isize + ky as isize - pad as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        for kx in 0..kernel {
-                            let ix = ox as isize + kx as isize - pad as isize;
-                            if ix < 0 || ix >= g.w as isize {
-                                continue;
-                            }
-                            let dst = &mut img[(iy as usize * g.w + ix as usize) * cin..][..cin];
-                            for (d, s) in
-                                dst.iter_mut().zip(&row[(ky * kernel + kx) * cin..][..cin])
-                            {
-                                *d += s;
-                            }
+impl ConvShape {
+    fn kk(&self) -> usize {
+        self.kernel * self.kernel * self.cin
+    }
+
+    /// One image's (h·w, k·k·cin) patch matrix with zero padding.
+    fn im2col(&self, img: &[f32], cols: &mut [f32]) {
+        let (g, cin, k, kk) = (self.geometry, self.cin, self.kernel, self.kk());
+        let pad = k / 2;
+        for oy in 0..g.h {
+            for ox in 0..g.w {
+                let row = &mut cols[(oy * g.w + ox) * kk..][..kk];
+                for ky in 0..k {
+                    let iy = oy as isize + ky as isize - pad as isize;
+                    for kx in 0..k {
+                        let ix = ox as isize + kx as isize - pad as isize;
+                        let dst = &mut row[(ky * k + kx) * cin..][..cin];
+                        if iy < 0 || iy >= g.h as isize || ix < 0 || ix >= g.w as isize {
+                            dst.fill(0.0);
+                        } else {
+                            dst.copy_from_slice(
+                                &img[(iy as usize * g.w + ix as usize) * cin..][..cin],
+                            );
                         }
                     }
                 }
             }
-        });
+        }
+    }
+
+    /// Adds one image's patch gradients back onto the positions they were copied from.
+    fn col2im_add(&self, dcols: &[f32], img: &mut [f32]) {
+        let (g, cin, k, kk) = (self.geometry, self.cin, self.kernel, self.kk());
+        let pad = k / 2;
+        for oy in 0..g.h {
+            for ox in 0..g.w {
+                let row = &dcols[(oy * g.w + ox) * kk..][..kk];
+                for ky in 0..k {
+                    let iy = oy as isize + ky as isize - pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = ox as isize + kx as isize - pad as isize;
+                        if ix < 0 || ix >= g.w as isize {
+                            continue;
+                        }
+                        let dst = &mut img[(iy as usize * g.w + ix as usize) * cin..][..cin];
+                        for (d, s) in dst.iter_mut().zip(&row[(ky * k + kx) * cin..][..cin]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Images handled by one parallel task: the batch split evenly over the threads.
+fn images_per_task(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// Runs `work` on every per-image item, the items split over threads in contiguous groups,
+/// each task with one scratch buffer reused across its images.
+fn for_each_image_group<I: Send>(items: Vec<I>, work: impl Fn(I, &mut Vec<f32>) + Sync) {
+    let per_task = images_per_task(items.len());
+    let mut groups: Vec<Vec<I>> = Vec::new();
+    for item in items {
+        if groups.last().is_none_or(|g| g.len() == per_task) {
+            groups.push(Vec::with_capacity(per_task));
+        }
+        groups.last_mut().expect("just pushed").push(item);
+    }
+    groups.into_par_iter().for_each(|group| {
+        let mut scratch = Vec::new();
+        for item in group {
+            work(item, &mut scratch);
+        }
+    });
 }
 
 /// 2×2 max-pooling with stride 2; odd sizes drop the last row/column (15 → 7).
@@ -177,29 +245,33 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
         h: g.h / 2,
         w: g.w / 2,
     };
-    let data = x.as_vec();
+    let data = contiguous_vec(&x);
     let mut out = vec![0.0; out_g.positions() * c];
     let mut argmax = vec![0usize; out_g.positions() * c];
-    for b in 0..g.batch {
-        for oy in 0..out_g.h {
-            for ox in 0..out_g.w {
-                let o = ((b * out_g.h + oy) * out_g.w + ox) * c;
-                for ch in 0..c {
-                    let mut best = usize::MAX;
-                    let mut best_v = f32::NEG_INFINITY;
-                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        let i = ((b * g.h + 2 * oy + dy) * g.w + 2 * ox + dx) * c + ch;
-                        if data[i] > best_v || best == usize::MAX {
-                            best_v = data[i];
-                            best = i;
+    let per_out = out_g.h * out_g.w * c;
+    out.par_chunks_mut(per_out)
+        .zip(argmax.par_chunks_mut(per_out))
+        .enumerate()
+        .for_each(|(b, (out, argmax))| {
+            for oy in 0..out_g.h {
+                for ox in 0..out_g.w {
+                    let o = (oy * out_g.w + ox) * c;
+                    for ch in 0..c {
+                        let mut best = usize::MAX;
+                        let mut best_v = f32::NEG_INFINITY;
+                        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let i = ((b * g.h + 2 * oy + dy) * g.w + 2 * ox + dx) * c + ch;
+                            if data[i] > best_v || best == usize::MAX {
+                                best_v = data[i];
+                                best = i;
+                            }
                         }
+                        out[o + ch] = best_v;
+                        argmax[o + ch] = best;
                     }
-                    out[o + ch] = best_v;
-                    argmax[o + ch] = best;
                 }
             }
-        }
-    }
+        });
     let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
     if T::OWNS_TAPE {
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());

@@ -61,7 +61,8 @@ pub(crate) fn matmul(
         }
         return;
     }
-    let parallelism = if m * n * k >= 1 << 18 {
+    // Callers parallelise over images; a product inside a rayon task stays on its thread.
+    let parallelism = if m * n * k >= 1 << 18 && rayon::current_thread_index().is_none() {
         Parallelism::Rayon(0)
     } else {
         Parallelism::None
