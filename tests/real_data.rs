@@ -190,3 +190,61 @@ fn classical_classifiers_reach_scikit_learn_range() {
         "naive Bayes on raw coefficients: AUC {bayes}"
     );
 }
+
+#[test]
+fn data_check_finds_the_duplicates_and_shared_mammograms() {
+    let Some(root) = real_data() else { return };
+    let out = microcal(&["data", "check", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("exact duplicates: 14 pairs, 9 across Train/Test"),
+        "{text}"
+    );
+    assert!(text.contains("groups in both Train and Test: 4"), "{text}");
+    for group in ["0002s1", "0033f1", "0039n1", "0188b1"] {
+        assert!(text.contains(group), "{group} missing");
+    }
+    let json = microcal(&["data", "check", "--format", "json", root.to_str().unwrap()]);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["duplicate_pairs"], 14);
+    assert_eq!(report["cross_split_pairs"], 9);
+    assert_eq!(report["duplicates"].as_array().unwrap().len(), 14);
+    assert_eq!(report["shared_groups"].as_array().unwrap().len(), 4);
+    assert_eq!(report["formats"][0]["pixel"], "L8");
+
+    let mut config = default_data("folder");
+    config.root = Some(root.to_string_lossy().into_owned());
+    config.dedupe = true;
+    let deduped = data::load(&config).unwrap();
+    assert_eq!(
+        (deduped.samples.len(), deduped.dropped_duplicates),
+        (797 - 14, 14)
+    );
+    let hashes: std::collections::HashSet<u64> =
+        deduped.samples.iter().map(|s| s.content_hash).collect();
+    assert_eq!(hashes.len(), deduped.samples.len(), "no duplicates left");
+}
+
+/// The intensity baseline: brightness alone ranks the test patches well (mean intensity:
+/// 0.86); every row carries bootstrap intervals around its AUC and accuracy.
+#[test]
+fn baseline_is_a_real_floor_with_confidence_intervals() {
+    if real_data().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Experiment::load(&repo().join("experiments/baseline.toml"), &[]).unwrap();
+    let options = RunOptions {
+        results: Some(dir.path().join("t.csv")),
+        ..Default::default()
+    };
+    run_experiment(&exp, &options, &mut DataCache::default()).unwrap();
+    let (header, rows) = read_csv(&dir.path().join("t.csv"));
+    let get = |c: &str| column(&header, &rows, c)[0].parse::<f64>().unwrap();
+    let auc = get("auc");
+    assert!((0.85..0.95).contains(&auc), "baseline AUC {auc}");
+    assert!(get("auc_ci_low") < auc && auc < get("auc_ci_high"));
+    assert!(get("accuracy_ci_low") < get("accuracy") && get("accuracy") < get("accuracy_ci_high"));
+    assert!(get("auc_ci_high") - get("auc_ci_low") < 0.15);
+}

@@ -245,12 +245,12 @@ fn bad_input_gets_a_clear_error_and_no_table() {
 fn folder_config(dir: &std::path::Path) -> std::path::PathBuf {
     let file = dir.join("exp.toml");
     fs::write(&file, "name = \"folder\"\n[data]\nsource = \"folder\"\nroot = \"data\"\nimage_size = 16\n[model]\nkind = \"wavelet-mlp\"\n[model.wavelet]\nfamily = \"haar\"\nlevel = 2\n[train]\nepochs = 2\n").unwrap();
-    for split in ["Train", "Test"] {
+    for (s, split) in ["Train", "Test"].into_iter().enumerate() {
         for label in 0..2u8 {
             for i in 0..3 {
                 let path = dir.join(format!("data/{split}/{label}/m{i}_1_{label}.pgm_1.pgm"));
                 write_pgm(&path, 16, 16, |y, x| {
-                    ((x * 7 + y * 3 + i * 11) % 200) as u8 + 40 * label
+                    ((x * 7 + y * 3 + i * 11 + s * 5) % 200) as u8 + 40 * label
                 });
             }
         }
@@ -294,4 +294,45 @@ fn folder_data_runs_and_bad_images_are_named() {
         err.contains("broken.pgm") && err.contains("20x16") && err.contains("16x16"),
         "{err}"
     );
+}
+
+#[test]
+fn dedupe_drops_exact_copies_and_reports_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = folder_config(dir.path());
+    // Two exact copies: one across splits, one within Train.
+    fs::copy(
+        dir.path().join("data/Train/1/m0_1_1.pgm_1.pgm"),
+        dir.path().join("data/Test/1/copy_1_1.pgm_1.pgm"),
+    )
+    .unwrap();
+    fs::copy(
+        dir.path().join("data/Train/0/m1_1_0.pgm_1.pgm"),
+        dir.path().join("data/Train/0/z_1_0.pgm_1.pgm"),
+    )
+    .unwrap();
+    let check = microcal(&["data", "check", dir.path().join("data").to_str().unwrap()]);
+    assert!(
+        stdout(&check).contains("exact duplicates: 2 pairs, 1 across Train/Test"),
+        "{}",
+        stdout(&check)
+    );
+    let text = fs::read_to_string(&file)
+        .unwrap()
+        .replace("image_size = 16", "image_size = 16\ndedupe = true");
+    fs::write(&file, text).unwrap();
+    let table = dir.path().join("t.csv");
+    let out = microcal_run(&[file.to_str().unwrap(), "--results", table.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 pairs of byte-identical images"),
+        "the run warns: {}",
+        stderr(&out)
+    );
+    let (header, rows) = read_csv(&table);
+    assert_eq!(column(&header, &rows, "n_dropped_duplicates"), vec!["2"]);
+    // Kept: the first copy by path. "Test/1/copy…" sorts before "Train/1/m0…", so the Test
+    // side keeps all 7 images; Train loses m0 (its Test copy stays) and z (a copy of m1).
+    assert_eq!(column(&header, &rows, "n"), vec!["7"]);
+    assert_eq!(column(&header, &rows, "n_train"), vec!["5"]);
 }

@@ -38,6 +38,11 @@ enum Command {
         /// A PGM, PNG or TIFF image (grayscale, 8 or 16 bit).
         image: PathBuf,
     },
+    /// Inspect a data folder.
+    Data {
+        #[command(subcommand)]
+        what: DataCommand,
+    },
     /// Score images with a trained CNN job: one line per image (path, score, label).
     Predict {
         /// The job's folder (results/runs/<job id>), holding config.toml and model.safetensors.
@@ -81,6 +86,20 @@ enum Bench {
     },
 }
 
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Counts, image formats, exact duplicates and mammograms shared by Train and Test.
+    Check {
+        /// Folder holding Train/{0,1} and Test/{0,1}.
+        root: PathBuf,
+        /// Regular expression whose first group is the mammogram id of a file name.
+        #[arg(long, default_value = "^([^_]+)_")]
+        group_pattern: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
@@ -101,6 +120,21 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Data {
+            what:
+                DataCommand::Check {
+                    root,
+                    group_pattern,
+                    format,
+                },
+        } => {
+            let report = data::check_folder(&root, &group_pattern)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => print!("{}", report.to_text()),
+            }
+            Ok(())
+        }
         Command::Bench {
             what: Bench::Wavelet { data, seconds },
         } => bench_wavelet(data, seconds),

@@ -81,6 +81,9 @@ pub struct DataConfig {
     /// Synthetic source: seed of the generated images.
     #[serde(default)]
     pub synthetic_seed: u64,
+    /// Drop exact duplicates (same file content), keeping the first by path, before splitting.
+    #[serde(default)]
+    pub dedupe: bool,
 }
 
 fn default_split() -> SplitKind {
@@ -111,6 +114,8 @@ pub enum ModelKind {
     WaveletClassical,
     /// A convolutional network on the pixels, declared by `model.layers`.
     Cnn,
+    /// The floor: logistic regression on intensity statistics (mean, s.d., percentiles).
+    Baseline,
 }
 
 impl ModelKind {
@@ -119,6 +124,7 @@ impl ModelKind {
             ModelKind::WaveletMlp => "wavelet-mlp",
             ModelKind::WaveletClassical => "wavelet-classical",
             ModelKind::Cnn => "cnn",
+            ModelKind::Baseline => "baseline",
         }
     }
 

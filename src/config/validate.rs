@@ -43,6 +43,7 @@ pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> Experime
                 .layers
                 .get_or_insert_with(reference_layer_values);
         }
+        ModelKind::Baseline => {}
         ModelKind::WaveletClassical => {
             // Record every parameter, defaults included, so the job id pins them.
             if let Some(kind) = config.model.classifier {
@@ -165,6 +166,18 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
                     "model.mlp",
                     format!("is not used by kind = \"{kind}\"; remove it"),
                 );
+            }
+        }
+        ModelKind::Baseline => {
+            for (key, present) in [
+                ("model.wavelet", c.model.wavelet.is_some()),
+                ("model.mlp", c.model.mlp.is_some()),
+                ("model.classifier", c.model.classifier.is_some()),
+                ("model.params", c.model.params.is_some()),
+            ] {
+                if present {
+                    return fail(key, format!("is not used by kind = \"{kind}\"; remove it"));
+                }
             }
         }
         ModelKind::Cnn => {

@@ -14,49 +14,17 @@ const EXTENSIONS: &[&str] = &["pgm", "png", "tif", "tiff"];
 /// Files with other extensions are ignored; a folder that is missing entirely is an error,
 /// since it almost always means `root` points at the wrong place.
 pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Dataset, DataError> {
-    if !root.is_dir() {
-        return Err(DataError::MissingFolder {
-            path: root.to_path_buf(),
-        });
-    }
     let group_re = Regex::new(group_pattern)
         .map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
-    let mut entries: Vec<(PathBuf, String, Origin, u8)> = Vec::new();
-    for origin in [Origin::Train, Origin::Test] {
-        for label in [0u8, 1] {
-            let dir = root.join(origin.folder_name()).join(label.to_string());
-            if !dir.is_dir() {
-                return Err(DataError::MissingFolder { path: dir });
-            }
-            let listing = std::fs::read_dir(&dir).map_err(|cause| DataError::List {
-                path: dir.clone(),
-                cause,
-            })?;
-            let mut files: Vec<PathBuf> = listing
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && has_image_extension(p))
-                .collect();
-            files.sort();
-            for path in files {
-                let rel = format!(
-                    "{}/{}/{}",
-                    origin.folder_name(),
-                    label,
-                    path.file_name().unwrap_or_default().to_string_lossy()
-                );
-                entries.push((path, rel, origin, label));
-            }
-        }
-    }
-    if entries.is_empty() {
-        return Err(DataError::Empty {
-            path: root.to_path_buf(),
-        });
-    }
+    let entries = list_images(root)?;
     let samples = entries
         .into_par_iter()
         .map(|(path, id, origin, label)| {
-            let (rows, cols, pixels) = read_image(&path)?;
+            let bytes = std::fs::read(&path).map_err(|e| DataError::Unreadable {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let (rows, cols, pixels) = decode_image(&bytes, &path)?;
             if rows != size || cols != size {
                 return Err(DataError::WrongSize {
                     path,
@@ -74,10 +42,57 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
                 rows,
                 cols,
                 pixels,
+                content_hash: content_hash(&bytes),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Dataset { samples })
+    Ok(Dataset::new(samples))
+}
+
+/// One image file of the layout.
+pub(crate) type Entry = (PathBuf, String, Origin, u8);
+
+/// Every image file under `root/{Train,Test}/{0,1}` as (path, id relative to root, origin,
+/// label), sorted within each folder.
+pub(crate) fn list_images(root: &Path) -> Result<Vec<Entry>, DataError> {
+    if !root.is_dir() {
+        return Err(DataError::MissingFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    let mut entries = Vec::new();
+    for origin in [Origin::Train, Origin::Test] {
+        for label in [0u8, 1] {
+            let dir = root.join(origin.folder_name()).join(label.to_string());
+            if !dir.is_dir() {
+                return Err(DataError::MissingFolder { path: dir });
+            }
+            let listing = std::fs::read_dir(&dir).map_err(|cause| DataError::List {
+                path: dir.clone(),
+                cause,
+            })?;
+            let mut files: Vec<PathBuf> = listing
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && has_image_extension(p))
+                .collect();
+            files.sort();
+            for path in files {
+                let id = format!(
+                    "{}/{}/{}",
+                    origin.folder_name(),
+                    label,
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                );
+                entries.push((path, id, origin, label));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(DataError::Empty {
+            path: root.to_path_buf(),
+        });
+    }
+    Ok(entries)
 }
 
 fn has_image_extension(path: &Path) -> bool {
@@ -94,18 +109,29 @@ pub(crate) fn group_of(re: &Regex, file_name: &str) -> String {
         .unwrap_or_else(|| file_name.to_string())
 }
 
-/// Decodes an image to (rows, cols, pixels) with 0..255-scaled values (16-bit divided by
-/// 257, colour converted to luma).
+/// First 64 bits of the SHA-256 of some bytes.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// Decodes an image file to (rows, cols, pixels) with 0..255-scaled values (16-bit divided
+/// by 257, colour converted to luma).
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
-    let unreadable = |message: String| DataError::Unreadable {
+    let bytes = std::fs::read(path).map_err(|e| DataError::Unreadable {
         path: path.to_path_buf(),
-        message,
-    };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| unreadable(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| unreadable(e.to_string()))?;
-    let img = reader.decode().map_err(|e| unreadable(e.to_string()))?;
+        message: e.to_string(),
+    })?;
+    decode_image(&bytes, path)
+}
+
+/// Decodes image bytes (format guessed from the content); `path` is for messages.
+pub(crate) fn decode_image(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(usize, usize, Vec<f32>), DataError> {
+    let img = decode_dynamic(bytes, path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let pixels: Vec<f32> = match img {
         DynamicImage::ImageLuma8(buf) => buf.into_raw().into_iter().map(f32::from).collect(),
@@ -122,6 +148,17 @@ pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
             .collect(),
     };
     Ok((h, w, pixels))
+}
+
+pub(crate) fn decode_dynamic(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.decode().map_err(|e| e.to_string()))
+        .map_err(|message| DataError::Unreadable {
+            path: path.to_path_buf(),
+            message,
+        })
 }
 
 #[cfg(test)]

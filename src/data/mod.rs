@@ -1,11 +1,13 @@
 //! Images in, labelled samples out: folder loading, the synthetic generator, and splits.
 
 pub mod augment;
+mod check;
 mod folder;
 mod split;
 pub mod synthetic;
 
-pub use folder::{load_folder, read_image};
+pub use check::{check_folder, DataReport};
+pub use folder::{content_hash, load_folder, read_image};
 pub use split::{holdout, make_split, Partition};
 
 use std::path::PathBuf;
@@ -43,15 +45,50 @@ pub struct Sample {
     pub cols: usize,
     /// Row-major pixel values on the 0..255 scale (16-bit images are divided by 257).
     pub pixels: Vec<f32>,
+    /// First 64 bits of the SHA-256 of the file's bytes (synthetic: of the pixels), to find
+    /// exact duplicates.
+    pub content_hash: u64,
 }
 
 /// All samples of a data source, in a deterministic order (origin, label, path).
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     pub samples: Vec<Sample>,
+    /// Exact duplicates removed by `dedupe` (0 when it is off).
+    pub dropped_duplicates: usize,
 }
 
 impl Dataset {
+    pub fn new(samples: Vec<Sample>) -> Self {
+        Self {
+            samples,
+            dropped_duplicates: 0,
+        }
+    }
+
+    /// Drops exact duplicates (same content hash), keeping the first copy by path, so that no
+    /// image can sit on both sides of a split. Order of the kept samples is unchanged.
+    pub fn deduplicated(self) -> Self {
+        let mut by_path: Vec<usize> = (0..self.samples.len()).collect();
+        by_path.sort_by(|&a, &b| self.samples[a].id.cmp(&self.samples[b].id));
+        let mut seen = std::collections::HashSet::new();
+        let mut keep = vec![false; self.samples.len()];
+        for i in by_path {
+            keep[i] = seen.insert(self.samples[i].content_hash);
+        }
+        let before = self.samples.len();
+        let samples: Vec<Sample> = self
+            .samples
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(s, k)| k.then_some(s))
+            .collect();
+        Self {
+            dropped_duplicates: self.dropped_duplicates + before - samples.len(),
+            samples,
+        }
+    }
+
     pub fn labels(&self, indices: &[usize]) -> Vec<u8> {
         indices.iter().map(|&i| self.samples[i].label).collect()
     }
@@ -89,6 +126,15 @@ pub enum DataError {
 
 /// Loads the samples a data config names.
 pub fn load(config: &DataConfig) -> Result<Dataset, DataError> {
+    let dataset = load_all(config)?;
+    Ok(if config.dedupe {
+        dataset.deduplicated()
+    } else {
+        dataset
+    })
+}
+
+fn load_all(config: &DataConfig) -> Result<Dataset, DataError> {
     match config.source {
         DataSource::Folder => {
             let root = config.root.as_deref().unwrap_or(".");

@@ -189,9 +189,10 @@ mod tests {
                 rows: 1,
                 cols: 1,
                 pixels: vec![0.0],
+                content_hash: i as u64,
             });
         }
-        Dataset { samples }
+        Dataset::new(samples)
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub fn generate(spec: &SyntheticSpec) -> Dataset {
                     i
                 );
                 let mut rng = Rng::derived(spec.seed, &name);
+                let pixels = patch(spec.size, label == 1, &mut rng);
+                let bytes: Vec<u8> = pixels.iter().map(|&v| v as u8).collect();
                 samples.push(Sample {
                     id: format!("{}/{}/{name}", origin.folder_name(), label),
                     label,
@@ -46,12 +48,13 @@ pub fn generate(spec: &SyntheticSpec) -> Dataset {
                     group: name,
                     rows: spec.size,
                     cols: spec.size,
-                    pixels: patch(spec.size, label == 1, &mut rng),
+                    content_hash: super::content_hash(&bytes),
+                    pixels,
                 });
             }
         }
     }
-    Dataset { samples }
+    Dataset::new(samples)
 }
 
 /// One `size`×`size` patch with values 0..255.

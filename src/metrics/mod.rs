@@ -151,3 +151,84 @@ mod tests {
         assert!(pts.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
     }
 }
+
+/// 95% bootstrap confidence intervals of AUC and accuracy.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BootstrapCi {
+    pub auc: (f64, f64),
+    pub accuracy: (f64, f64),
+}
+
+/// Percentile bootstrap: `resamples` draws of the evaluation set with replacement (seeded),
+/// the 2.5th and 97.5th percentiles of each metric. Draws with a single class are skipped
+/// for AUC.
+pub fn bootstrap_ci(
+    labels: &[u8],
+    scores: &[f64],
+    threshold: f64,
+    resamples: usize,
+    seed: u64,
+) -> BootstrapCi {
+    let mut rng = crate::rng::Rng::derived(seed, "bootstrap");
+    let n = labels.len();
+    let (mut aucs, mut accs) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
+    let (mut l, mut s) = (vec![0u8; n], vec![0.0; n]);
+    for _ in 0..resamples {
+        for k in 0..n {
+            let i = rng.below(n);
+            l[k] = labels[i];
+            s[k] = scores[i];
+        }
+        let correct = l
+            .iter()
+            .zip(&s)
+            .filter(|(y, p)| (**p >= threshold) == (**y == 1))
+            .count();
+        accs.push(correct as f64 / n.max(1) as f64);
+        let auc = roc_auc(&l, &s);
+        if auc.is_finite() {
+            aucs.push(auc);
+        }
+    }
+    let interval = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (
+            crate::wavelet::percentile_sorted(&v, 2.5),
+            crate::wavelet::percentile_sorted(&v, 97.5),
+        )
+    };
+    BootstrapCi {
+        auc: if aucs.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            interval(aucs)
+        },
+        accuracy: interval(accs),
+    }
+}
+
+#[cfg(test)]
+mod bootstrap_tests {
+    use super::*;
+
+    #[test]
+    fn intervals_contain_the_estimate_and_shrink_with_more_data() {
+        let mut rng = crate::rng::Rng::new(3);
+        let make = |n: usize, rng: &mut crate::rng::Rng| {
+            let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+            let scores: Vec<f64> = labels
+                .iter()
+                .map(|&y| (y as f64 + rng.normal()) / 3.0 + 0.5)
+                .collect();
+            (labels, scores)
+        };
+        let (l, s) = make(100, &mut rng);
+        let ci = bootstrap_ci(&l, &s, 0.5, 1000, 1);
+        let auc = roc_auc(&l, &s);
+        assert!(ci.auc.0 < auc && auc < ci.auc.1, "{ci:?} vs {auc}");
+        assert_eq!(ci, bootstrap_ci(&l, &s, 0.5, 1000, 1), "seeded");
+        let (l2, s2) = make(1600, &mut rng);
+        let wide = bootstrap_ci(&l2, &s2, 0.5, 1000, 1);
+        assert!(wide.auc.1 - wide.auc.0 < (ci.auc.1 - ci.auc.0) / 2.0);
+    }
+}

@@ -1,6 +1,7 @@
 //! Model families. Each turns a job's partition of the data into scores for the evaluation
 //! (and, for k-fold jobs, test) images; the runner does everything else.
 
+pub mod baseline;
 pub mod classical;
 pub mod cnn;
 mod features;
@@ -14,9 +15,9 @@ use thiserror::Error;
 
 use std::time::Instant;
 
-use crate::config::{parse_layers, ClassifierParams, ExperimentConfig, ModelKind};
+use crate::config::{parse_layers, ClassifierKind, ClassifierParams, ExperimentConfig, ModelKind};
 use crate::data::{holdout, Dataset, Partition};
-use crate::train::{fit, EpochRecord, FitReport, TrainError};
+use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainError};
 use crate::wavelet::WaveletError;
 
 #[derive(Debug, Error)]
@@ -137,6 +138,12 @@ pub fn train_and_score(
                 weights: Some(model.weights()),
             })
         }
+        ModelKind::Baseline => {
+            let raw = baseline::intensity_features(data);
+            let params = ClassifierParams::parse(ClassifierKind::Logistic, &toml::Table::new())
+                .map_err(ModelError::Settings)?;
+            classical_outcome(&params, seed, data, partition, &raw)
+        }
         ModelKind::WaveletClassical => {
             let wavelet = config.model.wavelet.clone().unwrap_or_default();
             let kind = config
@@ -147,34 +154,44 @@ pub fn train_and_score(
                 ClassifierParams::parse(kind, &config.model.params.clone().unwrap_or_default())
                     .map_err(ModelError::Settings)?;
             let raw = wavelet_features(data, &wavelet)?;
-            let scaler = Standardizer::fit(&raw.select(&partition.train));
-            let x = scaler.apply(&raw);
-            let train_x = x.select(&partition.train);
-            let eval_x = x.select(&partition.eval);
-            let test_x = partition.test.as_deref().map(|t| x.select(t));
-            let mut sets = vec![&eval_x];
-            sets.extend(test_x.as_ref());
-            let start = Instant::now();
-            let train_y = data.labels(&partition.train);
-            let mut scores =
-                classical::fit_and_score_guarded(&params, seed, &train_x, &train_y, &sets)?;
-            let seconds = start.elapsed().as_secs_f64();
-            let test_scores = test_x.is_some().then(|| scores.pop()).flatten();
-            Ok(ModelOutcome {
-                eval_scores: scores.swap_remove(0),
-                test_scores,
-                facts: vec![
-                    ("n_features".to_string(), x.cols.to_string()),
-                    ("n_train".to_string(), partition.train.len().to_string()),
-                ],
-                fit: FitReport {
-                    history: Vec::new(),
-                    best_epoch: 0,
-                    seconds,
-                    images_per_s: partition.train.len() as f64 / seconds.max(1e-9),
-                },
-                weights: None,
-            })
+            classical_outcome(&params, seed, data, partition, &raw)
         }
     }
+}
+
+/// Standardises `raw` on the training part, fits a classical classifier and scores the rest.
+fn classical_outcome(
+    params: &ClassifierParams,
+    seed: u64,
+    data: &Dataset,
+    partition: &Partition,
+    raw: &Matrix,
+) -> Result<ModelOutcome, ModelError> {
+    let scaler = Standardizer::fit(&raw.select(&partition.train));
+    let x = scaler.apply(raw);
+    let train_x = x.select(&partition.train);
+    let eval_x = x.select(&partition.eval);
+    let test_x = partition.test.as_deref().map(|t| x.select(t));
+    let mut sets = vec![&eval_x];
+    sets.extend(test_x.as_ref());
+    let start = Instant::now();
+    let train_y = data.labels(&partition.train);
+    let mut scores = classical::fit_and_score_guarded(params, seed, &train_x, &train_y, &sets)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let test_scores = test_x.is_some().then(|| scores.pop()).flatten();
+    Ok(ModelOutcome {
+        eval_scores: scores.swap_remove(0),
+        test_scores,
+        facts: vec![
+            ("n_features".to_string(), x.cols.to_string()),
+            ("n_train".to_string(), partition.train.len().to_string()),
+        ],
+        fit: FitReport {
+            history: Vec::new(),
+            best_epoch: 0,
+            seconds,
+            images_per_s: partition.train.len() as f64 / seconds.max(1e-9),
+        },
+        weights: None,
+    })
 }

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::config::{ConfigError, Experiment, Job};
 use crate::data::{self, DataError, Dataset, Partition};
-use crate::metrics::BinaryMetrics;
+use crate::metrics::{bootstrap_ci, BinaryMetrics, BootstrapCi};
 use crate::models::{self, ModelError, ModelOutcome};
 use crate::results::{write_artefacts, PredictionRecord, ResultsError, ResultsTable};
 
@@ -61,9 +61,29 @@ impl DataCache {
         if let Some(d) = self.loaded.get(&key) {
             return Ok(d.clone());
         }
+        if config.source == crate::config::DataSource::Folder {
+            warn_about_traps(config);
+        }
         let dataset = Arc::new(data::load(config)?);
         self.loaded.insert(key, dataset.clone());
         Ok(dataset)
+    }
+}
+
+/// Logs, as warnings, what `microcal data check` finds that inflates naive numbers.
+fn warn_about_traps(config: &crate::config::DataConfig) {
+    let root = std::path::PathBuf::from(config.root.as_deref().unwrap_or("."));
+    match data::check_folder(&root, &config.group_pattern) {
+        Ok(report) => {
+            for warning in report.warnings() {
+                tracing::warn!(
+                    "{}: {warning} (details: microcal data check {})",
+                    root.display(),
+                    root.display()
+                );
+            }
+        }
+        Err(e) => tracing::debug!("data check skipped: {e}"),
     }
 }
 
@@ -163,9 +183,11 @@ pub fn run_experiment(
 pub(crate) struct Finished {
     pub outcome: ModelOutcome,
     pub eval: BinaryMetrics,
+    pub eval_ci: BootstrapCi,
     pub test: Option<BinaryMetrics>,
     pub predictions: Vec<PredictionRecord>,
     pub n_train: usize,
+    pub dropped_duplicates: usize,
 }
 
 fn execute(
@@ -182,7 +204,9 @@ fn execute(
         epoch_bar.set_message(format!("loss {:.4}", record.train_loss));
         tracing::debug!(job = %job.id, epoch = record.epoch, loss = record.train_loss, val_loss = ?record.val_loss, "epoch");
     })?;
-    let eval = BinaryMetrics::compute(&data.labels(&partition.eval), &outcome.eval_scores, 0.5);
+    let eval_labels = data.labels(&partition.eval);
+    let eval = BinaryMetrics::compute(&eval_labels, &outcome.eval_scores, 0.5);
+    let eval_ci = bootstrap_ci(&eval_labels, &outcome.eval_scores, 0.5, 1000, job.seed);
     let test = match (&partition.test, &outcome.test_scores) {
         (Some(idx), Some(scores)) => Some(BinaryMetrics::compute(&data.labels(idx), scores, 0.5)),
         _ => None,
@@ -212,8 +236,10 @@ fn execute(
     }
     Ok(Finished {
         n_train: partition.train.len(),
+        dropped_duplicates: data.dropped_duplicates,
         outcome,
         eval,
+        eval_ci,
         test,
         predictions,
     })

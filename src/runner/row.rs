@@ -41,7 +41,13 @@ pub(super) fn build(
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
     if let Ok(done) = result {
         push_metrics(&mut row, "", &done.eval);
+        let ci = &done.eval_ci;
+        row.push("auc_ci_low", format!("{:.6}", ci.auc.0));
+        row.push("auc_ci_high", format!("{:.6}", ci.auc.1));
+        row.push("accuracy_ci_low", format!("{:.6}", ci.accuracy.0));
+        row.push("accuracy_ci_high", format!("{:.6}", ci.accuracy.1));
         row.push("n_train", done.n_train);
+        row.push("n_dropped_duplicates", done.dropped_duplicates);
         if let Some(test) = &done.test {
             push_metrics(&mut row, "test_", test);
         }

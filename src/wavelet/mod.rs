@@ -9,7 +9,7 @@ mod features;
 mod filter_bank_data;
 mod transform;
 
-pub use features::{FeatureKind, FeatureSpec};
+pub use features::{percentile_sorted, FeatureKind, FeatureSpec};
 pub use transform::{
     wavedec2, wavedec2_many, wavedec2_selective, Decomposition, DetailBands, LANES,
 };
