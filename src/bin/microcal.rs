@@ -11,6 +11,8 @@ use microcal::config::{parse_layers, reference_layer_values, WaveletConfig};
 use microcal::data::{self, synthetic, Dataset, Origin};
 use microcal::models;
 use microcal::models::saved::SavedCnn;
+use microcal::results::report::{build_report, Filter, ReportFormat};
+use microcal::results::{figures, ResultsTable};
 use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
@@ -37,6 +39,38 @@ enum Command {
         format: Format,
         /// A PGM, PNG or TIFF image (grayscale, 8 or 16 bit).
         image: PathBuf,
+    },
+    /// Summarise the results table: groups of runs with mean ± s.d., sorted by ROC AUC.
+    Report {
+        /// Results table.
+        #[arg(long, default_value = "results/results.csv")]
+        results: PathBuf,
+        /// Group by these columns (comma-separated); default: every configuration column
+        /// except seed and fold, showing those that differ.
+        #[arg(long, value_delimiter = ',')]
+        by: Option<Vec<String>>,
+        /// Keep rows where KEY=VALUE (or KEY!=VALUE); repeatable, all must hold.
+        #[arg(long = "filter", value_name = "EXPR")]
+        filters: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormatArg::Markdown)]
+        format: ReportFormatArg,
+    },
+    /// Figures (PNG and SVG) per group of the results table: ROC curves with the mean and a
+    /// ±1 s.d. band, summed confusion matrix, learning curves; optionally a sample sheet.
+    Figures {
+        #[arg(long, default_value = "results/results.csv")]
+        results: PathBuf,
+        /// Group by these columns (comma-separated); default as for `report`.
+        #[arg(long, value_delimiter = ',')]
+        by: Option<Vec<String>>,
+        #[arg(long = "filter", value_name = "EXPR")]
+        filters: Vec<String>,
+        /// Output folder.
+        #[arg(long, default_value = "results/figures")]
+        out: PathBuf,
+        /// Also draw a sample sheet of this job's test images (correct and wrong).
+        #[arg(long, value_name = "JOB_ID")]
+        samples: Option<String>,
     },
     /// Inspect a data folder.
     Data {
@@ -101,6 +135,13 @@ enum DataCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ReportFormatArg {
+    Markdown,
+    Latex,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
     Json,
@@ -120,6 +161,54 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Figures {
+            results,
+            by,
+            filters,
+            out,
+            samples,
+        } => {
+            let filters = filters
+                .iter()
+                .map(|f| Filter::parse(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let mut written = figures::make_figures(&results, by.as_deref(), &filters, &out)?;
+            if let Some(job) = samples {
+                written.extend(figures::job_sample_sheet(&results, &job, 24, &out)?);
+            }
+            for path in &written {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        Command::Report {
+            results,
+            by,
+            filters,
+            format,
+        } => {
+            let (header, rows) = ResultsTable::new(&results).read()?;
+            if rows.is_empty() {
+                anyhow::bail!(
+                    "{} has no rows (run some experiments first)",
+                    results.display()
+                );
+            }
+            let filters = filters
+                .iter()
+                .map(|f| Filter::parse(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let report = build_report(&header, &rows, by.as_deref(), &filters);
+            let format = match format {
+                ReportFormatArg::Markdown => ReportFormat::Markdown,
+                ReportFormatArg::Latex => ReportFormat::Latex,
+                ReportFormatArg::Csv => ReportFormat::Csv,
+            };
+            print!("{}", report.render(format));
+            Ok(())
+        }
         Command::Data {
             what:
                 DataCommand::Check {

@@ -1,6 +1,9 @@
 //! Where finished jobs go: the results table and each job's artefacts.
 
 mod artefacts;
+pub mod figures;
+pub mod plots;
+pub mod report;
 mod table;
 
 pub use artefacts::{
