@@ -89,7 +89,7 @@ fn classifier_settings_are_validated_per_classifier() {
         "{BASE}[model]\nkind = \"wavelet-mlp\"\nclassifier = \"svm\"\n"
     ));
     assert!(
-        err.contains("model.classifier") && err.contains("only used by"),
+        err.contains("model.classifier") && err.contains("not used by kind = \"wavelet-mlp\""),
         "{err}"
     );
 

@@ -161,24 +161,18 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
                     format!("{e} (for classifier = \"{}\")", classifier.name()),
                 );
             }
-            if c.model.mlp.is_some() {
-                return fail(
-                    "model.mlp",
-                    format!("is not used by kind = \"{kind}\"; remove it"),
-                );
-            }
+            reject_sections(c, &["model.mlp"])?;
         }
         ModelKind::Baseline => {
-            for (key, present) in [
-                ("model.wavelet", c.model.wavelet.is_some()),
-                ("model.mlp", c.model.mlp.is_some()),
-                ("model.classifier", c.model.classifier.is_some()),
-                ("model.params", c.model.params.is_some()),
-            ] {
-                if present {
-                    return fail(key, format!("is not used by kind = \"{kind}\"; remove it"));
-                }
-            }
+            reject_sections(
+                c,
+                &[
+                    "model.wavelet",
+                    "model.mlp",
+                    "model.classifier",
+                    "model.params",
+                ],
+            )?;
         }
         ModelKind::Cnn => {
             let layers = parse_layers(c.model.layers.as_deref().unwrap_or(&[]))
@@ -189,29 +183,18 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
                     format!("{e} (input {0}x{0}x1)", d.image_size),
                 )
             })?;
-            for (key, present) in [
-                ("model.wavelet", c.model.wavelet.is_some()),
-                ("model.mlp", c.model.mlp.is_some()),
-                ("model.classifier", c.model.classifier.is_some()),
-                ("model.params", c.model.params.is_some()),
-            ] {
-                if present {
-                    return fail(key, format!("is not used by kind = \"{kind}\"; remove it"));
-                }
-            }
+            reject_sections(
+                c,
+                &[
+                    "model.wavelet",
+                    "model.mlp",
+                    "model.classifier",
+                    "model.params",
+                ],
+            )?;
         }
         ModelKind::WaveletMlp => {
-            for (key, present) in [
-                ("model.classifier", c.model.classifier.is_some()),
-                ("model.params", c.model.params.is_some()),
-            ] {
-                if present {
-                    return fail(
-                        key,
-                        format!("is only used by kind = \"wavelet-classical\", not \"{kind}\""),
-                    );
-                }
-            }
+            reject_sections(c, &["model.classifier", "model.params"])?;
         }
     }
     if let Some(m) = &c.model.mlp {
@@ -282,4 +265,27 @@ fn classifier_names() -> String {
         .map(|k| k.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Sections a model kind does not read are errors, not silently ignored settings.
+fn reject_sections(c: &ExperimentConfig, sections: &[&str]) -> Result<(), (String, String)> {
+    for &key in sections {
+        let present = match key {
+            "model.wavelet" => c.model.wavelet.is_some(),
+            "model.mlp" => c.model.mlp.is_some(),
+            "model.classifier" => c.model.classifier.is_some(),
+            "model.params" => c.model.params.is_some(),
+            _ => false,
+        };
+        if present {
+            return Err((
+                key.to_string(),
+                format!(
+                    "is not used by kind = \"{}\"; remove it",
+                    c.model.kind.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::config::{parse_layers, ClassifierKind, ClassifierParams, ExperimentConfig, ModelKind};
 use crate::data::{holdout, Dataset, Partition};
-use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainError};
+use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainError, Trainable};
 use crate::wavelet::WaveletError;
 
 #[derive(Debug, Error)]
@@ -59,84 +59,47 @@ pub fn train_and_score(
             let wavelet = config.model.wavelet.clone().unwrap_or_default();
             let mlp = config.model.mlp.clone().unwrap_or_default();
             let raw = wavelet_features(data, &wavelet)?;
-            let (fit_idx, val_idx) = holdout(
+            // Standardise with the rows the network is fitted on (not the validation hold-out).
+            let (fit_idx, _) = holdout(
                 data,
                 &partition.train,
                 config.train.validation_fraction,
                 seed,
             );
-            let scaler = Standardizer::fit(&raw.select(&fit_idx));
-            let x = scaler.apply(&raw);
-            let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
-            let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
-            let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
-            let mut model = MlpClassifier::new(x.cols, &mlp, &config.train, seed);
-            let report = fit(
-                &mut model,
-                &fit_x,
-                &fit_y,
-                validation,
-                &config.train,
-                seed,
-                on_epoch,
-            )?;
-            let score = |idx: &[usize]| model.predict_rows(&x.select(idx));
-            Ok(ModelOutcome {
-                eval_scores: score(&partition.eval),
-                test_scores: partition.test.as_deref().map(score),
-                facts: vec![
-                    ("n_features".to_string(), x.cols.to_string()),
-                    (
-                        "parameters".to_string(),
-                        model.parameter_count().to_string(),
-                    ),
-                    ("n_train".to_string(), fit_idx.len().to_string()),
-                    ("best_epoch".to_string(), report.best_epoch.to_string()),
-                ],
-                fit: report,
-                weights: None,
-            })
+            let x = Standardizer::fit(&raw.select(&fit_idx)).apply(&raw);
+            let model = MlpClassifier::new(x.cols, &mlp, &config.train, seed);
+            let (model, mut outcome) =
+                fit_engine_model(model, &x, config, seed, data, partition, on_epoch)?;
+            outcome
+                .facts
+                .insert(0, ("n_features".to_string(), x.cols.to_string()));
+            outcome.facts.insert(
+                1,
+                (
+                    "parameters".to_string(),
+                    model.parameter_count().to_string(),
+                ),
+            );
+            Ok(outcome)
         }
         ModelKind::Cnn => {
             let layers = parse_layers(config.model.layers.as_deref().unwrap_or(&[]))
                 .map_err(ModelError::Settings)?;
             let x = cnn::pixel_matrix(data);
-            let (fit_idx, val_idx) = holdout(
-                data,
-                &partition.train,
-                config.train.validation_fraction,
-                seed,
-            );
-            let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
-            let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
-            let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
-            let mut model =
+            let model =
                 cnn::CnnClassifier::new(&layers, config.data.image_size, &config.train, seed);
             tracing::info!(parameters = model.parameter_count(), "CNN built");
-            let report = fit(
-                &mut model,
-                &fit_x,
-                &fit_y,
-                validation,
-                &config.train,
-                seed,
-                on_epoch,
-            )?;
-            let score = |idx: &[usize]| model.predict_rows(&x.select(idx));
-            Ok(ModelOutcome {
-                eval_scores: score(&partition.eval),
-                test_scores: partition.test.as_deref().map(score),
-                facts: vec![
-                    (
-                        "parameters".to_string(),
-                        model.parameter_count().to_string(),
-                    ),
-                    ("n_train".to_string(), fit_idx.len().to_string()),
-                    ("best_epoch".to_string(), report.best_epoch.to_string()),
-                ],
-                fit: report,
-                weights: Some(model.weights()),
-            })
+            let (model, mut outcome) =
+                fit_engine_model(model, &x, config, seed, data, partition, on_epoch)?;
+            outcome.facts.insert(
+                0,
+                (
+                    "parameters".to_string(),
+                    model.parameter_count().to_string(),
+                ),
+            );
+            outcome.weights = Some(model.weights());
+            Ok(outcome)
         }
         ModelKind::Baseline => {
             let raw = baseline::intensity_features(data);
@@ -194,4 +157,47 @@ fn classical_outcome(
         },
         weights: None,
     })
+}
+
+/// Trains an engine model with the shared loop (validation hold-out from the training part
+/// when configured) and scores the evaluation and test parts; `x` has one row per sample.
+fn fit_engine_model<M: Trainable>(
+    mut model: M,
+    x: &Matrix,
+    config: &ExperimentConfig,
+    seed: u64,
+    data: &Dataset,
+    partition: &Partition,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<(M, ModelOutcome), ModelError> {
+    let (fit_idx, val_idx) = holdout(
+        data,
+        &partition.train,
+        config.train.validation_fraction,
+        seed,
+    );
+    let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
+    let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
+    let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
+    let report = fit(
+        &mut model,
+        &fit_x,
+        &fit_y,
+        validation,
+        &config.train,
+        seed,
+        on_epoch,
+    )?;
+    let score = |idx: &[usize]| model.predict(&x.select(idx));
+    let outcome = ModelOutcome {
+        eval_scores: score(&partition.eval),
+        test_scores: partition.test.as_deref().map(score),
+        facts: vec![
+            ("n_train".to_string(), fit_idx.len().to_string()),
+            ("best_epoch".to_string(), report.best_epoch.to_string()),
+        ],
+        fit: report,
+        weights: None,
+    };
+    Ok((model, outcome))
 }

@@ -469,10 +469,24 @@ pub fn sample_sheet(
             Ok(())
         }};
     }
-    both(
-        stem,
-        (width, height),
-        |root: &DrawingArea<BitMapBackend, Shift>| draw_sheet!(root),
-        |root: &DrawingArea<SVGBackend, Shift>| draw_sheet!(root),
-    )
+    // PNG only: a pixel grid as SVG is thousands of rectangles and megabytes of text.
+    fonts();
+    let png = stem.with_extension("png");
+    if let Some(dir) = png.parent() {
+        std::fs::create_dir_all(dir).map_err(|cause| ResultsError::Write {
+            path: dir.to_path_buf(),
+            cause,
+        })?;
+    }
+    let err = |e: String| ResultsError::Write {
+        path: png.clone(),
+        cause: std::io::Error::other(e),
+    };
+    let root = BitMapBackend::new(&png, (width, height)).into_drawing_area();
+    let draw =
+        |root: &DrawingArea<BitMapBackend, Shift>| -> Result<(), String> { draw_sheet!(root) };
+    draw(&root).map_err(err)?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    drop(root);
+    Ok(vec![png])
 }
