@@ -29,5 +29,5 @@ for exp in seed-wavelet-ml seed-wavelet-ml-stats; do
 done
 # A sample sheet of the first seed-cnn job's test images.
 job=$("$microcal" report --filter experiment=seed-cnn --by job_id --format csv | sed -n 2p | cut -d, -f1)
-[ -n "$job" ] && "$microcal" figures --filter experiment=seed-cnn --by model.kind --out results/figures/seed-cnn --samples "$job" >/dev/null
+[ -n "$job" ] && "$microcal" figures --filter experiment=seed-cnn --by model.kind,data.split --out results/figures/seed-cnn --samples "$job" >/dev/null
 echo "results/*.md, results/*.csv and results/figures/ written"
