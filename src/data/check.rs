@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
 
-use super::folder::{content_hash, decode_dynamic, group_of, list_images};
+use super::folder::{content_hash, decode_dynamic, group_of, list_images, read_bytes};
 use super::{DataError, Origin};
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,10 +74,7 @@ pub fn check_folder(root: &Path, group_pattern: &str) -> Result<DataReport, Data
     let seen: Vec<Seen> = entries
         .into_par_iter()
         .map(|(path, id, origin, label)| {
-            let bytes = std::fs::read(&path).map_err(|e| DataError::Unreadable {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let bytes = read_bytes(&path)?;
             let img = decode_dynamic(&bytes, &path)?;
             let (w, h) = img.dimensions();
             let file_name = path.file_name().unwrap_or_default().to_string_lossy();

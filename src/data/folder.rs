@@ -20,10 +20,7 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
     let samples = entries
         .into_par_iter()
         .map(|(path, id, origin, label)| {
-            let bytes = std::fs::read(&path).map_err(|e| DataError::Unreadable {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let bytes = read_bytes(&path)?;
             let (rows, cols, pixels) = decode_image(&bytes, &path)?;
             if rows != size || cols != size {
                 return Err(DataError::WrongSize {
@@ -119,11 +116,15 @@ pub fn content_hash(bytes: &[u8]) -> u64 {
 /// Decodes an image file to (rows, cols, pixels) with 0..255-scaled values (16-bit divided
 /// by 257, colour converted to luma).
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>), DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::Unreadable {
+    decode_image(&read_bytes(path)?, path)
+}
+
+/// A file's bytes, or an error naming it.
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|e| DataError::Unreadable {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    decode_image(&bytes, path)
+    })
 }
 
 /// Decodes image bytes (format guessed from the content); `path` is for messages.
