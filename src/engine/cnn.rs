@@ -166,15 +166,29 @@ impl ConvNet {
         };
         let mut h = x;
         let mut first_conv = true;
-        for block in &self.blocks {
+        let mut skip_relu = false;
+        for (i, block) in self.blocks.iter().enumerate() {
+            if std::mem::take(&mut skip_relu) && matches!(block, Block::Relu) {
+                continue; // applied inside the convolution before it
+            }
             h = match block {
                 Block::Conv {
                     weight,
                     bias,
                     kernel,
                 } => {
-                    let y = conv2d(h, g, *kernel, &weight.tensor, &bias.tensor, !first_conv);
+                    let relu = matches!(self.blocks.get(i + 1), Some(Block::Relu));
+                    let y = conv2d(
+                        h,
+                        g,
+                        *kernel,
+                        &weight.tensor,
+                        &bias.tensor,
+                        !first_conv,
+                        relu,
+                    );
                     first_conv = false;
+                    skip_relu = relu;
                     y
                 }
                 Block::Relu => h.relu(),

@@ -30,7 +30,8 @@ impl Geometry {
 pub(crate) type Act<T> = Tensor<(usize, usize), f32, Cpu, T>;
 
 /// Convolution with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias.
-/// `input_grad`: whether to propagate into the input (not needed for the first layer).
+/// `input_grad`: whether to propagate into the input (not needed for the first layer);
+/// `relu`: apply ReLU to the output inside the op (saves a pass and a tensor per layer).
 ///
 /// Work is split by image across threads; each thread builds one image's patch matrix at a
 /// time in its own buffer and runs single-threaded matrix products on it, so the patches
@@ -43,6 +44,7 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
     weight: &Tensor<(usize, usize), f32, Cpu>,
     bias: &Tensor<(usize,), f32, Cpu>,
     input_grad: bool,
+    relu: bool,
 ) -> Act<T> {
     let (x, mut tape) = x.split_tape();
     let cin = x.shape().1;
@@ -77,7 +79,13 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
             Operand::rows(cols, kk),
             Operand::rows(&w, cout),
         );
+        if relu {
+            dst.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
     });
+    // With a fused ReLU the backward pass needs to know which outputs were clipped.
+    let active: Option<Vec<bool>> =
+        (relu && T::OWNS_TAPE).then(|| out.par_iter().map(|v| *v > 0.0).collect());
     let y = x
         .device()
         .tensor_from_vec(out, (geometry.positions(), cout));
@@ -85,7 +93,14 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
         let (x_ghost, w_ghost, b_ghost, y_ghost) =
             (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
-            let dy = grads.get_or_alloc_mut(&y_ghost)?.clone();
+            let mut dy = grads.get_or_alloc_mut(&y_ghost)?.clone();
+            if let Some(active) = &active {
+                dy.par_iter_mut().zip(active.par_iter()).for_each(|(g, a)| {
+                    if !a {
+                        *g = 0.0;
+                    }
+                });
+            }
             // Weight and bias gradients: per-task partial sums over images, then added.
             let group = images_per_task(geometry.batch);
             let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
@@ -300,6 +315,15 @@ mod tests {
     /// and b with central finite differences.
     #[test]
     fn conv_gradients_match_finite_differences() {
+        check_conv_gradients(false);
+    }
+
+    #[test]
+    fn fused_relu_conv_gradients_match_finite_differences() {
+        check_conv_gradients(true);
+    }
+
+    fn check_conv_gradients(relu: bool) {
         let dev = Cpu::seed_from_u64(0);
         let mut rng = Rng::new(5);
         let g = Geometry {
@@ -316,7 +340,7 @@ mod tests {
             let xt = dev.tensor_from_vec(x.to_vec(), (g.positions(), cin));
             let wt = dev.tensor_from_vec(w.to_vec(), (k * k * cin, cout));
             let bt = dev.tensor_from_vec(b.to_vec(), (cout,));
-            let y = conv2d(xt, g, k, &wt, &bt, true).as_vec();
+            let y = conv2d(xt, g, k, &wt, &bt, true, relu).as_vec();
             y.iter()
                 .zip(&r)
                 .map(|(a, b)| (*a as f64) * (*b as f64))
@@ -325,7 +349,7 @@ mod tests {
         let xt = dev.tensor_from_vec(x0.clone(), (g.positions(), cin));
         let wt = dev.tensor_from_vec(w0.clone(), (k * k * cin, cout));
         let bt = dev.tensor_from_vec(b0.clone(), (cout,));
-        let y = conv2d(xt.leaky_trace(), g, k, &wt, &bt, true);
+        let y = conv2d(xt.leaky_trace(), g, k, &wt, &bt, true, relu);
         let rt = dev.tensor_from_vec(r.clone(), (g.positions(), cout));
         let grads = (y * rt).sum().backward();
         let analytic = [
