@@ -164,15 +164,7 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             reject_sections(c, &["model.mlp"])?;
         }
         ModelKind::Baseline => {
-            reject_sections(
-                c,
-                &[
-                    "model.wavelet",
-                    "model.mlp",
-                    "model.classifier",
-                    "model.params",
-                ],
-            )?;
+            reject_sections(c, WAVELET_SECTIONS)?;
         }
         ModelKind::Cnn => {
             let layers = parse_layers(c.model.layers.as_deref().unwrap_or(&[]))
@@ -183,15 +175,7 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
                     format!("{e} (input {0}x{0}x1)", d.image_size),
                 )
             })?;
-            reject_sections(
-                c,
-                &[
-                    "model.wavelet",
-                    "model.mlp",
-                    "model.classifier",
-                    "model.params",
-                ],
-            )?;
+            reject_sections(c, WAVELET_SECTIONS)?;
         }
         ModelKind::WaveletMlp => {
             reject_sections(c, &["model.classifier", "model.params"])?;
@@ -266,6 +250,14 @@ fn classifier_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The sections only the wavelet kinds read.
+const WAVELET_SECTIONS: &[&str] = &[
+    "model.wavelet",
+    "model.mlp",
+    "model.classifier",
+    "model.params",
+];
 
 /// Sections a model kind does not read are errors, not silently ignored settings.
 fn reject_sections(c: &ExperimentConfig, sections: &[&str]) -> Result<(), (String, String)> {
