@@ -63,7 +63,8 @@ pub fn fit_and_score(
 ) -> Result<Vec<Vec<f64>>, ClassicalError> {
     let train = dense(x);
     let labels: Vec<i32> = y.iter().map(|&l| l as i32).collect();
-    let sets: Vec<DenseMatrix<f64>> = score_sets.iter().map(|m| dense(m)).collect();
+    // Only the classifiers that predict through smartcore need the score sets converted.
+    let dense_sets = || -> Vec<DenseMatrix<f64>> { score_sets.iter().map(|m| dense(m)).collect() };
     let err = |classifier: &'static str| {
         move |e: smartcore::error::Failed| ClassicalError {
             classifier,
@@ -93,7 +94,8 @@ pub fn fit_and_score(
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err("random-forest"))?;
-            sets.iter()
+            dense_sets()
+                .iter()
                 .map(|set| {
                     let mut votes = vec![0.0; set.shape().0];
                     for tree in &trees {
@@ -118,17 +120,16 @@ pub fn fit_and_score(
             // shift, which the SVM dual cancels (Σ αᵢyᵢ = 0): the fitted decision function is
             // the same as on the original features.
             let gamma = p.gamma.unwrap_or_else(|| scale_gamma(x));
-            let (x, score_sets): (Matrix, Vec<Matrix>) = if x.cols + 1 >= x.rows {
+            let (train, sets) = if x.cols + 1 >= x.rows {
                 let basis = SpanBasis::of_rows(x);
-                (
-                    basis.project(x),
-                    score_sets.iter().map(|m| basis.project(m)).collect(),
-                )
+                let projected: Vec<DenseMatrix<f64>> = score_sets
+                    .iter()
+                    .map(|m| dense(&basis.project(m)))
+                    .collect();
+                (dense(&basis.project(x)), projected)
             } else {
-                (x.clone(), score_sets.iter().map(|m| (*m).clone()).collect())
+                (train, dense_sets())
             };
-            let train = dense(&x);
-            let sets: Vec<DenseMatrix<f64>> = score_sets.iter().map(dense).collect();
             let kernel = match p.kernel {
                 SvmKernel::Linear => Kernels::linear(),
                 SvmKernel::Rbf => Kernels::rbf().with_gamma(gamma),
@@ -218,7 +219,8 @@ pub fn fit_and_score(
                 .with_k(p.k.min(x.rows))
                 .with_weight(weight);
             let model = KNNClassifier::fit(&train, &labels, kp).map_err(err("knn"))?;
-            sets.iter()
+            dense_sets()
+                .iter()
                 .map(|set| {
                     let proba = model.predict_proba(set).map_err(err("knn"))?;
                     Ok(proba
@@ -243,7 +245,8 @@ pub fn fit_and_score(
             }
             let model =
                 DecisionTreeClassifier::fit(&train, &labels, tp).map_err(err("decision-tree"))?;
-            sets.iter()
+            dense_sets()
+                .iter()
                 .map(|set| {
                     let predicted: Vec<i32> = model.predict(set).map_err(err("decision-tree"))?;
                     Ok(predicted.into_iter().map(|p| p as f64).collect())
