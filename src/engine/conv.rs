@@ -11,7 +11,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
-use super::linalg::{matmul, Operand};
+use super::kernel::MR;
+use super::linalg::{matmul, matmul_packed, Operand, PackedB};
 
 /// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,143 +30,212 @@ impl Geometry {
 
 pub(crate) type Act<T> = Tensor<(usize, usize), f32, Cpu, T>;
 
-/// Convolution with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias.
-/// `input_grad`: whether to propagate into the input (not needed for the first layer);
-/// `relu`: apply ReLU to the output inside the op (saves a pass and a tensor per layer).
+/// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
+/// computed in one op so that the full-resolution activations never leave the thread's
+/// cache: `relu` clips the output, `pool` max-pools it 2×2. `input_grad`: whether to
+/// propagate into the input (not needed for the first layer).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvBlock {
+    pub kernel: usize,
+    pub relu: bool,
+    pub pool: bool,
+    pub input_grad: bool,
+}
+
+/// Where each output's gradient goes: for pooled outputs the position (0-3) of the maximum in
+/// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
+const CLIPPED: u8 = u8::MAX;
+
+/// Floats of one strip of the patch matrix going forward: the strip and a packed block of
+/// weights share L2.
+const STRIP_FLOATS: usize = 24 * 1024;
+
+/// Floats of one strip's full-resolution activations (or their gradients), kept in L2
+/// until pooled.
+const ACT_FLOATS: usize = 16 * 1024;
+
+/// Floats of one strip going backward, larger: the strip's positions are the depth of the
+/// weight-gradient product, and a shallow product spends its time loading and storing the
+/// gradient (up to 1152×128 floats, beyond L2) rather than multiplying.
+const BACKWARD_STRIP_FLOATS: usize = 64 * 1024;
+
+/// The convolution block on a batch of NHWC images (rows: positions, columns: channels)
+/// with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias. Returns the output
+/// and its geometry (halved when pooled).
 ///
-/// Work is split by image across threads; each thread builds one image's patch matrix at a
-/// time in its own buffer and runs single-threaded matrix products on it, so the patches
-/// stay in cache and nothing the size of the whole batch's patch matrix is ever allocated.
-/// The backward pass rebuilds the patches rather than keeping them.
-pub(crate) fn conv2d<T: Tape<f32, Cpu>>(
+/// Work is split by image across threads; each image's convolution runs in strips of output
+/// positions whose patch rows are built in a per-thread buffer, multiplied with weights
+/// packed once per batch, and pooled before anything is written to the output. The backward
+/// pass rebuilds the patches rather than keeping them.
+pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     x: Act<T>,
     geometry: Geometry,
-    kernel: usize,
+    spec: ConvBlock,
     weight: &Tensor<(usize, usize), f32, Cpu>,
     bias: &Tensor<(usize,), f32, Cpu>,
-    input_grad: bool,
-    relu: bool,
-) -> Act<T> {
+) -> (Act<T>, Geometry) {
     let (x, mut tape) = x.split_tape();
-    let cin = x.shape().1;
-    let cout = bias.shape().0;
     let shape = ConvShape {
-        per_image: geometry.h * geometry.w,
-        cin,
-        kernel,
-        geometry,
+        cin: x.shape().1,
+        cout: bias.shape().0,
+        kernel: spec.kernel,
+        h: geometry.h,
+        w: geometry.w,
     };
-    let kk = shape.kk();
+    let out_g = if spec.pool {
+        Geometry {
+            batch: geometry.batch,
+            h: geometry.h / 2,
+            w: geometry.w / 2,
+        }
+    } else {
+        geometry
+    };
+    let out_per_image = out_g.h * out_g.w * shape.cout;
     let input = contiguous_vec(&x);
     let w = contiguous_vec(weight);
     let b = contiguous_vec(bias);
-    let mut out = vec![0.0; geometry.positions() * cout];
-    let items: Vec<(&mut [f32], &[f32])> = out
-        .chunks_mut(shape.per_image * cout)
-        .zip(input.chunks(shape.per_image * cin))
+    let packed_w = PackedB::new(Operand::rows(&w, shape.cout), shape.kk(), shape.cout);
+    let mut out = vec![0.0; out_g.batch * out_per_image];
+    let mut routes = vec![0u8; if T::OWNS_TAPE { out.len() } else { 0 }];
+    let items: Vec<_> = out
+        .chunks_mut(out_per_image)
+        .zip(
+            routes
+                .chunks_mut(out_per_image)
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None)),
+        )
+        .zip(input.chunks(shape.per_image() * shape.cin))
         .collect();
-    for_each_image_group(items, |(dst, img), cols| {
-        for row in dst.chunks_mut(cout) {
-            row.copy_from_slice(&b);
-        }
-        cols.resize(shape.per_image * kk, 0.0);
-        shape.im2col(img, cols);
-        matmul(
-            shape.per_image,
-            cout,
-            kk,
-            dst,
-            true,
-            Operand::rows(cols, kk),
-            Operand::rows(&w, cout),
-        );
-        if relu {
-            dst.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-    });
-    // With a fused ReLU the backward pass needs to know which outputs were clipped.
-    let active: Option<Vec<bool>> =
-        (relu && T::OWNS_TAPE).then(|| out.par_iter().map(|v| *v > 0.0).collect());
+    // One task per image: threads take images as they finish, so a core slowed by the
+    // rest of the machine does not hold the other back at the end of the op.
+    items
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|((out_img, mut routes_img), img)| {
+            with_scratch(|scratch| {
+                let routes = routes_img.as_deref_mut();
+                shape.forward(img, spec.pool, (&packed_w, &b), out_img, routes, scratch);
+            });
+            // After pooling (max and ReLU commute, and there are 4× fewer values).
+            if spec.relu {
+                relu_in_place(out_img, routes_img);
+            }
+        });
     let y = x
         .device()
-        .tensor_from_vec(out, (geometry.positions(), cout));
+        .tensor_from_vec(out, (out_g.positions(), shape.cout));
     if T::OWNS_TAPE {
         let (x_ghost, w_ghost, b_ghost, y_ghost) =
             (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
-            let mut dy = grads.get_or_alloc_mut(&y_ghost)?.clone();
-            if let Some(active) = &active {
-                dy.par_iter_mut().zip(active.par_iter()).for_each(|(g, a)| {
-                    if !a {
-                        *g = 0.0;
-                    }
-                });
+            // Taken out (not copied) while the input's gradient is written, then put back.
+            let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
+            let packed_wt = spec
+                .input_grad
+                .then(|| PackedB::new(Operand::transposed(&w, shape.cout), shape.cout, shape.kk()));
+            let mut dx_all = Vec::new();
+            if spec.input_grad {
+                dx_all = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
             }
-            // Weight and bias gradients: per-task partial sums over images, then added.
-            let group = images_per_task(geometry.batch);
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
-                .par_chunks(shape.per_image * cout * group)
-                .zip(input.par_chunks(shape.per_image * cin * group))
-                .map(|(dy_group, in_group)| {
-                    let mut dw = vec![0.0; kk * cout];
-                    let mut db = vec![0.0; cout];
-                    let mut cols = vec![0.0; shape.per_image * kk];
-                    let images = dy_group
-                        .chunks(shape.per_image * cout)
-                        .zip(in_group.chunks(shape.per_image * cin));
-                    for (dy_img, img) in images {
-                        shape.im2col(img, &mut cols);
-                        let (patches, grad) =
-                            (Operand::transposed(&cols, kk), Operand::rows(dy_img, cout));
-                        matmul(kk, cout, shape.per_image, &mut dw, true, patches, grad);
-                        for row in dy_img.chunks(cout) {
-                            for (d, g) in db.iter_mut().zip(row) {
-                                *d += g;
-                            }
+            let dx_items = dx_all
+                .chunks_mut(shape.per_image() * shape.cin)
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None));
+            let items: Vec<_> = dy
+                .chunks(out_per_image)
+                .zip(routes.chunks(out_per_image))
+                .zip(input.chunks(shape.per_image() * shape.cin))
+                .zip(dx_items)
+                .collect();
+            // Groups of images, several per thread, taken as threads come free; each group
+            // sums its own weight gradient, and the sums are added in group order, so the
+            // result does not depend on which thread ran what.
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = image_groups(items, GROUPS_PER_THREAD)
+                .into_par_iter()
+                .with_max_len(1)
+                .map(|group| {
+                    let mut dw = vec![0.0; shape.kk() * shape.cout];
+                    let mut db = vec![0.0; shape.cout];
+                    with_scratch(|scratch| {
+                        for (((dy_img, routes_img), img), dx_img) in group {
+                            shape.backward(
+                                img,
+                                (dy_img, routes_img, spec),
+                                packed_wt.as_ref().zip(dx_img),
+                                (&mut dw, &mut db),
+                                scratch,
+                            );
                         }
-                    }
+                    });
                     (dw, db)
                 })
                 .collect();
-            let dw = grads.get_or_alloc_mut(&w_ghost)?;
-            for (part, _) in &partials {
-                for (d, p) in dw.iter_mut().zip(part) {
-                    *d += p;
-                }
+            if spec.input_grad {
+                **grads.get_or_alloc_mut(&x_ghost)? = dx_all;
             }
-            let db = grads.get_or_alloc_mut(&b_ghost)?;
-            for (_, part) in &partials {
-                for (d, p) in db.iter_mut().zip(part) {
-                    *d += p;
-                }
-            }
-            if input_grad {
-                let dx = grads.get_or_alloc_mut(&x_ghost)?;
-                let items: Vec<(&mut [f32], &[f32])> = dx
-                    .chunks_mut(shape.per_image * cin)
-                    .zip(dy.chunks(shape.per_image * cout))
-                    .collect();
-                for_each_image_group(items, |(dx_img, dy_img), dcols| {
-                    dcols.resize(shape.per_image * kk, 0.0);
-                    let (grad, weights) =
-                        (Operand::rows(dy_img, cout), Operand::transposed(&w, cout));
-                    matmul(shape.per_image, kk, cout, dcols, false, grad, weights);
-                    shape.col2im_add(dcols, dx_img);
-                });
-            }
+            **grads.get_or_alloc_mut(&y_ghost)? = dy;
+            add_partials(
+                grads.get_or_alloc_mut(&w_ghost)?,
+                partials.iter().map(|p| &p.0),
+            );
+            add_partials(
+                grads.get_or_alloc_mut(&b_ghost)?,
+                partials.iter().map(|p| &p.1),
+            );
             Ok(())
         });
     }
-    y.put_tape(tape)
+    (y.put_tape(tape), out_g)
+}
+
+/// Adds per-group sums into `total`, in parallel over slices of it and in group order.
+fn add_partials<'a>(total: &mut [f32], parts: impl Iterator<Item = &'a Vec<f32>>) {
+    const SLICE: usize = 8192;
+    let parts: Vec<&Vec<f32>> = parts.collect();
+    total
+        .par_chunks_mut(SLICE)
+        .enumerate()
+        .for_each(|(i, total)| {
+            for part in &parts {
+                for (t, p) in total.iter_mut().zip(&part[i * SLICE..]) {
+                    *t += p;
+                }
+            }
+        });
+}
+
+/// Weight-gradient groups per thread in the backward pass: enough for threads to even out
+/// when one runs slower, few enough that the per-group sums stay cheap to add.
+const GROUPS_PER_THREAD: usize = 4;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// This thread's working buffers (kept between ops, so they are allocated once).
+fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|scratch| work(&mut scratch.borrow_mut()))
+}
+
+/// Per-thread working buffers: one strip of patches (or their gradients) and one image's
+/// full-resolution activations (or their gradients).
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+    act: Vec<f32>,
 }
 
 /// Sizes of one convolution over one image.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct ConvShape {
-    per_image: usize,
     cin: usize,
+    cout: usize,
     kernel: usize,
-    geometry: Geometry,
+    h: usize,
+    w: usize,
 }
 
 impl ConvShape {
@@ -173,51 +243,304 @@ impl ConvShape {
         self.kernel * self.kernel * self.cin
     }
 
-    /// One image's (h·w, k·k·cin) patch matrix with zero padding.
-    fn im2col(&self, img: &[f32], cols: &mut [f32]) {
-        let (g, cin, k, kk) = (self.geometry, self.cin, self.kernel, self.kk());
-        let pad = k / 2;
-        for oy in 0..g.h {
-            for ox in 0..g.w {
-                let row = &mut cols[(oy * g.w + ox) * kk..][..kk];
-                for ky in 0..k {
-                    let iy = oy as isize + ky as isize - pad as isize;
-                    for kx in 0..k {
-                        let ix = ox as isize + kx as isize - pad as isize;
-                        let dst = &mut row[(ky * k + kx) * cin..][..cin];
-                        if iy < 0 || iy >= g.h as isize || ix < 0 || ix >= g.w as isize {
-                            dst.fill(0.0);
-                        } else {
-                            dst.copy_from_slice(
-                                &img[(iy as usize * g.w + ix as usize) * cin..][..cin],
-                            );
-                        }
+    fn per_image(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// Strips (first position, positions) of one pass over the image, each strip's patches
+    /// at most about `budget` floats and its activations about `ACT_FLOATS`. Pooled, they
+    /// are whole pairs of image rows (and a multiple of the tile height where that costs
+    /// at most twice the budget), so that each strip pools into its own output rows; an
+    /// odd last row, which pooling drops, is never computed. Otherwise the positions are
+    /// split evenly in multiples of the tile height.
+    fn strips(&self, pooled: bool, budget: usize) -> Vec<(usize, usize)> {
+        let (kk, total) = (self.kk(), self.per_image());
+        if pooled {
+            let unit = 2 * self.w;
+            let units = self.h / 2;
+            let mut per = (budget / (unit * kk))
+                .min(ACT_FLOATS / (unit * self.cout))
+                .max(1);
+            if !(unit * per).is_multiple_of(MR) && per.next_multiple_of(3) * unit * kk <= 2 * budget
+            {
+                per = per.next_multiple_of(3);
+            }
+            return (0..units)
+                .step_by(per)
+                .map(|u0| (u0 * unit, per.min(units - u0) * unit))
+                .collect();
+        }
+        let most = (budget / kk).min(ACT_FLOATS / self.cout).max(MR);
+        let rows = total
+            .div_ceil(total.div_ceil(most).max(1))
+            .next_multiple_of(MR)
+            .max(MR);
+        (0..total)
+            .step_by(rows)
+            .map(|p0| (p0, rows.min(total - p0)))
+            .collect()
+    }
+
+    /// One image's convolution (bias included), pooled when `pooled`, into `out`, with the
+    /// pooling routes when given.
+    fn forward(
+        &self,
+        img: &[f32],
+        pooled: bool,
+        (weights, bias): (&PackedB, &[f32]),
+        out: &mut [f32],
+        mut routes: Option<&mut [u8]>,
+        scratch: &mut Scratch,
+    ) {
+        let (kk, cout) = (self.kk(), self.cout);
+        for (p0, rows) in self.strips(pooled, STRIP_FLOATS) {
+            scratch.cols.resize(rows * kk, 0.0);
+            let a = self.patches(img, p0, rows, &mut scratch.cols);
+            let fill = |dst: &mut [f32]| {
+                for row in dst.chunks_mut(cout) {
+                    row.copy_from_slice(bias);
+                }
+                matmul_packed(rows, dst, true, a, weights);
+            };
+            if pooled {
+                scratch.act.resize(rows * cout, 0.0);
+                let act = &mut scratch.act[..rows * cout];
+                fill(act);
+                let (o0, n) = self.pooled_range(p0, rows);
+                let routes = routes.as_deref_mut().map(|r| &mut r[o0..o0 + n]);
+                pool2(
+                    act,
+                    rows / self.w,
+                    self.w,
+                    cout,
+                    &mut out[o0..o0 + n],
+                    routes,
+                );
+            } else {
+                fill(&mut out[p0 * cout..(p0 + rows) * cout]);
+            }
+        }
+    }
+
+    /// The pooled outputs (first value, values) that the strip p0..p0+rows (whole pairs of
+    /// image rows) pools into.
+    fn pooled_range(&self, p0: usize, rows: usize) -> (usize, usize) {
+        let per_pair = (self.w / 2) * self.cout;
+        (p0 / (2 * self.w) * per_pair, rows / (2 * self.w) * per_pair)
+    }
+
+    /// The gradient with respect to the pooled strip's convolution outputs (before ReLU and
+    /// pooling): each pooled output's gradient goes to the position its route names.
+    fn route_back_pooled(
+        &self,
+        dy: &[f32],
+        routes: &[u8],
+        (p0, rows): (usize, usize),
+        dconv: &mut Vec<f32>,
+    ) {
+        let c = self.cout;
+        if self.w % 2 == 1 {
+            dconv.clear(); // the dropped last column gets no gradient
+        }
+        dconv.resize(rows * c, 0.0);
+        let (o0, n) = self.pooled_range(p0, rows);
+        let (dy, routes) = (&dy[o0..o0 + n], &routes[o0..o0 + n]);
+        let ow = self.w / 2;
+        for oy in 0..rows / (2 * self.w) {
+            for ox in 0..ow {
+                let o = (oy * ow + ox) * c;
+                let (g, route) = (&dy[o..o + c], &routes[o..o + c]);
+                for r in 0..4u8 {
+                    let (ry, rx) = (r as usize >> 1, r as usize & 1);
+                    let at = ((2 * oy + ry) * self.w + 2 * ox + rx) * c;
+                    for ((d, g), rt) in dconv[at..at + c].iter_mut().zip(g).zip(route) {
+                        *d = if *rt == r { *g } else { 0.0 };
                     }
                 }
             }
         }
     }
 
-    /// Adds one image's patch gradients back onto the positions they were copied from.
-    fn col2im_add(&self, dcols: &[f32], img: &mut [f32]) {
-        let (g, cin, k, kk) = (self.geometry, self.cin, self.kernel, self.kk());
+    /// Adds one image's weight and bias gradients to `dw`/`db` and, given packed transposed
+    /// weights and the image's input-gradient slice, adds the input gradient; strip by
+    /// strip, from the block output's gradient and the routes recorded going forward.
+    fn backward(
+        &self,
+        img: &[f32],
+        (dy, routes, spec): (&[f32], &[u8], ConvBlock),
+        mut input_grad: Option<(&PackedB, &mut [f32])>,
+        (dw, db): (&mut [f32], &mut [f32]),
+        scratch: &mut Scratch,
+    ) {
+        let (kk, cout) = (self.kk(), self.cout);
+        for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
+            let range = p0 * cout..(p0 + rows) * cout;
+            let dconv = if spec.pool {
+                self.route_back_pooled(dy, routes, (p0, rows), &mut scratch.act);
+                &scratch.act[..]
+            } else if spec.relu {
+                scratch.act.clear();
+                let masked = dy[range.clone()].iter().zip(&routes[range.clone()]);
+                scratch
+                    .act
+                    .extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
+                &scratch.act[..]
+            } else {
+                &dy[range]
+            };
+            for row in dconv.chunks(cout) {
+                for (d, g) in db.iter_mut().zip(row) {
+                    *d += g;
+                }
+            }
+            let grad = Operand::rows(dconv, cout);
+            scratch.cols.resize(rows * kk, 0.0);
+            let patches = self.patches(img, p0, rows, &mut scratch.cols);
+            let patches_t = Operand {
+                data: patches.data,
+                row_stride: patches.col_stride,
+                col_stride: patches.row_stride,
+            };
+            matmul(kk, cout, rows, dw, true, patches_t, grad);
+            if let Some((weights_t, dx)) = input_grad.as_mut() {
+                scratch.dcols.resize(rows * kk, 0.0);
+                matmul_packed(rows, &mut scratch.dcols, false, grad, weights_t);
+                self.col2im_add(&scratch.dcols, p0, rows, dx);
+            }
+        }
+    }
+
+    /// The (rows × k·k·cin) patch matrix of output positions p0..p0+rows, built in `cols`.
+    /// With one input channel it is stored transposed, as k·k shifted copies of the image
+    /// (whole runs of pixels copied at once instead of one pixel per kernel tap).
+    fn patches<'a>(&self, img: &[f32], p0: usize, rows: usize, cols: &'a mut [f32]) -> Operand<'a> {
+        if self.cin == 1 {
+            self.shifted_planes(img, p0, rows, cols);
+            Operand::transposed(cols, rows)
+        } else {
+            self.im2col(img, p0, rows, cols);
+            Operand::rows(cols, self.kk())
+        }
+    }
+
+    /// For a single-channel image: row (ky·k + kx) of `planes` holds, for each position of
+    /// p0..p0+rows, the pixel that kernel tap (ky, kx) reads (0 outside the image).
+    fn shifted_planes(&self, img: &[f32], p0: usize, rows: usize, planes: &mut [f32]) {
+        let k = self.kernel;
         let pad = k / 2;
-        for oy in 0..g.h {
-            for ox in 0..g.w {
-                let row = &dcols[(oy * g.w + ox) * kk..][..kk];
-                for ky in 0..k {
-                    let iy = oy as isize + ky as isize - pad as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
+        for (tap, plane) in planes.chunks_mut(rows).take(k * k).enumerate() {
+            let (ky, kx) = (tap / k, tap % k);
+            let mut p = p0;
+            while p < p0 + rows {
+                let (oy, ox) = (p / self.w, p % self.w);
+                let run = (self.w - ox).min(p0 + rows - p);
+                let dst = &mut plane[p - p0..][..run];
+                match self.source_row(oy, ky) {
+                    None => dst.fill(0.0),
+                    Some(iy) => {
+                        // Output column ox + j reads input column ox + j + kx − pad.
+                        let lo = pad.saturating_sub(ox + kx).min(run);
+                        let hi = (self.w + pad).saturating_sub(ox + kx).clamp(lo, run);
+                        let first = ox + lo + kx - pad;
+                        dst[..lo].fill(0.0);
+                        dst[lo..hi].copy_from_slice(&img[iy * self.w + first..][..hi - lo]);
+                        dst[hi..].fill(0.0);
                     }
-                    for kx in 0..k {
-                        let ix = ox as isize + kx as isize - pad as isize;
-                        if ix < 0 || ix >= g.w as isize {
-                            continue;
+                }
+                p += run;
+            }
+        }
+    }
+
+    /// Patch rows (k·k·cin values each, zero padded) of output positions p0..p0+rows.
+    fn im2col(&self, img: &[f32], p0: usize, rows: usize, cols: &mut [f32]) {
+        let (cin, k, kk) = (self.cin, self.kernel, self.kk());
+        for (p, row) in (p0..p0 + rows).zip(cols.chunks_mut(kk)) {
+            let (oy, ox) = (p / self.w, p % self.w);
+            for ky in 0..k {
+                let dst = &mut row[ky * k * cin..][..k * cin];
+                match self.source_row(oy, ky) {
+                    None => dst.fill(0.0),
+                    Some(iy) => {
+                        let (first, last, skip) = self.source_span(ox);
+                        dst[..skip * cin].fill(0.0);
+                        let n = last - first;
+                        dst[skip * cin..][..n * cin]
+                            .copy_from_slice(&img[(iy * self.w + first) * cin..][..n * cin]);
+                        dst[(skip + n) * cin..].fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds patch-row gradients of positions p0..p0+rows back onto the pixels they came from.
+    fn col2im_add(&self, dcols: &[f32], p0: usize, rows: usize, img: &mut [f32]) {
+        let (cin, k, kk) = (self.cin, self.kernel, self.kk());
+        for (p, row) in (p0..p0 + rows).zip(dcols.chunks(kk)) {
+            let (oy, ox) = (p / self.w, p % self.w);
+            for ky in 0..k {
+                if let Some(iy) = self.source_row(oy, ky) {
+                    let (first, last, skip) = self.source_span(ox);
+                    let n = last - first;
+                    let src = &row[ky * k * cin + skip * cin..][..n * cin];
+                    let dst = &mut img[(iy * self.w + first) * cin..][..n * cin];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The input row that kernel row `ky` reads for output row `oy`, if inside the image.
+    fn source_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        (oy + ky)
+            .checked_sub(self.kernel / 2)
+            .filter(|iy| *iy < self.h)
+    }
+
+    /// For output column `ox`: the input columns first..last its kernel row covers inside
+    /// the image, and how many kernel columns fall off the left edge.
+    fn source_span(&self, ox: usize) -> (usize, usize, usize) {
+        let pad = self.kernel / 2;
+        let first = ox.saturating_sub(pad);
+        let last = (ox + self.kernel - pad).min(self.w);
+        (first, last, pad.saturating_sub(ox))
+    }
+}
+
+/// Max-pools one image (h×w×c, NHWC) 2×2 into `out` ((h/2)×(w/2)×c); records in `routes`
+/// (when given) which of the four positions held the maximum (first one on ties). Loops
+/// run along the channels so that they vectorise.
+fn pool2(img: &[f32], h: usize, w: usize, c: usize, out: &mut [f32], routes: Option<&mut [u8]>) {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut routes = routes;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let o = (oy * ow + ox) * c;
+            let corner = |r: usize| &img[((2 * oy + (r >> 1)) * w + 2 * ox + (r & 1)) * c..][..c];
+            let best = &mut out[o..o + c];
+            best.copy_from_slice(corner(0));
+            match routes.as_mut() {
+                Some(routes) => {
+                    let route = &mut routes[o..o + c];
+                    route.fill(0);
+                    for r in 1..4 {
+                        for ((b, rt), v) in best.iter_mut().zip(route.iter_mut()).zip(corner(r)) {
+                            if *v > *b {
+                                *b = *v;
+                                *rt = r as u8;
+                            }
                         }
-                        let dst = &mut img[(iy as usize * g.w + ix as usize) * cin..][..cin];
-                        for (d, s) in dst.iter_mut().zip(&row[(ky * k + kx) * cin..][..cin]) {
-                            *d += s;
+                    }
+                }
+                None => {
+                    for r in 1..4 {
+                        for (b, v) in best.iter_mut().zip(corner(r)) {
+                            if *v > *b {
+                                *b = *v;
+                            }
                         }
                     }
                 }
@@ -226,15 +549,27 @@ impl ConvShape {
     }
 }
 
-/// Images handled by one parallel task: the batch split evenly over the threads.
-fn images_per_task(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+/// ReLU on one image's outputs, marking the clipped ones in `routes` (when given).
+fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
+    match routes {
+        Some(routes) => {
+            for (v, r) in values.iter_mut().zip(routes) {
+                if *v <= 0.0 {
+                    *v = 0.0;
+                    *r = CLIPPED;
+                }
+            }
+        }
+        None => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
 }
 
-/// Runs `work` on every per-image item, the items split over threads in contiguous groups,
-/// each task with one scratch buffer reused across its images.
-fn for_each_image_group<I: Send>(items: Vec<I>, work: impl Fn(I, &mut Vec<f32>) + Sync) {
-    let per_task = images_per_task(items.len());
+/// Splits per-image items into contiguous groups, `per_thread` groups per thread.
+fn image_groups<I>(items: Vec<I>, per_thread: usize) -> Vec<Vec<I>> {
+    let per_task = items
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1) * per_thread)
+        .max(1);
     let mut groups: Vec<Vec<I>> = Vec::new();
     for item in items {
         if groups.last().is_none_or(|g| g.len() == per_task) {
@@ -242,16 +577,12 @@ fn for_each_image_group<I: Send>(items: Vec<I>, work: impl Fn(I, &mut Vec<f32>) 
         }
         groups.last_mut().expect("just pushed").push(item);
     }
-    groups.into_par_iter().for_each(|group| {
-        let mut scratch = Vec::new();
-        for item in group {
-            work(item, &mut scratch);
-        }
-    });
+    groups
 }
 
-/// 2×2 max-pooling with stride 2; odd sizes drop the last row/column (15 → 7).
-/// Returns the pooled activations and their geometry.
+/// 2×2 max-pooling with stride 2 on its own (when the layer before it is not a convolution);
+/// odd sizes drop the last row/column (15 → 7). Returns the pooled activations and their
+/// geometry.
 pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Geometry) {
     let (x, mut tape) = x.split_tape();
     let c = x.shape().1;
@@ -261,41 +592,40 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
         w: g.w / 2,
     };
     let data = contiguous_vec(&x);
+    let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
     let mut out = vec![0.0; out_g.positions() * c];
-    let mut argmax = vec![0usize; out_g.positions() * c];
-    let per_out = out_g.h * out_g.w * c;
-    out.par_chunks_mut(per_out)
-        .zip(argmax.par_chunks_mut(per_out))
-        .enumerate()
-        .for_each(|(b, (out, argmax))| {
-            for oy in 0..out_g.h {
-                for ox in 0..out_g.w {
-                    let o = (oy * out_g.w + ox) * c;
-                    for ch in 0..c {
-                        let mut best = usize::MAX;
-                        let mut best_v = f32::NEG_INFINITY;
-                        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                            let i = ((b * g.h + 2 * oy + dy) * g.w + 2 * ox + dx) * c + ch;
-                            if data[i] > best_v || best == usize::MAX {
-                                best_v = data[i];
-                                best = i;
-                            }
-                        }
-                        out[o + ch] = best_v;
-                        argmax[o + ch] = best;
-                    }
-                }
-            }
+    let mut routes = vec![0u8; out.len()];
+    out.par_chunks_mut(out_per_image)
+        .zip(routes.par_chunks_mut(out_per_image))
+        .zip(data.par_chunks(in_per_image))
+        .for_each(|((out, routes), img)| {
+            pool2(img, g.h, g.w, c, out, Some(routes));
         });
     let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
     if T::OWNS_TAPE {
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
+        let shape = ConvShape {
+            cin: c,
+            cout: c,
+            kernel: 1,
+            h: g.h,
+            w: g.w,
+        };
         tape.add_backward_op(move |grads| {
-            let dy = grads.get_or_alloc_mut(&y_ghost)?.clone();
+            let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
             let dx = grads.get_or_alloc_mut(&x_ghost)?;
-            for (g, &i) in dy.iter().zip(&argmax) {
-                dx[i] += g;
-            }
+            dx.par_chunks_mut(in_per_image)
+                .zip(dy.par_chunks(out_per_image))
+                .zip(routes.par_chunks(out_per_image))
+                .for_each(|((dx, dy), routes)| {
+                    let mut dconv = Vec::new();
+                    let rows = 2 * (g.h / 2) * g.w;
+                    shape.route_back_pooled(dy, routes, (0, rows), &mut dconv);
+                    for (d, g) in dx.iter_mut().zip(&dconv) {
+                        *d += g;
+                    }
+                });
+            **grads.get_or_alloc_mut(&y_ghost)? = dy;
             Ok(())
         });
     }
@@ -315,32 +645,67 @@ mod tests {
     /// and b with central finite differences.
     #[test]
     fn conv_gradients_match_finite_differences() {
-        check_conv_gradients(false);
+        check_conv_gradients(false, false, (3, 5, 4), 3);
     }
 
     #[test]
     fn fused_relu_conv_gradients_match_finite_differences() {
-        check_conv_gradients(true);
+        check_conv_gradients(true, false, (3, 5, 4), 3);
     }
 
-    fn check_conv_gradients(relu: bool) {
+    #[test]
+    fn fused_relu_and_pool_gradients_match_finite_differences() {
+        check_conv_gradients(true, true, (3, 5, 4), 3);
+        check_conv_gradients(false, true, (2, 7, 6), 5);
+    }
+
+    /// One input channel: the patches are built as shifted planes (transposed).
+    #[test]
+    fn single_channel_patches_give_the_same_gradients() {
+        check_conv_gradients(false, false, (1, 7, 6), 3);
+        check_conv_gradients(true, true, (1, 9, 8), 5);
+    }
+
+    /// Enough input channels that one image's positions span several strips.
+    #[test]
+    fn strips_of_wide_patches_give_the_same_gradients() {
+        let shape = ConvShape {
+            cin: 64,
+            cout: 3,
+            kernel: 3,
+            h: 15,
+            w: 13,
+        };
+        assert!(shape.strips(true, STRIP_FLOATS).len() > 1);
+        assert!(shape.strips(false, BACKWARD_STRIP_FLOATS).len() > 1);
+        check_conv_gradients(true, true, (64, 15, 13), 3);
+    }
+
+    fn check_conv_gradients(relu: bool, pool: bool, (cin, h, w): (usize, usize, usize), k: usize) {
         let dev = Cpu::seed_from_u64(0);
         let mut rng = Rng::new(5);
-        let g = Geometry {
-            batch: 2,
-            h: 5,
-            w: 4,
+        let g = Geometry { batch: 2, h, w };
+        let cout = 3;
+        let spec = ConvBlock {
+            kernel: k,
+            relu,
+            pool,
+            input_grad: true,
         };
-        let (cin, cout, k) = (3, 2, 3);
+        let out_positions = if pool {
+            2 * (h / 2) * (w / 2)
+        } else {
+            g.positions()
+        };
         let x0 = random(g.positions() * cin, &mut rng);
         let w0 = random(k * k * cin * cout, &mut rng);
         let b0 = random(cout, &mut rng);
-        let r = random(g.positions() * cout, &mut rng);
+        let r = random(out_positions * cout, &mut rng);
         let loss_of = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
             let xt = dev.tensor_from_vec(x.to_vec(), (g.positions(), cin));
             let wt = dev.tensor_from_vec(w.to_vec(), (k * k * cin, cout));
             let bt = dev.tensor_from_vec(b.to_vec(), (cout,));
-            let y = conv2d(xt, g, k, &wt, &bt, true, relu).as_vec();
+            let y = conv_block(xt, g, spec, &wt, &bt).0.as_vec();
             y.iter()
                 .zip(&r)
                 .map(|(a, b)| (*a as f64) * (*b as f64))
@@ -349,17 +714,19 @@ mod tests {
         let xt = dev.tensor_from_vec(x0.clone(), (g.positions(), cin));
         let wt = dev.tensor_from_vec(w0.clone(), (k * k * cin, cout));
         let bt = dev.tensor_from_vec(b0.clone(), (cout,));
-        let y = conv2d(xt.leaky_trace(), g, k, &wt, &bt, true, relu);
-        let rt = dev.tensor_from_vec(r.clone(), (g.positions(), cout));
+        let (y, out_g) = conv_block(xt.leaky_trace(), g, spec, &wt, &bt);
+        assert_eq!(out_g.positions(), out_positions);
+        let rt = dev.tensor_from_vec(r.clone(), (out_positions, cout));
         let grads = (y * rt).sum().backward();
         let analytic = [
             grads.get(&xt).as_vec(),
             grads.get(&wt).as_vec(),
             grads.get(&bt).as_vec(),
         ];
-        let eps = 1e-2;
+        // Small enough that no bump crosses a ReLU kink or swaps a pooling window's maximum.
+        let eps = 1e-3;
         for (which, base) in [(0, &x0), (1, &w0), (2, &b0)] {
-            for i in (0..base.len()).step_by(3) {
+            for i in (0..base.len()).step_by(base.len() / 150 + 1) {
                 let bump = |d: f32| {
                     let mut v = base.clone();
                     v[i] += d;
@@ -377,6 +744,66 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Shifted planes (one input channel) hold the transpose of the ordinary patch matrix,
+    /// for strips that start and end inside image rows.
+    #[test]
+    fn shifted_planes_are_the_transposed_patches() {
+        let mut rng = Rng::new(3);
+        for kernel in [3, 5] {
+            let shape = ConvShape {
+                cin: 1,
+                cout: 1,
+                kernel,
+                h: 6,
+                w: 7,
+            };
+            let img = random(42, &mut rng);
+            let kk = shape.kk();
+            for (p0, rows) in [(0, 42), (5, 11), (13, 29)] {
+                let mut cols = vec![f32::NAN; rows * kk];
+                shape.im2col(&img, p0, rows, &mut cols);
+                let mut planes = vec![f32::NAN; rows * kk];
+                shape.shifted_planes(&img, p0, rows, &mut planes);
+                for r in 0..rows {
+                    for t in 0..kk {
+                        assert_eq!(
+                            planes[t * rows + r],
+                            cols[r * kk + t],
+                            "k{kernel} p{p0}+{r} tap {t}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused block computes exactly what its layers compute one after another.
+    #[test]
+    fn fused_block_equals_convolution_then_relu_then_pool() {
+        let dev = Cpu::seed_from_u64(0);
+        let mut rng = Rng::new(8);
+        let g = Geometry {
+            batch: 3,
+            h: 7,
+            w: 6,
+        };
+        let (cin, cout) = (4, 5);
+        let x = dev.tensor_from_vec(random(g.positions() * cin, &mut rng), (g.positions(), cin));
+        let w = dev.tensor_from_vec(random(9 * cin * cout, &mut rng), (9 * cin, cout));
+        let b = dev.tensor_from_vec(random(cout, &mut rng), (cout,));
+        let spec = |relu, pool| ConvBlock {
+            kernel: 3,
+            relu,
+            pool,
+            input_grad: true,
+        };
+        let (fused, fused_g) = conv_block(x.clone(), g, spec(true, true), &w, &b);
+        let (plain, _) = conv_block(x, g, spec(false, false), &w, &b);
+        let (stepwise, step_g) = maxpool2(plain.relu(), g);
+        assert_eq!(fused_g, step_g);
+        assert_eq!(fused.as_vec(), stepwise.as_vec());
     }
 
     #[test]

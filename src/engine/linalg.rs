@@ -1,7 +1,8 @@
-//! Matrix products on `f32` slices through the `gemm` crate (the kernel dfdx itself uses),
-//! with strides so that transposed operands need no copy.
+//! Matrix products on `f32` slices, with strides so that transposed operands need no copy:
+//! blocked over slices of B (packed) at most `KC_MAX` deep and `MR`×`NR` tiles of C computed by
+//! `kernel`. A is read in place: each 6-row strip is re-read from L1 for every 16 columns.
 
-use gemm::Parallelism;
+use super::kernel::{self, Tile, MR, NR};
 
 /// An operand: data with its row and column strides (row-major m×k: `(k, 1)`;
 /// the transpose of a row-major k×m matrix: `(1, m)`).
@@ -31,14 +32,76 @@ impl<'a> Operand<'a> {
         }
     }
 
-    fn covers(&self, rows: usize, cols: usize) -> bool {
+    pub(crate) fn covers(&self, rows: usize, cols: usize) -> bool {
         rows == 0
             || cols == 0
             || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
     }
 }
 
+/// B (k×n) copied once into the layout the tile code reads: for each block of `depth` rows,
+/// panels of `NR` columns, each `depth` rows of `NR` floats, the last panel padded with zeros.
+/// A convolution packs its weights once per batch and reuses them for every image.
+#[derive(Default)]
+pub(crate) struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+    /// Rows per block: k split evenly into blocks of at most `KC_MAX` (a short last block
+    /// would load and store C for little work).
+    depth: usize,
+}
+
+/// Deepest block of the product: a packed panel (`KC_MAX`×`NR` floats) stays in L1 and a
+/// block of panels in L2.
+const KC_MAX: usize = 384;
+
+impl PackedB {
+    pub fn new(b: Operand, k: usize, n: usize) -> Self {
+        let mut packed = Self::default();
+        packed.pack(b, k, n);
+        packed
+    }
+
+    /// Re-packs into the same buffer (no allocation once it is large enough).
+    pub fn pack(&mut self, b: Operand, k: usize, n: usize) {
+        assert!(b.covers(k, n), "matmul operand B too small");
+        let panels = n.div_ceil(NR);
+        self.k = k;
+        self.n = n;
+        self.depth = k.div_ceil(k.div_ceil(KC_MAX).max(1)).max(1);
+        let depth = self.depth;
+        self.data
+            .resize(k.div_ceil(depth) * panels * depth * NR, 0.0);
+        for (block, chunk) in self.data.chunks_mut(panels * depth * NR).enumerate() {
+            let k0 = block * depth;
+            let kc = depth.min(k - k0);
+            for (p, panel) in chunk.chunks_mut(depth * NR).enumerate() {
+                let j0 = p * NR;
+                let cols = NR.min(n - j0);
+                for (r, dst) in panel.chunks_mut(NR).take(kc).enumerate() {
+                    let row = (k0 + r) * b.row_stride;
+                    if b.col_stride == 1 {
+                        dst[..cols].copy_from_slice(&b.data[row + j0..][..cols]);
+                    } else {
+                        for (j, d) in dst[..cols].iter_mut().enumerate() {
+                            *d = b.data[row + (j0 + j) * b.col_stride];
+                        }
+                    }
+                    dst[cols..].fill(0.0);
+                }
+            }
+        }
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+}
+
 /// `c` (m×n, row-major) = (`accumulate` ? `c` : 0) + `a` (m×k) · `b` (k×n).
+///
+/// Single-threaded: callers split their work (images) over threads.
 pub(crate) fn matmul(
     m: usize,
     n: usize,
@@ -48,8 +111,32 @@ pub(crate) fn matmul(
     a: Operand,
     b: Operand,
 ) {
+    thread_local! {
+        static PACKED: std::cell::RefCell<PackedB> = std::cell::RefCell::default();
+    }
+    PACKED.with(|packed| {
+        let mut packed = packed.borrow_mut();
+        packed.pack(b, k, n);
+        matmul_packed(m, c, accumulate, a, &packed);
+    });
+}
+
+/// `c` (m×n, row-major) = (`accumulate` ? `c` : 0) + `a` (m×k) · `b`, with B packed.
+pub(crate) fn matmul_packed(m: usize, c: &mut [f32], accumulate: bool, a: Operand, b: &PackedB) {
+    product(m, c, accumulate, a, b, kernel::run);
+}
+
+fn product(
+    m: usize,
+    c: &mut [f32],
+    accumulate: bool,
+    a: Operand,
+    b: &PackedB,
+    tile_code: impl Fn(&Tile),
+) {
+    let (n, k) = (b.n, b.k);
     assert!(
-        c.len() >= m * n && a.covers(m, k) && b.covers(k, n),
+        c.len() >= m * n && a.covers(m, k),
         "matmul operands too small"
     );
     if m == 0 || n == 0 {
@@ -61,36 +148,33 @@ pub(crate) fn matmul(
         }
         return;
     }
-    // Callers parallelise over images; a product inside a rayon task stays on its thread.
-    let parallelism = if m * n * k >= 1 << 18 && rayon::current_thread_index().is_none() {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the assertion above keeps every index gemm touches inside the slices; `c` is
-    // borrowed mutably and cannot alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+    let panels = b.panels();
+    let depth = b.depth;
+    for (block, packed) in b.data.chunks(panels * depth * NR).enumerate() {
+        let k0 = block * depth;
+        let kc = depth.min(k - k0);
+        for i0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - i0);
+            // Rows past the end repeat the last one; their sums are discarded.
+            let rows_a: [*const f32; MR] = std::array::from_fn(|r| {
+                let i = i0 + r.min(rows - 1);
+                a.data[i * a.row_stride + k0 * a.col_stride..].as_ptr()
+            });
+            for (p, panel) in packed.chunks(depth * NR).enumerate() {
+                let j0 = p * NR;
+                tile_code(&Tile {
+                    kc,
+                    rows_a,
+                    a_step: a.col_stride,
+                    b: panel.as_ptr(),
+                    c: c[i0 * n + j0..].as_mut_ptr(),
+                    ldc: n,
+                    rows,
+                    cols: NR.min(n - j0),
+                    accumulate: accumulate || block > 0,
+                });
+            }
+        }
     }
 }
 
@@ -130,5 +214,67 @@ mod tests {
             Operand::rows(&a, 3),
         );
         assert_eq!(g[1], a[0] * a[1] + a[3] * a[4], "row 0, column 1");
+    }
+
+    /// Edge sizes (rows not a multiple of 6, columns not a multiple of 16, depth over one
+    /// block), transposed operands and accumulation, against the definition in f64, with
+    /// both the tile code this CPU runs and the portable one.
+    #[test]
+    fn blocked_products_match_the_definition_at_every_edge() {
+        let mut rng = crate::rng::Rng::new(9);
+        let portable = |t: &Tile| unsafe { kernel::portable(t) };
+        for (m, n, k) in [
+            (1, 1, 1),
+            (7, 17, 5),
+            (13, 33, 300),
+            (6, 16, 384),
+            (49, 128, 800),
+        ] {
+            for (ta, tb, acc) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, true),
+            ] {
+                let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+                let c0: Vec<f32> = (0..m * n).map(|_| rng.normal() as f32).collect();
+                // Stored as given: a is m×k (or its transpose, k×m), b is k×n (or n×k).
+                let a_at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+                let b_at = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
+                let op_a = if ta {
+                    Operand::transposed(&a, m)
+                } else {
+                    Operand::rows(&a, k)
+                };
+                let op_b = if tb {
+                    Operand::transposed(&b, k)
+                } else {
+                    Operand::rows(&b, n)
+                };
+                let mut fast = c0.clone();
+                matmul(m, n, k, &mut fast, acc, op_a, op_b);
+                let mut plain = c0.clone();
+                product(
+                    m,
+                    &mut plain,
+                    acc,
+                    op_a,
+                    &PackedB::new(op_b, k, n),
+                    portable,
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let dot: f64 = (0..k).map(|p| a_at(i, p) as f64 * b_at(p, j) as f64).sum();
+                        let want = dot + if acc { c0[i * n + j] as f64 } else { 0.0 };
+                        for got in [fast[i * n + j], plain[i * n + j]] {
+                            assert!(
+                                (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()) * (k as f64).sqrt(),
+                                "{m}x{n}x{k} ta={ta} tb={tb} acc={acc} at ({i},{j}): {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ mod adam;
 mod cnn;
 mod conv;
 mod dense;
+mod dropout;
+mod kernel;
 mod linalg;
 
 pub use adam::Adam;
