@@ -95,15 +95,17 @@ pub fn classical_fit_seconds(
         .collect()
 }
 
-/// Training and inference images/s of a CNN over `images` (n × size², already scaled),
-/// batch 32, one epoch each, after a warm-up of a few batches.
+/// Training and inference throughput of a CNN over `images` (n × size², already scaled),
+/// batch 32: after a warm-up of a few batches, `repeats` timed epochs of training and
+/// `repeats` timed passes of inference, each list in the order run. Report the median: on a
+/// shared machine single epochs vary by ±15%.
 pub fn cnn_throughput(
     layers: &[Layer],
     size: usize,
-    images: &[f32],
-    labels: &[f32],
+    (images, labels): (&[f32], &[f32]),
     seed: u64,
-) -> (Throughput, Throughput) {
+    repeats: usize,
+) -> (Vec<Throughput>, Vec<Throughput>) {
     let per = size * size;
     let n = labels.len();
     let mut net = ConvNet::new(layers, size, seed);
@@ -115,21 +117,38 @@ pub fn cnn_throughput(
             &mut adam,
         );
     }
-    let start = Instant::now();
-    for (x, y) in images.chunks(32 * per).zip(labels.chunks(32)) {
-        net.train_batch(x, y, &mut adam);
+    let mut train = Vec::new();
+    let mut infer = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        for (x, y) in images.chunks(32 * per).zip(labels.chunks(32)) {
+            net.train_batch(x, y, &mut adam);
+        }
+        train.push(Throughput {
+            images: n,
+            seconds: start.elapsed().as_secs_f64(),
+        });
     }
-    let train = Throughput {
-        images: n,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let start = Instant::now();
-    for x in images.chunks(128 * per) {
-        std::hint::black_box(net.predict_logits(x));
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        for x in images.chunks(128 * per) {
+            std::hint::black_box(net.predict_logits(x));
+        }
+        infer.push(Throughput {
+            images: n,
+            seconds: start.elapsed().as_secs_f64(),
+        });
     }
-    let infer = Throughput {
-        images: n,
-        seconds: start.elapsed().as_secs_f64(),
-    };
     (train, infer)
+}
+
+/// The median of the runs' images/s.
+pub fn median_images_per_s(runs: &[Throughput]) -> f64 {
+    let mut rates: Vec<f64> = runs.iter().map(Throughput::images_per_s).collect();
+    rates.sort_by(f64::total_cmp);
+    match rates.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => rates[n / 2],
+        n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
+    }
 }

@@ -105,11 +105,14 @@ enum Bench {
         seconds: f64,
     },
     /// Training and inference images/s of the reference CNN (640 images, batch 32, one epoch
-    /// after a warm-up).
+    /// after a warm-up, repeated; the median is reported).
     Cnn {
         /// Folder with Train/ and Test/ (default: synthetic images).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Timed epochs (and inference passes).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeats: u32,
     },
     /// Fit time of each classical classifier on the reference features of the Train part
     /// (636 × 2,430 on the real data).
@@ -231,8 +234,8 @@ fn run(args: Args) -> Result<()> {
             what: Bench::Classical { data },
         } => bench_classical(data),
         Command::Bench {
-            what: Bench::Cnn { data },
-        } => bench_cnn(data),
+            what: Bench::Cnn { data, repeats },
+        } => bench_cnn(data, repeats as usize),
     }
 }
 
@@ -334,7 +337,7 @@ fn bench_classical(root: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn bench_cnn(root: Option<PathBuf>) -> Result<()> {
+fn bench_cnn(root: Option<PathBuf>, repeats: usize) -> Result<()> {
     let (dataset, source) = bench_dataset(root.as_ref())?;
     let layers = parse_layers(&reference_layer_values()).map_err(anyhow::Error::msg)?;
     let n = 640.min(dataset.samples.len());
@@ -350,18 +353,29 @@ fn bench_cnn(root: Option<PathBuf>) -> Result<()> {
         "reference CNN (568,449 parameters), {n} images from {source}, batch 32, {} threads",
         rayon::current_num_threads()
     );
-    let (train, infer) = bench::cnn_throughput(&layers, 60, &images, &labels, 0);
-    println!(
-        "training:  {:.0} images/s ({:.2} s per epoch)",
-        train.images_per_s(),
-        train.seconds
+    let (train, infer) = bench::cnn_throughput(&layers, 60, (&images, &labels), 0, repeats);
+    let rates = |runs: &[bench::Throughput]| {
+        let list: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.0}", r.images_per_s()))
+            .collect();
+        list.join(" ")
+    };
+    let (train_median, infer_median) = (
+        bench::median_images_per_s(&train),
+        bench::median_images_per_s(&infer),
     );
-    println!("inference: {:.0} images/s", infer.images_per_s());
     println!(
-        "train_images_per_s={:.0} infer_images_per_s={:.0}",
-        train.images_per_s(),
-        infer.images_per_s()
+        "training:  {train_median:.0} images/s median of {} epochs ({})",
+        train.len(),
+        rates(&train)
     );
+    println!(
+        "inference: {infer_median:.0} images/s median of {} passes ({})",
+        infer.len(),
+        rates(&infer)
+    );
+    println!("train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0}");
     Ok(())
 }
 

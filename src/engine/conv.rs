@@ -354,7 +354,8 @@ impl ConvShape {
                     let (ry, rx) = (r as usize >> 1, r as usize & 1);
                     let at = ((2 * oy + ry) * self.w + 2 * ox + rx) * c;
                     for ((d, g), rt) in dconv[at..at + c].iter_mut().zip(g).zip(route) {
-                        *d = if *rt == r { *g } else { 0.0 };
+                        // A select, not a branch: the routes are unpredictable.
+                        *d = f32::from_bits(g.to_bits() & 0u32.wrapping_sub((*rt == r) as u32));
                     }
                 }
             }
@@ -520,29 +521,20 @@ fn pool2(img: &[f32], h: usize, w: usize, c: usize, out: &mut [f32], routes: Opt
         for ox in 0..ow {
             let o = (oy * ow + ox) * c;
             let corner = |r: usize| &img[((2 * oy + (r >> 1)) * w + 2 * ox + (r & 1)) * c..][..c];
+            let (c0, c1, c2, c3) = (corner(0), corner(1), corner(2), corner(3));
             let best = &mut out[o..o + c];
-            best.copy_from_slice(corner(0));
-            match routes.as_mut() {
-                Some(routes) => {
-                    let route = &mut routes[o..o + c];
-                    route.fill(0);
-                    for r in 1..4 {
-                        for ((b, rt), v) in best.iter_mut().zip(route.iter_mut()).zip(corner(r)) {
-                            if *v > *b {
-                                *b = *v;
-                                *rt = r as u8;
-                            }
-                        }
-                    }
-                }
-                None => {
-                    for r in 1..4 {
-                        for (b, v) in best.iter_mut().zip(corner(r)) {
-                            if *v > *b {
-                                *b = *v;
-                            }
-                        }
-                    }
+            // Branch-free (the comparisons are coin flips to a branch predictor).
+            for ch in 0..c {
+                best[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
+            }
+            if let Some(routes) = routes.as_mut() {
+                // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
+                for (ch, route) in routes[o..o + c].iter_mut().enumerate() {
+                    let m = best[ch];
+                    let not0 = (c0[ch] != m) as u8;
+                    let not1 = not0 & (c1[ch] != m) as u8;
+                    let not2 = not1 & (c2[ch] != m) as u8;
+                    *route = not0 + not1 + not2;
                 }
             }
         }
