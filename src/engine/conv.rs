@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::contiguous_vec;
 use super::kernel::MR;
-use super::linalg::{matmul, matmul_packed, Operand, PackedB};
+use super::linalg::{matmul, matmul_packed, matmul_windows, Operand, PackedB, Windows};
 
 /// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     let input = contiguous_vec(&x);
     let w = contiguous_vec(weight);
     let b = contiguous_vec(bias);
-    let packed_w = PackedB::new(Operand::rows(&w, shape.cout), shape.kk(), shape.cout);
+    let packed_w = shape.pack_weights(&w);
     let mut out = vec![0.0; out_g.batch * out_per_image];
     let mut routes = vec![0u8; if T::OWNS_TAPE { out.len() } else { 0 }];
     let items: Vec<_> = out
@@ -132,9 +132,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
         tape.add_backward_op(move |grads| {
             // Taken out (not copied) while the input's gradient is written, then put back.
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            let packed_wt = spec
-                .input_grad
-                .then(|| PackedB::new(Operand::transposed(&w, shape.cout), shape.cout, shape.kk()));
+            let flipped_w = spec.input_grad.then(|| shape.pack_flipped_weights(&w));
             let mut dx_all = Vec::new();
             if spec.input_grad {
                 dx_all = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
@@ -163,7 +161,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
                             shape.backward(
                                 img,
                                 (dy_img, routes_img, spec),
-                                packed_wt.as_ref().zip(dx_img),
+                                flipped_w.as_ref().zip(dx_img),
                                 (&mut dw, &mut db),
                                 scratch,
                             );
@@ -219,13 +217,14 @@ fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|scratch| work(&mut scratch.borrow_mut()))
 }
 
-/// Per-thread working buffers: one strip of patches (or their gradients) and one image's
-/// full-resolution activations (or their gradients).
+/// Per-thread working buffers: a strip of patches, full-resolution activations (or their
+/// gradients), a zero-padded image (or gradient) and the window starts into it.
 #[derive(Default)]
 struct Scratch {
     cols: Vec<f32>,
-    dcols: Vec<f32>,
     act: Vec<f32>,
+    padded: Vec<f32>,
+    starts: Vec<usize>,
 }
 
 /// Sizes of one convolution over one image.
@@ -261,7 +260,8 @@ impl ConvShape {
             let mut per = (budget / (unit * kk))
                 .min(ACT_FLOATS / (unit * self.cout))
                 .max(1);
-            if !(unit * per).is_multiple_of(MR) && per.next_multiple_of(3) * unit * kk <= 2 * budget
+            if !(unit * per).is_multiple_of(MR)
+                && per.next_multiple_of(3) * unit * kk <= budget.saturating_mul(2)
             {
                 per = per.next_multiple_of(3);
             }
@@ -281,6 +281,74 @@ impl ConvShape {
             .collect()
     }
 
+    fn pad(&self) -> usize {
+        self.kernel / 2
+    }
+
+    /// Whether the patches are read in place from a zero-padded copy of the image (as
+    /// windows), rather than copied out: with more than one channel, where each window row
+    /// is k·cin contiguous floats.
+    fn windowed(&self) -> bool {
+        self.cin > 1
+    }
+
+    /// The weights packed for the forward product (blocks aligned to window rows).
+    fn pack_weights(&self, w: &[f32]) -> PackedB {
+        let b = Operand::rows(w, self.cout);
+        if self.windowed() {
+            PackedB::aligned(b, self.kk(), self.cout, self.kernel * self.cin)
+        } else {
+            PackedB::new(b, self.kk(), self.cout)
+        }
+    }
+
+    /// The weights for the input gradient, which is the 'same' convolution of the output
+    /// gradient with the kernel turned by 180° and its channel axes swapped: rows
+    /// (ty, tx, co), columns ci, from w[(k−1−ty, k−1−tx, ci), co].
+    fn pack_flipped_weights(&self, w: &[f32]) -> PackedB {
+        let (k, cin, cout) = (self.kernel, self.cin, self.cout);
+        let mut flipped = vec![0.0; k * k * cout * cin];
+        for (tap, rows) in flipped.chunks_mut(cout * cin).enumerate() {
+            let source_tap = k * k - 1 - tap;
+            for (co, row) in rows.chunks_mut(cin).enumerate() {
+                for (ci, v) in row.iter_mut().enumerate() {
+                    *v = w[(source_tap * cin + ci) * cout + co];
+                }
+            }
+        }
+        PackedB::aligned(Operand::rows(&flipped, cin), k * k * cout, cin, k * cout)
+    }
+
+    /// Window starts (in a zero-padded copy with `c` channels) of positions p0..p0+rows.
+    fn window_starts(&self, c: usize, (p0, rows): (usize, usize), starts: &mut Vec<usize>) {
+        let pw = self.w + 2 * self.pad();
+        starts.clear();
+        starts.extend((p0..p0 + rows).map(|p| (p / self.w * pw + p % self.w) * c));
+    }
+
+    /// The windows of a zero-padded copy with `c` channels, for a product with packed
+    /// weights of k·k·c rows.
+    fn windows<'a>(&self, padded: &'a [f32], c: usize, starts: &'a [usize]) -> Windows<'a> {
+        Windows {
+            data: padded,
+            starts,
+            seg_len: self.kernel * c,
+            seg_stride: (self.w + 2 * self.pad()) * c,
+        }
+    }
+
+    /// Copies `rows` image rows (w×c each) into `padded` with a zero border of `pad()`
+    /// around an h×w image (rows past `rows` stay zero).
+    fn pad_into(&self, src: &[f32], c: usize, rows: usize, padded: &mut Vec<f32>) {
+        let p = self.pad();
+        let pw = self.w + 2 * p;
+        padded.clear();
+        padded.resize((self.h + 2 * p) * pw * c, 0.0);
+        for (y, row) in src.chunks(self.w * c).take(rows).enumerate() {
+            padded[((y + p) * pw + p) * c..][..self.w * c].copy_from_slice(row);
+        }
+    }
+
     /// One image's convolution (bias included), pooled when `pooled`, into `out`, with the
     /// pooling routes when given.
     fn forward(
@@ -293,18 +361,37 @@ impl ConvShape {
         scratch: &mut Scratch,
     ) {
         let (kk, cout) = (self.kk(), self.cout);
-        for (p0, rows) in self.strips(pooled, STRIP_FLOATS) {
-            scratch.cols.resize(rows * kk, 0.0);
-            let a = self.patches(img, p0, rows, &mut scratch.cols);
-            let fill = |dst: &mut [f32]| {
+        let Scratch {
+            cols,
+            act,
+            padded,
+            starts,
+        } = scratch;
+        // Read in place, the patches limit the strips no more.
+        let budget = if self.windowed() {
+            self.pad_into(img, self.cin, self.h, padded);
+            usize::MAX
+        } else {
+            STRIP_FLOATS
+        };
+        for (p0, rows) in self.strips(pooled, budget) {
+            let mut fill = |dst: &mut [f32]| {
                 for row in dst.chunks_mut(cout) {
                     row.copy_from_slice(bias);
                 }
-                matmul_packed(rows, dst, true, a, weights);
+                if self.windowed() {
+                    self.window_starts(self.cin, (p0, rows), starts);
+                    let windows = self.windows(padded, self.cin, starts);
+                    matmul_windows(dst, true, &windows, weights);
+                } else {
+                    cols.resize(rows * kk, 0.0);
+                    let a = self.patches(img, p0, rows, cols);
+                    matmul_packed(rows, dst, true, a, weights);
+                }
             };
             if pooled {
-                scratch.act.resize(rows * cout, 0.0);
-                let act = &mut scratch.act[..rows * cout];
+                act.resize(rows * cout, 0.0);
+                let act = &mut act[..rows * cout];
                 fill(act);
                 let (o0, n) = self.pooled_range(p0, rows);
                 let routes = routes.as_deref_mut().map(|r| &mut r[o0..o0 + n]);
@@ -362,52 +449,62 @@ impl ConvShape {
         }
     }
 
-    /// Adds one image's weight and bias gradients to `dw`/`db` and, given packed transposed
-    /// weights and the image's input-gradient slice, adds the input gradient; strip by
-    /// strip, from the block output's gradient and the routes recorded going forward.
+    /// Adds one image's weight and bias gradients to `dw`/`db` and, given the packed
+    /// flipped weights and the image's input-gradient slice, its input gradient; from the
+    /// block output's gradient and the routes recorded going forward.
     fn backward(
         &self,
         img: &[f32],
         (dy, routes, spec): (&[f32], &[u8], ConvBlock),
-        mut input_grad: Option<(&PackedB, &mut [f32])>,
+        input_grad: Option<(&PackedB, &mut [f32])>,
         (dw, db): (&mut [f32], &mut [f32]),
         scratch: &mut Scratch,
     ) {
         let (kk, cout) = (self.kk(), self.cout);
-        for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
-            let range = p0 * cout..(p0 + rows) * cout;
-            let dconv = if spec.pool {
-                self.route_back_pooled(dy, routes, (p0, rows), &mut scratch.act);
-                &scratch.act[..]
-            } else if spec.relu {
-                scratch.act.clear();
-                let masked = dy[range.clone()].iter().zip(&routes[range.clone()]);
-                scratch
-                    .act
-                    .extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
-                &scratch.act[..]
-            } else {
-                &dy[range]
-            };
-            for row in dconv.chunks(cout) {
-                for (d, g) in db.iter_mut().zip(row) {
-                    *d += g;
-                }
+        let Scratch {
+            cols,
+            act,
+            padded,
+            starts,
+        } = scratch;
+        // The gradient of the convolution's outputs (before ReLU and pooling) at every
+        // position the forward pass computed (pooling skips an odd last row).
+        let computed = if spec.pool {
+            2 * (self.h / 2) * self.w
+        } else {
+            self.per_image()
+        };
+        let dconv = if spec.pool {
+            self.route_back_pooled(dy, routes, (0, computed), act);
+            &act[..]
+        } else if spec.relu {
+            act.clear();
+            let masked = dy.iter().zip(routes);
+            act.extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
+            &act[..]
+        } else {
+            dy
+        };
+        for row in dconv.chunks(cout) {
+            for (d, g) in db.iter_mut().zip(row) {
+                *d += g;
             }
-            let grad = Operand::rows(dconv, cout);
-            scratch.cols.resize(rows * kk, 0.0);
-            let patches = self.patches(img, p0, rows, &mut scratch.cols);
+        }
+        for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
+            let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
+            cols.resize(rows * kk, 0.0);
+            let patches = self.patches(img, p0, rows, cols);
             let patches_t = Operand {
                 data: patches.data,
                 row_stride: patches.col_stride,
                 col_stride: patches.row_stride,
             };
             matmul(kk, cout, rows, dw, true, patches_t, grad);
-            if let Some((weights_t, dx)) = input_grad.as_mut() {
-                scratch.dcols.resize(rows * kk, 0.0);
-                matmul_packed(rows, &mut scratch.dcols, false, grad, weights_t);
-                self.col2im_add(&scratch.dcols, p0, rows, dx);
-            }
+        }
+        if let Some((flipped, dx)) = input_grad {
+            self.pad_into(dconv, cout, computed / self.w, padded);
+            self.window_starts(cout, (0, self.per_image()), starts);
+            matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
         }
     }
 
@@ -469,25 +566,6 @@ impl ConvShape {
                         dst[skip * cin..][..n * cin]
                             .copy_from_slice(&img[(iy * self.w + first) * cin..][..n * cin]);
                         dst[(skip + n) * cin..].fill(0.0);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds patch-row gradients of positions p0..p0+rows back onto the pixels they came from.
-    fn col2im_add(&self, dcols: &[f32], p0: usize, rows: usize, img: &mut [f32]) {
-        let (cin, k, kk) = (self.cin, self.kernel, self.kk());
-        for (p, row) in (p0..p0 + rows).zip(dcols.chunks(kk)) {
-            let (oy, ox) = (p / self.w, p % self.w);
-            for ky in 0..k {
-                if let Some(iy) = self.source_row(oy, ky) {
-                    let (first, last, skip) = self.source_span(ox);
-                    let n = last - first;
-                    let src = &row[ky * k * cin + skip * cin..][..n * cin];
-                    let dst = &mut img[(iy * self.w + first) * cin..][..n * cin];
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d += s;
                     }
                 }
             }
@@ -658,19 +736,87 @@ mod tests {
         check_conv_gradients(true, true, (1, 9, 8), 5);
     }
 
-    /// Enough input channels that one image's positions span several strips.
+    /// Wide layers (several strips per image, weight blocks of several window rows),
+    /// against the definition computed in f64: output, and the gradients of Σ y·r. (Finite
+    /// differences in f32 are too noisy at this width.)
     #[test]
-    fn strips_of_wide_patches_give_the_same_gradients() {
+    fn wide_layers_match_the_definition_in_f64() {
         let shape = ConvShape {
             cin: 64,
-            cout: 3,
+            cout: 200,
             kernel: 3,
             h: 15,
             w: 13,
         };
-        assert!(shape.strips(true, STRIP_FLOATS).len() > 1);
+        assert!(shape.strips(false, usize::MAX).len() > 1);
         assert!(shape.strips(false, BACKWARD_STRIP_FLOATS).len() > 1);
-        check_conv_gradients(true, true, (64, 15, 13), 3);
+        check_against_definition((64, 200), (15, 13), 3);
+        check_against_definition((24, 17), (9, 8), 5);
+    }
+
+    fn check_against_definition((cin, cout): (usize, usize), (h, w): (usize, usize), k: usize) {
+        let dev = Cpu::seed_from_u64(0);
+        let mut rng = Rng::new(11);
+        let g = Geometry { batch: 2, h, w };
+        let pad = k / 2;
+        let x = random(g.positions() * cin, &mut rng);
+        let wt = random(k * k * cin * cout, &mut rng);
+        let bias = random(cout, &mut rng);
+        let r = random(g.positions() * cout, &mut rng);
+        let mut y = vec![0.0f64; g.positions() * cout];
+        let mut dx = vec![0.0f64; x.len()];
+        let mut dw = vec![0.0f64; wt.len()];
+        for b in 0..g.batch {
+            for oy in 0..h {
+                for ox in 0..w {
+                    let o = (b * h + oy) * w + ox;
+                    for co in 0..cout {
+                        y[o * cout + co] = bias[co] as f64;
+                    }
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (iy, ix) =
+                                ((oy + ky).wrapping_sub(pad), (ox + kx).wrapping_sub(pad));
+                            if iy >= h || ix >= w {
+                                continue;
+                            }
+                            let i = (b * h + iy) * w + ix;
+                            for ci in 0..cin {
+                                for co in 0..cout {
+                                    let wi = ((ky * k + kx) * cin + ci) * cout + co;
+                                    y[o * cout + co] += x[i * cin + ci] as f64 * wt[wi] as f64;
+                                    dw[wi] += x[i * cin + ci] as f64 * r[o * cout + co] as f64;
+                                    dx[i * cin + ci] += wt[wi] as f64 * r[o * cout + co] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let xt = dev.tensor_from_vec(x, (g.positions(), cin));
+        let w_t = dev.tensor_from_vec(wt, (k * k * cin, cout));
+        let b_t = dev.tensor_from_vec(bias, (cout,));
+        let spec = ConvBlock {
+            kernel: k,
+            relu: false,
+            pool: false,
+            input_grad: true,
+        };
+        let (out, _) = conv_block(xt.leaky_trace(), g, spec, &w_t, &b_t);
+        let close = |got: &[f32], want: &[f64], what: &str| {
+            for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()) * (cin as f64).sqrt(),
+                    "{what}[{i}]: {a} vs {b}"
+                );
+            }
+        };
+        close(&out.as_vec(), &y, "y");
+        let rt = dev.tensor_from_vec(r, (g.positions(), cout));
+        let grads = (out * rt).sum().backward();
+        close(&grads.get(&xt).as_vec(), &dx, "dx");
+        close(&grads.get(&w_t).as_vec(), &dw, "dw");
     }
 
     fn check_conv_gradients(relu: bool, pool: bool, (cin, h, w): (usize, usize, usize), k: usize) {

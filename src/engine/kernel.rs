@@ -14,12 +14,16 @@ pub(crate) const NR: usize = 16;
 ///
 /// `rows_a` points at each of the `MR` rows of A at the block's first column (rows past
 /// `rows` repeat a valid row; their sums are discarded); consecutive columns of A are
-/// `a_step` floats apart. `b` is `kc` packed rows of `NR` floats. `c` is the tile's first
+/// `a_step` floats apart, and after every `seg_len` columns the next one is `seg_skip`
+/// floats further (a row of A that is a window of an image: k contiguous pixels of each
+/// of k image rows). `b` is `kc` packed rows of `NR` floats. `c` is the tile's first
 /// element, rows `ldc` apart.
 pub(crate) struct Tile {
     pub kc: usize,
     pub rows_a: [*const f32; MR],
     pub a_step: usize,
+    pub seg_len: usize,
+    pub seg_skip: usize,
     pub b: *const f32,
     pub c: *mut f32,
     pub ldc: usize,
@@ -53,14 +57,19 @@ pub(crate) fn run(tile: &Tile) {
 /// The pointers in `tile` must be valid for the reads and writes its fields describe.
 pub(crate) unsafe fn portable(t: &Tile) {
     let mut acc = [[0.0f32; NR]; MR];
+    let mut off = 0;
     for p in 0..t.kc {
+        if p > 0 && p % t.seg_len == 0 {
+            off += t.seg_skip;
+        }
         let b = std::slice::from_raw_parts(t.b.add(p * NR), NR);
         for (row, a) in acc.iter_mut().zip(&t.rows_a) {
-            let x = *a.add(p * t.a_step);
+            let x = *a.add(off);
             for (s, bv) in row.iter_mut().zip(b) {
                 *s += x * bv;
             }
         }
+        off += t.a_step;
     }
     store(t, &acc);
 }
@@ -90,29 +99,35 @@ mod avx2 {
         let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
         let mut off = 0;
         let mut bp = t.b;
-        for _ in 0..t.kc {
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            let x = _mm256_broadcast_ss(&*a0.add(off));
-            c00 = _mm256_fmadd_ps(x, b0, c00);
-            c01 = _mm256_fmadd_ps(x, b1, c01);
-            let x = _mm256_broadcast_ss(&*a1.add(off));
-            c10 = _mm256_fmadd_ps(x, b0, c10);
-            c11 = _mm256_fmadd_ps(x, b1, c11);
-            let x = _mm256_broadcast_ss(&*a2.add(off));
-            c20 = _mm256_fmadd_ps(x, b0, c20);
-            c21 = _mm256_fmadd_ps(x, b1, c21);
-            let x = _mm256_broadcast_ss(&*a3.add(off));
-            c30 = _mm256_fmadd_ps(x, b0, c30);
-            c31 = _mm256_fmadd_ps(x, b1, c31);
-            let x = _mm256_broadcast_ss(&*a4.add(off));
-            c40 = _mm256_fmadd_ps(x, b0, c40);
-            c41 = _mm256_fmadd_ps(x, b1, c41);
-            let x = _mm256_broadcast_ss(&*a5.add(off));
-            c50 = _mm256_fmadd_ps(x, b0, c50);
-            c51 = _mm256_fmadd_ps(x, b1, c51);
-            off += t.a_step;
-            bp = bp.add(NR);
+        let mut left = t.kc;
+        while left > 0 {
+            let steps = left.min(t.seg_len);
+            for _ in 0..steps {
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                let x = _mm256_broadcast_ss(&*a0.add(off));
+                c00 = _mm256_fmadd_ps(x, b0, c00);
+                c01 = _mm256_fmadd_ps(x, b1, c01);
+                let x = _mm256_broadcast_ss(&*a1.add(off));
+                c10 = _mm256_fmadd_ps(x, b0, c10);
+                c11 = _mm256_fmadd_ps(x, b1, c11);
+                let x = _mm256_broadcast_ss(&*a2.add(off));
+                c20 = _mm256_fmadd_ps(x, b0, c20);
+                c21 = _mm256_fmadd_ps(x, b1, c21);
+                let x = _mm256_broadcast_ss(&*a3.add(off));
+                c30 = _mm256_fmadd_ps(x, b0, c30);
+                c31 = _mm256_fmadd_ps(x, b1, c31);
+                let x = _mm256_broadcast_ss(&*a4.add(off));
+                c40 = _mm256_fmadd_ps(x, b0, c40);
+                c41 = _mm256_fmadd_ps(x, b1, c41);
+                let x = _mm256_broadcast_ss(&*a5.add(off));
+                c50 = _mm256_fmadd_ps(x, b0, c50);
+                c51 = _mm256_fmadd_ps(x, b1, c51);
+                off += t.a_step;
+                bp = bp.add(NR);
+            }
+            off += t.seg_skip;
+            left -= steps;
         }
         let sums = [
             [c00, c01],

@@ -63,13 +63,25 @@ impl PackedB {
         packed
     }
 
+    /// Packed in blocks whose depth is a multiple of `segment` (the rows of A of
+    /// [`matmul_windows`] jump at segment boundaries, which must fall between blocks).
+    pub fn aligned(b: Operand, k: usize, n: usize, segment: usize) -> Self {
+        let mut packed = Self::default();
+        packed.pack_in_blocks(b, k, n, (KC_MAX / segment).max(1) * segment);
+        packed
+    }
+
     /// Re-packs into the same buffer (no allocation once it is large enough).
     pub fn pack(&mut self, b: Operand, k: usize, n: usize) {
+        self.pack_in_blocks(b, k, n, k.div_ceil(k.div_ceil(KC_MAX).max(1)));
+    }
+
+    fn pack_in_blocks(&mut self, b: Operand, k: usize, n: usize, depth: usize) {
         assert!(b.covers(k, n), "matmul operand B too small");
         let panels = n.div_ceil(NR);
         self.k = k;
         self.n = n;
-        self.depth = k.div_ceil(k.div_ceil(KC_MAX).max(1)).max(1);
+        self.depth = depth.max(1);
         let depth = self.depth;
         self.data
             .resize(k.div_ceil(depth) * panels * depth * NR, 0.0);
@@ -123,22 +135,77 @@ pub(crate) fn matmul(
 
 /// `c` (m×n, row-major) = (`accumulate` ? `c` : 0) + `a` (m×k) · `b`, with B packed.
 pub(crate) fn matmul_packed(m: usize, c: &mut [f32], accumulate: bool, a: Operand, b: &PackedB) {
-    product(m, c, accumulate, a, b, kernel::run);
+    assert!(a.covers(m, b.k), "matmul operand A too small");
+    product(m, c, accumulate, RowsOfA::of(a), b, kernel::run);
 }
 
-fn product(
+/// A matrix A whose rows are windows of one buffer: row i starts at `starts[i]` and is
+/// made of segments of `seg_len` contiguous floats, `seg_stride` apart. For a k×k
+/// convolution over a zero-padded NHWC image, the patch of an output position is k
+/// segments of k·cin floats, one per kernel row, a padded image row apart: the product
+/// reads it in place instead of from a copied patch matrix.
+pub(crate) struct Windows<'a> {
+    pub data: &'a [f32],
+    pub starts: &'a [usize],
+    pub seg_len: usize,
+    pub seg_stride: usize,
+}
+
+/// `c` (m×n, row-major, m = number of windows) (+)= `a` · `b`; `b`'s blocks must be
+/// [`PackedB::aligned`] to `a.seg_len`.
+pub(crate) fn matmul_windows(c: &mut [f32], accumulate: bool, a: &Windows, b: &PackedB) {
+    let (k, seg) = (b.k, a.seg_len);
+    assert!(
+        seg > 0 && k.is_multiple_of(seg) && b.depth.is_multiple_of(seg) && a.seg_stride >= seg,
+        "windows do not match the packed operand"
+    );
+    let span = (k / seg).saturating_sub(1) * a.seg_stride + seg;
+    assert!(
+        a.starts.iter().all(|s| s + span <= a.data.len()),
+        "windows outside the buffer"
+    );
+    let rows = RowsOfA {
+        at: |i: usize, k0: usize| a.data[a.starts[i] + k0 / seg * a.seg_stride..].as_ptr(),
+        step: 1,
+        seg_len: seg,
+        seg_skip: a.seg_stride - seg,
+    };
+    product(a.starts.len(), c, accumulate, rows, b, kernel::run);
+}
+
+/// How the tile code walks A: `at(i, k0)` points at row i, column k0 (k0 at a block
+/// start); columns are `step` apart, with `seg_skip` more after every `seg_len`.
+struct RowsOfA<F> {
+    at: F,
+    step: usize,
+    seg_len: usize,
+    seg_skip: usize,
+}
+
+impl<'a> RowsOfA<()> {
+    /// An ordinary strided matrix (no segments).
+    fn of(a: Operand<'a>) -> RowsOfA<impl Fn(usize, usize) -> *const f32 + 'a> {
+        RowsOfA {
+            at: move |i: usize, k0: usize| a.data[i * a.row_stride + k0 * a.col_stride..].as_ptr(),
+            step: a.col_stride,
+            seg_len: usize::MAX,
+            seg_skip: 0,
+        }
+    }
+}
+
+/// The blocked product. Callers have checked that every element of A the tile code reads
+/// (from `a.at`, by `step` and the segments) lies inside A's buffer.
+fn product<F: Fn(usize, usize) -> *const f32>(
     m: usize,
     c: &mut [f32],
     accumulate: bool,
-    a: Operand,
+    a: RowsOfA<F>,
     b: &PackedB,
     tile_code: impl Fn(&Tile),
 ) {
     let (n, k) = (b.n, b.k);
-    assert!(
-        c.len() >= m * n && a.covers(m, k),
-        "matmul operands too small"
-    );
+    assert!(c.len() >= m * n, "matmul result too small");
     if m == 0 || n == 0 {
         return;
     }
@@ -156,16 +223,16 @@ fn product(
         for i0 in (0..m).step_by(MR) {
             let rows = MR.min(m - i0);
             // Rows past the end repeat the last one; their sums are discarded.
-            let rows_a: [*const f32; MR] = std::array::from_fn(|r| {
-                let i = i0 + r.min(rows - 1);
-                a.data[i * a.row_stride + k0 * a.col_stride..].as_ptr()
-            });
+            let rows_a: [*const f32; MR] =
+                std::array::from_fn(|r| (a.at)(i0 + r.min(rows - 1), k0));
             for (p, panel) in packed.chunks(depth * NR).enumerate() {
                 let j0 = p * NR;
                 tile_code(&Tile {
                     kc,
                     rows_a,
-                    a_step: a.col_stride,
+                    a_step: a.step,
+                    seg_len: a.seg_len,
+                    seg_skip: a.seg_skip,
                     b: panel.as_ptr(),
                     c: c[i0 * n + j0..].as_mut_ptr(),
                     ldc: n,
@@ -254,14 +321,8 @@ mod tests {
                 let mut fast = c0.clone();
                 matmul(m, n, k, &mut fast, acc, op_a, op_b);
                 let mut plain = c0.clone();
-                product(
-                    m,
-                    &mut plain,
-                    acc,
-                    op_a,
-                    &PackedB::new(op_b, k, n),
-                    portable,
-                );
+                let packed = PackedB::new(op_b, k, n);
+                product(m, &mut plain, acc, RowsOfA::of(op_a), &packed, portable);
                 for i in 0..m {
                     for j in 0..n {
                         let dot: f64 = (0..k).map(|p| a_at(i, p) as f64 * b_at(p, j) as f64).sum();
@@ -274,6 +335,59 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Rows read as windows (segments of a buffer) give the product of the gathered
+    /// matrix, with both tile codes, including blocks that hold several segments.
+    #[test]
+    fn window_rows_match_the_gathered_matrix() {
+        let mut rng = crate::rng::Rng::new(4);
+        for (seg_len, segments, n, m) in [(5, 3, 7, 11), (96, 3, 20, 13), (200, 3, 16, 6)] {
+            let seg_stride = seg_len + 9;
+            let k = seg_len * segments;
+            let data: Vec<f32> = (0..m * 3 + seg_stride * segments + seg_len)
+                .map(|_| rng.normal() as f32)
+                .collect();
+            let starts: Vec<usize> = (0..m).map(|i| i * 3).collect();
+            let gathered: Vec<f32> = starts
+                .iter()
+                .flat_map(|s| (0..k).map(move |p| (s, p)))
+                .map(|(s, p)| data[s + p / seg_len * seg_stride + p % seg_len])
+                .collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+            let packed = PackedB::aligned(Operand::rows(&b, n), k, n, seg_len);
+            let windows = Windows {
+                data: &data,
+                starts: &starts,
+                seg_len,
+                seg_stride,
+            };
+            let mut want = vec![0.0; m * n];
+            matmul(
+                m,
+                n,
+                k,
+                &mut want,
+                false,
+                Operand::rows(&gathered, k),
+                Operand::rows(&b, n),
+            );
+            let mut fast = vec![0.0; m * n];
+            matmul_windows(&mut fast, false, &windows, &packed);
+            let rows = RowsOfA {
+                at: |i: usize, k0: usize| data[starts[i] + k0 / seg_len * seg_stride..].as_ptr(),
+                step: 1,
+                seg_len,
+                seg_skip: seg_stride - seg_len,
+            };
+            let mut plain = vec![0.0; m * n];
+            product(m, &mut plain, false, rows, &packed, |t: &Tile| unsafe {
+                kernel::portable(t)
+            });
+            for ((w, f), p) in want.iter().zip(&fast).zip(&plain) {
+                assert!((w - f).abs() < 1e-3 && (w - p).abs() < 1e-3, "{w} {f} {p}");
             }
         }
     }
