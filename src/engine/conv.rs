@@ -1,11 +1,14 @@
 //! 2-D convolution ('same' padding, stride 1) and 2×2 max-pooling as ops on dfdx's tape.
 //!
 //! dfdx 0.13 has these only behind its `nightly` feature. Activations here are NHWC images
-//! stored as 2-D tensors of shape (batch·height·width, channels), so that every image row of
-//! the im2col matrix is a contiguous copy and the convolution is one matrix product. Each op
-//! computes its forward pass on plain vectors and registers a backward closure with
-//! `Tape::add_backward_op`, reading the output gradient and accumulating into the input,
-//! weight and bias gradients through `Gradients::get_or_alloc_mut`.
+//! stored as 2-D tensors of shape (batch·height·width, channels). A convolution is three
+//! matrix products (output, weight gradient, input gradient) whose patch operand is read in
+//! place from a zero-padded copy of the image or gradient (`linalg::Windows`: with NHWC, a
+//! patch is k runs of k·cin contiguous floats), so no im2col matrix is built; single-channel
+//! images use k·k shifted copies instead. Each op computes its forward pass on plain vectors
+//! and registers a backward closure with `Tape::add_backward_op`, reading the output
+//! gradient and accumulating into the input, weight and bias gradients through
+//! `Gradients::get_or_alloc_mut`.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -218,13 +221,15 @@ fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// Per-thread working buffers: a strip of patches, full-resolution activations (or their
-/// gradients), a zero-padded image (or gradient) and the window starts into it.
+/// gradients), a zero-padded image (or gradient), the window starts into it, and a packed
+/// output gradient.
 #[derive(Default)]
 struct Scratch {
     cols: Vec<f32>,
     act: Vec<f32>,
     padded: Vec<f32>,
     starts: Vec<usize>,
+    packed: PackedB,
 }
 
 /// Sizes of one convolution over one image.
@@ -332,6 +337,7 @@ impl ConvShape {
         Windows {
             data: padded,
             starts,
+            step: 1,
             seg_len: self.kernel * c,
             seg_stride: (self.w + 2 * self.pad()) * c,
         }
@@ -366,6 +372,7 @@ impl ConvShape {
             act,
             padded,
             starts,
+            ..
         } = scratch;
         // Read in place, the patches limit the strips no more.
         let budget = if self.windowed() {
@@ -385,7 +392,7 @@ impl ConvShape {
                     matmul_windows(dst, true, &windows, weights);
                 } else {
                     cols.resize(rows * kk, 0.0);
-                    let a = self.patches(img, p0, rows, cols);
+                    let a = self.planes(img, p0, rows, cols);
                     matmul_packed(rows, dst, true, a, weights);
                 }
             };
@@ -466,6 +473,7 @@ impl ConvShape {
             act,
             padded,
             starts,
+            packed,
         } = scratch;
         // The gradient of the convolution's outputs (before ReLU and pooling) at every
         // position the forward pass computed (pooling skips an odd last row).
@@ -490,16 +498,36 @@ impl ConvShape {
                 *d += g;
             }
         }
-        for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
-            let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
-            cols.resize(rows * kk, 0.0);
-            let patches = self.patches(img, p0, rows, cols);
-            let patches_t = Operand {
-                data: patches.data,
-                row_stride: patches.col_stride,
-                col_stride: patches.row_stride,
+        if self.windowed() {
+            // dw (k·k·cin × cout) += patchesᵀ · dconv, the transposed patches read from the
+            // padded image: row (ky, kx, ci) is the pixels at that offset from each
+            // computed position, row by row of the image.
+            let pw = self.w + 2 * self.pad();
+            let cin = self.cin;
+            self.pad_into(img, cin, self.h, padded);
+            starts.clear();
+            for ky in 0..self.kernel {
+                for kx in 0..self.kernel {
+                    starts.extend((0..cin).map(|ci| (ky * pw + kx) * cin + ci));
+                }
+            }
+            let transposed_patches = Windows {
+                data: padded,
+                starts,
+                step: cin,
+                seg_len: self.w,
+                seg_stride: pw * cin,
             };
-            matmul(kk, cout, rows, dw, true, patches_t, grad);
+            packed.pack_aligned(Operand::rows(dconv, cout), computed, cout, self.w);
+            matmul_windows(dw, true, &transposed_patches, packed);
+        } else {
+            for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
+                let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
+                cols.resize(rows * kk, 0.0);
+                self.shifted_planes(img, p0, rows, cols);
+                let patches_t = Operand::rows(cols, rows);
+                matmul(kk, cout, rows, dw, true, patches_t, grad);
+            }
         }
         if let Some((flipped, dx)) = input_grad {
             self.pad_into(dconv, cout, computed / self.w, padded);
@@ -508,17 +536,12 @@ impl ConvShape {
         }
     }
 
-    /// The (rows × k·k·cin) patch matrix of output positions p0..p0+rows, built in `cols`.
-    /// With one input channel it is stored transposed, as k·k shifted copies of the image
-    /// (whole runs of pixels copied at once instead of one pixel per kernel tap).
-    fn patches<'a>(&self, img: &[f32], p0: usize, rows: usize, cols: &'a mut [f32]) -> Operand<'a> {
-        if self.cin == 1 {
-            self.shifted_planes(img, p0, rows, cols);
-            Operand::transposed(cols, rows)
-        } else {
-            self.im2col(img, p0, rows, cols);
-            Operand::rows(cols, self.kk())
-        }
+    /// The (rows × k·k) patch matrix of a single-channel image's positions p0..p0+rows,
+    /// stored transposed in `cols` as k·k shifted copies of the image (whole runs of pixels
+    /// copied at once; a window would have runs of k pixels only).
+    fn planes<'a>(&self, img: &[f32], p0: usize, rows: usize, cols: &'a mut [f32]) -> Operand<'a> {
+        self.shifted_planes(img, p0, rows, cols);
+        Operand::transposed(cols, rows)
     }
 
     /// For a single-channel image: row (ky·k + kx) of `planes` holds, for each position of
@@ -550,42 +573,11 @@ impl ConvShape {
         }
     }
 
-    /// Patch rows (k·k·cin values each, zero padded) of output positions p0..p0+rows.
-    fn im2col(&self, img: &[f32], p0: usize, rows: usize, cols: &mut [f32]) {
-        let (cin, k, kk) = (self.cin, self.kernel, self.kk());
-        for (p, row) in (p0..p0 + rows).zip(cols.chunks_mut(kk)) {
-            let (oy, ox) = (p / self.w, p % self.w);
-            for ky in 0..k {
-                let dst = &mut row[ky * k * cin..][..k * cin];
-                match self.source_row(oy, ky) {
-                    None => dst.fill(0.0),
-                    Some(iy) => {
-                        let (first, last, skip) = self.source_span(ox);
-                        dst[..skip * cin].fill(0.0);
-                        let n = last - first;
-                        dst[skip * cin..][..n * cin]
-                            .copy_from_slice(&img[(iy * self.w + first) * cin..][..n * cin]);
-                        dst[(skip + n) * cin..].fill(0.0);
-                    }
-                }
-            }
-        }
-    }
-
     /// The input row that kernel row `ky` reads for output row `oy`, if inside the image.
     fn source_row(&self, oy: usize, ky: usize) -> Option<usize> {
         (oy + ky)
             .checked_sub(self.kernel / 2)
             .filter(|iy| *iy < self.h)
-    }
-
-    /// For output column `ox`: the input columns first..last its kernel row covers inside
-    /// the image, and how many kernel columns fall off the left edge.
-    fn source_span(&self, ox: usize) -> (usize, usize, usize) {
-        let pad = self.kernel / 2;
-        let first = ox.saturating_sub(pad);
-        let last = (ox + self.kernel - pad).min(self.w);
-        (first, last, pad.saturating_sub(ox))
     }
 }
 
@@ -727,6 +719,7 @@ mod tests {
     fn fused_relu_and_pool_gradients_match_finite_differences() {
         check_conv_gradients(true, true, (3, 5, 4), 3);
         check_conv_gradients(false, true, (2, 7, 6), 5);
+        check_conv_gradients(true, true, (4, 7, 5), 3); // odd width: a dropped column
     }
 
     /// One input channel: the patches are built as shifted planes (transposed).
@@ -900,8 +893,18 @@ mod tests {
             let img = random(42, &mut rng);
             let kk = shape.kk();
             for (p0, rows) in [(0, 42), (5, 11), (13, 29)] {
-                let mut cols = vec![f32::NAN; rows * kk];
-                shape.im2col(&img, p0, rows, &mut cols);
+                // The patch matrix by its definition.
+                let mut cols = vec![0.0; rows * kk];
+                for (r, row) in cols.chunks_mut(kk).enumerate() {
+                    let (oy, ox) = ((p0 + r) / shape.w, (p0 + r) % shape.w);
+                    for (t, v) in row.iter_mut().enumerate() {
+                        let (iy, ix) = (oy + t / kernel, ox + t % kernel);
+                        let (iy, ix) = (iy.wrapping_sub(kernel / 2), ix.wrapping_sub(kernel / 2));
+                        if iy < shape.h && ix < shape.w {
+                            *v = img[iy * shape.w + ix];
+                        }
+                    }
+                }
                 let mut planes = vec![f32::NAN; rows * kk];
                 shape.shifted_planes(&img, p0, rows, &mut planes);
                 for r in 0..rows {

@@ -67,8 +67,13 @@ impl PackedB {
     /// [`matmul_windows`] jump at segment boundaries, which must fall between blocks).
     pub fn aligned(b: Operand, k: usize, n: usize, segment: usize) -> Self {
         let mut packed = Self::default();
-        packed.pack_in_blocks(b, k, n, (KC_MAX / segment).max(1) * segment);
+        packed.pack_aligned(b, k, n, segment);
         packed
+    }
+
+    /// [`PackedB::aligned`] into this buffer.
+    pub fn pack_aligned(&mut self, b: Operand, k: usize, n: usize, segment: usize) {
+        self.pack_in_blocks(b, k, n, (KC_MAX / segment).max(1) * segment);
     }
 
     /// Re-packs into the same buffer (no allocation once it is large enough).
@@ -140,13 +145,16 @@ pub(crate) fn matmul_packed(m: usize, c: &mut [f32], accumulate: bool, a: Operan
 }
 
 /// A matrix A whose rows are windows of one buffer: row i starts at `starts[i]` and is
-/// made of segments of `seg_len` contiguous floats, `seg_stride` apart. For a k×k
-/// convolution over a zero-padded NHWC image, the patch of an output position is k
-/// segments of k·cin floats, one per kernel row, a padded image row apart: the product
-/// reads it in place instead of from a copied patch matrix.
+/// made of segments of `seg_len` values `step` apart, the segments `seg_stride` apart.
+/// For a k×k convolution over a zero-padded NHWC image, the patch of an output position
+/// is k segments of k·cin contiguous floats (step 1), one per kernel row, a padded image
+/// row apart; and the transposed patches (for the weight gradient) are, per kernel tap and
+/// channel, the image's pixels at that offset: segments of w positions, step cin. The
+/// product reads them in place instead of from a copied patch matrix.
 pub(crate) struct Windows<'a> {
     pub data: &'a [f32],
     pub starts: &'a [usize],
+    pub step: usize,
     pub seg_len: usize,
     pub seg_stride: usize,
 }
@@ -156,19 +164,22 @@ pub(crate) struct Windows<'a> {
 pub(crate) fn matmul_windows(c: &mut [f32], accumulate: bool, a: &Windows, b: &PackedB) {
     let (k, seg) = (b.k, a.seg_len);
     assert!(
-        seg > 0 && k.is_multiple_of(seg) && b.depth.is_multiple_of(seg) && a.seg_stride >= seg,
+        seg > 0
+            && k.is_multiple_of(seg)
+            && b.depth.is_multiple_of(seg)
+            && a.seg_stride >= seg * a.step,
         "windows do not match the packed operand"
     );
-    let span = (k / seg).saturating_sub(1) * a.seg_stride + seg;
+    let span = (k / seg).saturating_sub(1) * a.seg_stride + (seg - 1) * a.step + 1;
     assert!(
         a.starts.iter().all(|s| s + span <= a.data.len()),
         "windows outside the buffer"
     );
     let rows = RowsOfA {
         at: |i: usize, k0: usize| a.data[a.starts[i] + k0 / seg * a.seg_stride..].as_ptr(),
-        step: 1,
+        step: a.step,
         seg_len: seg,
-        seg_skip: a.seg_stride - seg,
+        seg_skip: a.seg_stride - seg * a.step,
     };
     product(a.starts.len(), c, accumulate, rows, b, kernel::run);
 }
@@ -344,23 +355,29 @@ mod tests {
     #[test]
     fn window_rows_match_the_gathered_matrix() {
         let mut rng = crate::rng::Rng::new(4);
-        for (seg_len, segments, n, m) in [(5, 3, 7, 11), (96, 3, 20, 13), (200, 3, 16, 6)] {
-            let seg_stride = seg_len + 9;
+        for (seg_len, segments, n, m, step) in [
+            (5, 3, 7, 11, 1),
+            (96, 3, 20, 13, 1),
+            (200, 3, 16, 6, 1),
+            (7, 9, 16, 30, 4),
+        ] {
+            let seg_stride = seg_len * step + 9;
             let k = seg_len * segments;
-            let data: Vec<f32> = (0..m * 3 + seg_stride * segments + seg_len)
+            let data: Vec<f32> = (0..m * 3 + seg_stride * segments + seg_len * step)
                 .map(|_| rng.normal() as f32)
                 .collect();
             let starts: Vec<usize> = (0..m).map(|i| i * 3).collect();
             let gathered: Vec<f32> = starts
                 .iter()
                 .flat_map(|s| (0..k).map(move |p| (s, p)))
-                .map(|(s, p)| data[s + p / seg_len * seg_stride + p % seg_len])
+                .map(|(s, p)| data[s + p / seg_len * seg_stride + p % seg_len * step])
                 .collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
             let packed = PackedB::aligned(Operand::rows(&b, n), k, n, seg_len);
             let windows = Windows {
                 data: &data,
                 starts: &starts,
+                step,
                 seg_len,
                 seg_stride,
             };
@@ -378,9 +395,9 @@ mod tests {
             matmul_windows(&mut fast, false, &windows, &packed);
             let rows = RowsOfA {
                 at: |i: usize, k0: usize| data[starts[i] + k0 / seg_len * seg_stride..].as_ptr(),
-                step: 1,
+                step,
                 seg_len,
-                seg_skip: seg_stride - seg_len,
+                seg_skip: seg_stride - seg_len * step,
             };
             let mut plain = vec![0.0; m * n];
             product(m, &mut plain, false, rows, &packed, |t: &Tile| unsafe {
