@@ -101,7 +101,7 @@ enum Bench {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Seconds to measure each setting for.
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = positive_seconds)]
         seconds: f64,
     },
     /// Training and inference images/s of the reference CNN (640 images, batch 32, one epoch
@@ -113,6 +113,13 @@ enum Bench {
         /// Timed epochs (and inference passes).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
         repeats: u32,
+    },
+    /// GFLOP/s of the engine's matrix product (one thread) on the reference CNN's per-image
+    /// convolution shapes.
+    Matmul {
+        /// Seconds per shape.
+        #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+        seconds: f64,
     },
     /// Fit time of each classical classifier on the reference features of the Train part
     /// (636 × 2,430 on the real data).
@@ -231,6 +238,12 @@ fn run(args: Args) -> Result<()> {
             what: Bench::Wavelet { data, seconds },
         } => bench_wavelet(data, seconds),
         Command::Bench {
+            what: Bench::Matmul { seconds },
+        } => {
+            bench_matmul(seconds);
+            Ok(())
+        }
+        Command::Bench {
             what: Bench::Classical { data },
         } => bench_classical(data),
         Command::Bench {
@@ -335,6 +348,32 @@ fn bench_classical(root: Option<PathBuf>) -> Result<()> {
         .collect();
     println!("{}", line.join(" "));
     Ok(())
+}
+
+/// A benchmark duration: a number of seconds above 0 and at most an hour.
+fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err(format!(
+            "expected seconds above 0 and at most 3600, got {text:?}"
+        )),
+    }
+}
+
+fn bench_matmul(seconds: f64) {
+    // (layer, m = positions, n = filters, k = 3·3·channels in) of one image's forward product.
+    let shapes = [
+        ("conv2", 900, 64, 288),
+        ("conv3", 225, 128, 576),
+        ("conv4", 49, 128, 1152),
+    ];
+    let mut all = Vec::new();
+    for (layer, m, n, k) in shapes {
+        let gflops = microcal::engine::matmul_gflops(m, n, k, seconds);
+        println!("{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s");
+        all.push(format!("gflops_{layer}={gflops:.1}"));
+    }
+    println!("{}", all.join(" "));
 }
 
 fn bench_cnn(root: Option<PathBuf>, repeats: usize) -> Result<()> {

@@ -16,6 +16,35 @@ pub use adam::Adam;
 pub use cnn::ConvNet;
 pub use dense::DenseNet;
 
+/// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
+/// repeated for at least `min_seconds` after one untimed product.
+pub fn matmul_gflops(m: usize, n: usize, k: usize, min_seconds: f64) -> f64 {
+    let mut rng = Rng::new(1);
+    let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+    let mut c = vec![0.0; m * n];
+    let product = |c: &mut [f32]| {
+        linalg::matmul(
+            m,
+            n,
+            k,
+            c,
+            false,
+            linalg::Operand::rows(&a, k),
+            linalg::Operand::rows(&b, n),
+        )
+    };
+    product(&mut c);
+    let start = std::time::Instant::now();
+    let mut products = 0u64;
+    while products == 0 || start.elapsed().as_secs_f64() < min_seconds {
+        product(&mut c);
+        products += 1;
+    }
+    std::hint::black_box(&c);
+    2.0 * (m * n * k) as f64 * products as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 use crate::rng::Rng;
 
 /// Glorot/Xavier uniform initial weights (Keras' default for Dense and Conv2D).
