@@ -117,29 +117,31 @@ pub fn cnn_throughput(
             &mut adam,
         );
     }
-    let mut train = Vec::new();
-    let mut infer = Vec::new();
-    for _ in 0..repeats.max(1) {
-        let start = Instant::now();
+    let train = timed_runs(repeats, n, || {
         for (x, y) in images.chunks(32 * per).zip(labels.chunks(32)) {
             net.train_batch(x, y, &mut adam);
         }
-        train.push(Throughput {
-            images: n,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
-    for _ in 0..repeats.max(1) {
-        let start = Instant::now();
+    });
+    let infer = timed_runs(repeats, n, || {
         for x in images.chunks(128 * per) {
             std::hint::black_box(net.predict_logits(x));
         }
-        infer.push(Throughput {
-            images: n,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
+    });
     (train, infer)
+}
+
+/// `work` (a pass over `images` images) timed `repeats` times (at least once).
+fn timed_runs(repeats: usize, images: usize, mut work: impl FnMut()) -> Vec<Throughput> {
+    (0..repeats.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            work();
+            Throughput {
+                images,
+                seconds: start.elapsed().as_secs_f64(),
+            }
+        })
+        .collect()
 }
 
 /// The median of the runs' images/s.

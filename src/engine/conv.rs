@@ -49,27 +49,22 @@ pub(crate) struct ConvBlock {
 /// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
 const CLIPPED: u8 = u8::MAX;
 
-/// Floats of one strip of the patch matrix going forward: the strip and a packed block of
-/// weights share L2.
+/// Floats of one strip of shifted planes (the patches of a single-channel image, which are
+/// copied rather than read in place) going forward: the strip and the weights share L2.
 const STRIP_FLOATS: usize = 24 * 1024;
 
 /// Floats of one strip's full-resolution activations (or their gradients), kept in L2
 /// until pooled.
 const ACT_FLOATS: usize = 16 * 1024;
 
-/// Floats of one strip going backward, larger: the strip's positions are the depth of the
-/// weight-gradient product, and a shallow product spends its time loading and storing the
-/// gradient (up to 1152×128 floats, beyond L2) rather than multiplying.
-const BACKWARD_STRIP_FLOATS: usize = 64 * 1024;
-
 /// The convolution block on a batch of NHWC images (rows: positions, columns: channels)
 /// with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias. Returns the output
 /// and its geometry (halved when pooled).
 ///
 /// Work is split by image across threads; each image's convolution runs in strips of output
-/// positions whose patch rows are built in a per-thread buffer, multiplied with weights
-/// packed once per batch, and pooled before anything is written to the output. The backward
-/// pass rebuilds the patches rather than keeping them.
+/// positions, multiplied with weights packed once per batch and pooled before anything is
+/// written to the output. The backward pass reads the patches again from the input rather
+/// than keeping them.
 pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     x: Act<T>,
     geometry: Geometry,
@@ -521,13 +516,13 @@ impl ConvShape {
             packed.pack_aligned(Operand::rows(dconv, cout), computed, cout, self.w);
             matmul_windows(dw, true, &transposed_patches, packed);
         } else {
-            for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
-                let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
-                cols.resize(rows * kk, 0.0);
-                self.shifted_planes(img, p0, rows, cols);
-                let patches_t = Operand::rows(cols, rows);
-                matmul(kk, cout, rows, dw, true, patches_t, grad);
-            }
+            // One channel: the shifted planes of all computed positions are the transposed
+            // patches (k·k × positions), small enough to build whole.
+            cols.resize(computed * kk, 0.0);
+            self.shifted_planes(img, 0, computed, cols);
+            let patches_t = Operand::rows(cols, computed);
+            let grad = Operand::rows(&dconv[..computed * cout], cout);
+            matmul(kk, cout, computed, dw, true, patches_t, grad);
         }
         if let Some((flipped, dx)) = input_grad {
             self.pad_into(dconv, cout, computed / self.w, padded);
@@ -742,7 +737,6 @@ mod tests {
             w: 13,
         };
         assert!(shape.strips(false, usize::MAX).len() > 1);
-        assert!(shape.strips(false, BACKWARD_STRIP_FLOATS).len() > 1);
         check_against_definition((64, 200), (15, 13), 3);
         check_against_definition((24, 17), (9, 8), 5);
     }

@@ -48,7 +48,8 @@ pub(crate) struct PackedB {
     k: usize,
     n: usize,
     /// Rows per block: k split evenly into blocks of at most `KC_MAX` (a short last block
-    /// would load and store C for little work).
+    /// would load and store C for little work), or for [`PackedB::aligned`] the largest
+    /// multiple of the segment within `KC_MAX` (at least one segment).
     depth: usize,
 }
 
