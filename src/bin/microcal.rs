@@ -26,6 +26,31 @@ struct Args {
     command: Command,
 }
 
+/// Which rows of a results table `report` and `figures` use, and how they group them.
+#[derive(clap::Args)]
+struct Selection {
+    /// Results table.
+    #[arg(long, default_value = "results/results.csv")]
+    results: PathBuf,
+    /// Group by these columns (comma-separated); default: every configuration column
+    /// except seed and fold, showing those that differ.
+    #[arg(long, value_delimiter = ',')]
+    by: Option<Vec<String>>,
+    /// Keep rows where KEY=VALUE (or KEY!=VALUE); repeatable, all must hold.
+    #[arg(long = "filter", value_name = "EXPR")]
+    filters: Vec<String>,
+}
+
+impl Selection {
+    fn filters(&self) -> Result<Vec<Filter>> {
+        self.filters
+            .iter()
+            .map(|f| Filter::parse(f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the 2-D multilevel DWT of an image, as pywt.wavedec2(img, FAMILY, level=LEVEL).
@@ -42,29 +67,16 @@ enum Command {
     },
     /// Summarise the results table: groups of runs with mean ± s.d., sorted by ROC AUC.
     Report {
-        /// Results table.
-        #[arg(long, default_value = "results/results.csv")]
-        results: PathBuf,
-        /// Group by these columns (comma-separated); default: every configuration column
-        /// except seed and fold, showing those that differ.
-        #[arg(long, value_delimiter = ',')]
-        by: Option<Vec<String>>,
-        /// Keep rows where KEY=VALUE (or KEY!=VALUE); repeatable, all must hold.
-        #[arg(long = "filter", value_name = "EXPR")]
-        filters: Vec<String>,
+        #[command(flatten)]
+        select: Selection,
         #[arg(long, value_enum, default_value_t = ReportFormatArg::Markdown)]
         format: ReportFormatArg,
     },
     /// Figures (PNG and SVG) per group of the results table: ROC curves with the mean and a
     /// ±1 s.d. band, summed confusion matrix, learning curves; optionally a sample sheet.
     Figures {
-        #[arg(long, default_value = "results/results.csv")]
-        results: PathBuf,
-        /// Group by these columns (comma-separated); default as for `report`.
-        #[arg(long, value_delimiter = ',')]
-        by: Option<Vec<String>>,
-        #[arg(long = "filter", value_name = "EXPR")]
-        filters: Vec<String>,
+        #[command(flatten)]
+        select: Selection,
         /// Output folder.
         #[arg(long, default_value = "results/figures")]
         out: PathBuf,
@@ -172,17 +184,12 @@ fn run(args: Args) -> Result<()> {
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
         Command::Figures {
-            results,
-            by,
-            filters,
+            select,
             out,
             samples,
         } => {
-            let filters = filters
-                .iter()
-                .map(|f| Filter::parse(f))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)?;
+            let filters = select.filters()?;
+            let Selection { results, by, .. } = select;
             let mut written = figures::make_figures(&results, by.as_deref(), &filters, &out)?;
             if let Some(job) = samples {
                 written.extend(figures::job_sample_sheet(&results, &job, 24, &out)?);
@@ -192,12 +199,9 @@ fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Report {
-            results,
-            by,
-            filters,
-            format,
-        } => {
+        Command::Report { select, format } => {
+            let filters = select.filters()?;
+            let Selection { results, by, .. } = select;
             let (header, rows) = ResultsTable::new(&results).read()?;
             if rows.is_empty() {
                 anyhow::bail!(
@@ -205,11 +209,6 @@ fn run(args: Args) -> Result<()> {
                     results.display()
                 );
             }
-            let filters = filters
-                .iter()
-                .map(|f| Filter::parse(f))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)?;
             let report = build_report(&header, &rows, by.as_deref(), &filters);
             let format = match format {
                 ReportFormatArg::Markdown => ReportFormat::Markdown,
