@@ -57,6 +57,11 @@ const STRIP_FLOATS: usize = 24 * 1024;
 /// until pooled.
 const ACT_FLOATS: usize = 16 * 1024;
 
+/// Floats of one strip of shifted planes going backward (single-channel weight gradient),
+/// larger: the strip's positions are the depth of the product. Its strips also fix the
+/// order in which that gradient is summed, which the committed results depend on.
+const BACKWARD_STRIP_FLOATS: usize = 64 * 1024;
+
 /// The convolution block on a batch of NHWC images (rows: positions, columns: channels)
 /// with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias. Returns the output
 /// and its geometry (halved when pooled).
@@ -516,13 +521,14 @@ impl ConvShape {
             packed.pack_aligned(Operand::rows(dconv, cout), computed, cout, self.w);
             matmul_windows(dw, true, &transposed_patches, packed);
         } else {
-            // One channel: the shifted planes of all computed positions are the transposed
-            // patches (k·k × positions), small enough to build whole.
-            cols.resize(computed * kk, 0.0);
-            self.shifted_planes(img, 0, computed, cols);
-            let patches_t = Operand::rows(cols, computed);
-            let grad = Operand::rows(&dconv[..computed * cout], cout);
-            matmul(kk, cout, computed, dw, true, patches_t, grad);
+            // One channel: a strip's shifted planes are its transposed patches.
+            for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
+                let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
+                cols.resize(rows * kk, 0.0);
+                self.shifted_planes(img, p0, rows, cols);
+                let patches_t = Operand::rows(cols, rows);
+                matmul(kk, cout, rows, dw, true, patches_t, grad);
+            }
         }
         if let Some((flipped, dx)) = input_grad {
             self.pad_into(dconv, cout, computed / self.w, padded);
@@ -737,6 +743,7 @@ mod tests {
             w: 13,
         };
         assert!(shape.strips(false, usize::MAX).len() > 1);
+        assert!(shape.strips(false, BACKWARD_STRIP_FLOATS).len() > 1);
         check_against_definition((64, 200), (15, 13), 3);
         check_against_definition((24, 17), (9, 8), 5);
     }
