@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::contiguous_vec;
 use super::kernel::MR;
 use super::linalg::{matmul, matmul_packed, matmul_windows, Operand, PackedB, Windows};
+use super::winograd::{self, KernelGradient, TransformedKernel};
 
 /// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +161,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
                     let mut dw = vec![0.0; shape.kk() * shape.cout];
                     let mut db = vec![0.0; shape.cout];
                     with_scratch(|scratch| {
+                        scratch.kernel_grad.start(shape.cin, shape.cout);
                         for (((dy_img, routes_img), img), dx_img) in group {
                             shape.backward(
                                 img,
@@ -169,6 +171,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
                                 scratch,
                             );
                         }
+                        scratch.kernel_grad.finish(&mut dw);
                     });
                     (dw, db)
                 })
@@ -221,8 +224,8 @@ fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// Per-thread working buffers: a strip of patches, full-resolution activations (or their
-/// gradients), a zero-padded image (or gradient), the window starts into it, and a packed
-/// output gradient.
+/// gradients), a zero-padded image (or gradient), the window starts into it, a packed
+/// output gradient, and the buffers of the Winograd products.
 #[derive(Default)]
 struct Scratch {
     cols: Vec<f32>,
@@ -230,6 +233,16 @@ struct Scratch {
     padded: Vec<f32>,
     starts: Vec<usize>,
     packed: PackedB,
+    winograd: winograd::Buffers,
+    kernel_grad: KernelGradient,
+}
+
+/// A convolution's weights prepared once per batch for the products that use them.
+enum Weights {
+    /// Packed for a direct product with the patches.
+    Direct(PackedB),
+    /// Transformed for Winograd's F(2×2, 3×3).
+    Winograd(TransformedKernel),
 }
 
 /// Sizes of one convolution over one image.
@@ -297,20 +310,31 @@ impl ConvShape {
         self.cin > 1
     }
 
-    /// The weights packed for the forward product (blocks aligned to window rows).
-    fn pack_weights(&self, w: &[f32]) -> PackedB {
+    /// Whether a convolution with `cin` input channels runs by Winograd's F(2×2, 3×3):
+    /// 3×3 kernels over more than one channel (a single-channel image has too few
+    /// products to gain from it, and its shifted planes are cheap).
+    fn winograd(&self, cin: usize) -> bool {
+        self.kernel == 3 && cin > 1
+    }
+
+    /// The weights prepared for the forward product (packed in blocks aligned to window
+    /// rows, or transformed).
+    fn pack_weights(&self, w: &[f32]) -> Weights {
+        if self.winograd(self.cin) {
+            return Weights::Winograd(TransformedKernel::new(w, self.cin, self.cout));
+        }
         let b = Operand::rows(w, self.cout);
-        if self.windowed() {
+        Weights::Direct(if self.windowed() {
             PackedB::aligned(b, self.kk(), self.cout, self.kernel * self.cin)
         } else {
             PackedB::new(b, self.kk(), self.cout)
-        }
+        })
     }
 
     /// The weights for the input gradient, which is the 'same' convolution of the output
     /// gradient with the kernel turned by 180° and its channel axes swapped: rows
     /// (ty, tx, co), columns ci, from w[(k−1−ty, k−1−tx, ci), co].
-    fn pack_flipped_weights(&self, w: &[f32]) -> PackedB {
+    fn pack_flipped_weights(&self, w: &[f32]) -> Weights {
         let (k, cin, cout) = (self.kernel, self.cin, self.cout);
         let mut flipped = vec![0.0; k * k * cout * cin];
         for (tap, rows) in flipped.chunks_mut(cout * cin).enumerate() {
@@ -321,7 +345,15 @@ impl ConvShape {
                 }
             }
         }
-        PackedB::aligned(Operand::rows(&flipped, cin), k * k * cout, cin, k * cout)
+        if self.winograd(cout) {
+            return Weights::Winograd(TransformedKernel::new(&flipped, cout, cin));
+        }
+        Weights::Direct(PackedB::aligned(
+            Operand::rows(&flipped, cin),
+            k * k * cout,
+            cin,
+            k * cout,
+        ))
     }
 
     /// Window starts (in a zero-padded copy with `c` channels) of positions p0..p0+rows.
@@ -361,7 +393,7 @@ impl ConvShape {
         &self,
         img: &[f32],
         pooled: bool,
-        (weights, bias): (&PackedB, &[f32]),
+        (weights, bias): (&Weights, &[f32]),
         out: &mut [f32],
         mut routes: Option<&mut [u8]>,
         scratch: &mut Scratch,
@@ -372,8 +404,25 @@ impl ConvShape {
             act,
             padded,
             starts,
+            winograd,
             ..
         } = scratch;
+        let weights = match weights {
+            Weights::Winograd(kernel) => {
+                let output = if pooled {
+                    winograd::Output::Pooled { out, routes }
+                } else {
+                    winograd::Output::Full {
+                        out,
+                        accumulate: false,
+                    }
+                };
+                let dims = (self.h, self.w, self.h);
+                winograd::convolve(img, dims, kernel, Some(bias), output, winograd);
+                return;
+            }
+            Weights::Direct(packed) => packed,
+        };
         // Read in place, the patches limit the strips no more.
         let budget = if self.windowed() {
             self.pad_into(img, self.cin, self.h, padded);
@@ -456,14 +505,15 @@ impl ConvShape {
         }
     }
 
-    /// Adds one image's weight and bias gradients to `dw`/`db` and, given the packed
-    /// flipped weights and the image's input-gradient slice, its input gradient; from the
-    /// block output's gradient and the routes recorded going forward.
+    /// Adds one image's weight and bias gradients to `dw`/`db` (by Winograd, the weight
+    /// gradient to the thread's `kernel_grad` sum instead) and, given the flipped weights
+    /// and the image's input-gradient slice, its input gradient; from the block output's
+    /// gradient and the routes recorded going forward.
     fn backward(
         &self,
         img: &[f32],
         (dy, routes, spec): (&[f32], &[u8], ConvBlock),
-        input_grad: Option<(&PackedB, &mut [f32])>,
+        input_grad: Option<(&Weights, &mut [f32])>,
         (dw, db): (&mut [f32], &mut [f32]),
         scratch: &mut Scratch,
     ) {
@@ -474,6 +524,8 @@ impl ConvShape {
             padded,
             starts,
             packed,
+            winograd,
+            kernel_grad,
         } = scratch;
         // The gradient of the convolution's outputs (before ReLU and pooling) at every
         // position the forward pass computed (pooling skips an odd last row).
@@ -498,7 +550,9 @@ impl ConvShape {
                 *d += g;
             }
         }
-        if self.windowed() {
+        if self.winograd(self.cin) {
+            kernel_grad.add_image(img, dconv, (self.h, self.w), spec.pool);
+        } else if self.windowed() {
             // dw (k·k·cin × cout) += patchesᵀ · dconv, the transposed patches read from the
             // padded image: row (ky, kx, ci) is the pixels at that offset from each
             // computed position, row by row of the image.
@@ -530,10 +584,21 @@ impl ConvShape {
                 matmul(kk, cout, rows, dw, true, patches_t, grad);
             }
         }
-        if let Some((flipped, dx)) = input_grad {
-            self.pad_into(dconv, cout, computed / self.w, padded);
-            self.window_starts(cout, (0, self.per_image()), starts);
-            matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
+        match input_grad {
+            Some((Weights::Winograd(flipped), dx)) => {
+                let output = winograd::Output::Full {
+                    out: dx,
+                    accumulate: true,
+                };
+                let dims = (self.h, self.w, computed / self.w);
+                winograd::convolve(dconv, dims, flipped, None, output, winograd);
+            }
+            Some((Weights::Direct(flipped), dx)) => {
+                self.pad_into(dconv, cout, computed / self.w, padded);
+                self.window_starts(cout, (0, self.per_image()), starts);
+                matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
+            }
+            None => {}
         }
     }
 
@@ -732,19 +797,21 @@ mod tests {
 
     /// Wide layers (several strips per image, weight blocks of several window rows),
     /// against the definition computed in f64: output, and the gradients of Σ y·r. (Finite
-    /// differences in f32 are too noisy at this width.)
+    /// differences in f32 are too noisy at this width.) 3×3 kernels run by Winograd, 5×5
+    /// ones by the direct product.
     #[test]
     fn wide_layers_match_the_definition_in_f64() {
-        let shape = ConvShape {
-            cin: 64,
+        let direct = ConvShape {
+            cin: 32,
             cout: 200,
-            kernel: 3,
-            h: 15,
-            w: 13,
+            kernel: 5,
+            h: 11,
+            w: 9,
         };
-        assert!(shape.strips(false, usize::MAX).len() > 1);
-        assert!(shape.strips(false, BACKWARD_STRIP_FLOATS).len() > 1);
+        assert!(!direct.winograd(direct.cin));
+        assert!(direct.strips(false, usize::MAX).len() > 1);
         check_against_definition((64, 200), (15, 13), 3);
+        check_against_definition((32, 200), (11, 9), 5);
         check_against_definition((24, 17), (9, 8), 5);
     }
 

@@ -32,15 +32,20 @@ pub(crate) struct Tile {
     pub accumulate: bool,
 }
 
-/// Which tile code this CPU runs, decided once.
+/// Whether this CPU has AVX2 and FMA, decided once.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    })
+}
+
+/// Which tile code this CPU runs.
 pub(crate) fn run(tile: &Tile) {
     #[cfg(target_arch = "x86_64")]
     {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let avx2 = *AVX2.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        });
-        if avx2 {
+        if has_avx2() {
             // SAFETY: the CPU has AVX2 and FMA; the pointers are valid per `Tile`'s contract,
             // which `linalg::matmul_packed` establishes.
             unsafe { avx2::tile(tile) };

@@ -55,7 +55,7 @@ pub(crate) struct PackedB {
 
 /// Deepest block of the product: a packed panel (`KC_MAX`×`NR` floats) stays in L1 and a
 /// block of panels in L2.
-const KC_MAX: usize = 384;
+pub(crate) const KC_MAX: usize = 384;
 
 impl PackedB {
     pub fn new(b: Operand, k: usize, n: usize) -> Self {
@@ -80,6 +80,39 @@ impl PackedB {
     /// Re-packs into the same buffer (no allocation once it is large enough).
     pub fn pack(&mut self, b: Operand, k: usize, n: usize) {
         self.pack_in_blocks(b, k, n, k.div_ceil(k.div_ceil(KC_MAX).max(1)));
+    }
+
+    /// Makes this an empty B of up to `capacity` rows (one block, at most `KC_MAX`) and
+    /// `n` columns, for a producer that writes its values in place (at [`PackedB::index`])
+    /// rather than packing a finished matrix; the padding columns are zero.
+    pub fn reserve_in_place(&mut self, capacity: usize, n: usize) {
+        assert!(
+            (1..=KC_MAX).contains(&capacity),
+            "one block of at most KC_MAX rows"
+        );
+        self.data.clear();
+        self.data.resize(self.panels_of(n) * capacity * NR, 0.0);
+        (self.k, self.n, self.depth) = (0, n, capacity);
+    }
+
+    /// Where (row r, column j) lives in [`PackedB::values_mut`] (in-place B only).
+    #[inline(always)]
+    pub fn index(&self, r: usize, j: usize) -> usize {
+        (j / NR) * self.depth * NR + r * NR + j % NR
+    }
+
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// How many rows (from the first) the product uses (in-place B only).
+    pub fn set_rows(&mut self, k: usize) {
+        assert!(k <= self.depth, "more rows than reserved");
+        self.k = k;
+    }
+
+    fn panels_of(&self, n: usize) -> usize {
+        n.div_ceil(NR)
     }
 
     fn pack_in_blocks(&mut self, b: Operand, k: usize, n: usize, depth: usize) {

@@ -1,0 +1,843 @@
+//! 3×3 'same' convolution by Winograd's minimal filtering F(2×2, 3×3).
+//!
+//! Why: the direct product spends 9·cin multiplications on each output value; F(2×2, 3×3)
+//! computes a 2×2 block of outputs from a 4×4 block of input with 16 products per channel
+//! pair instead of 36 (2.25× fewer), the rest being additions on the input and output
+//! blocks. Those 16 products, summed over input channels, are 16 matrix products (tiles ×
+//! cin times cin × cout), which the engine's tile code runs at full speed. Keras reaches
+//! its speed on these cores the same way (oneDNN's Winograd convolutions).
+//!
+//! A 2×2 output block is exactly one 2×2 max-pooling window, so a pooled layer pools each
+//! block as it comes out of the output transform, and the full-resolution activations are
+//! never stored. The transform coefficients are 0, ±1 and ±½, so rounding stays at the
+//! level of the direct product (tests compare both with an f64 definition).
+//!
+//! Notation (Lavin & Gray, 2016): output Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for a 3×3 kernel g
+//! and a 4×4 input block d.
+
+use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
+
+/// Values in a transformed 4×4 block: one matrix product each.
+const POINTS: usize = 16;
+
+/// Floats of one strip's transformed input and products (16 per tile and channel), kept
+/// in L2 beside the transformed kernel.
+const STRIP_FLOATS: usize = 64 * 1024;
+
+/// Channels transformed together: one 8-lane vector.
+const LANES: usize = 8;
+
+/// A 3×3 kernel (rows ordered ky, kx, ci; columns co) transformed to U = G g Gᵀ for every
+/// channel pair and packed as 16 cin × cout matrices, one per point.
+pub(crate) struct TransformedKernel {
+    points: Vec<PackedB>,
+    cin: usize,
+    cout: usize,
+}
+
+impl TransformedKernel {
+    pub fn new(w: &[f32], cin: usize, cout: usize) -> Self {
+        assert_eq!(w.len(), 9 * cin * cout, "not a 3×3 kernel");
+        let mut u = vec![0.0; POINTS * cin * cout];
+        let tap = |ky: usize, kx: usize, ci: usize| &w[((ky * 3 + kx) * cin + ci) * cout..][..cout];
+        for ci in 0..cin {
+            for co in 0..cout {
+                let g = |ky, kx| tap(ky, kx, ci)[co];
+                // G g (4×3), then (G g) Gᵀ (4×4); G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+                let columns: [[f32; 4]; 3] =
+                    std::array::from_fn(|x| spread(g(0, x), g(1, x), g(2, x)));
+                for (y, _) in columns[0].iter().enumerate() {
+                    let row = spread(columns[0][y], columns[1][y], columns[2][y]);
+                    for (x, value) in row.into_iter().enumerate() {
+                        u[((y * 4 + x) * cin + ci) * cout + co] = value;
+                    }
+                }
+            }
+        }
+        let points = u
+            .chunks(cin * cout)
+            .map(|point| PackedB::new(Operand::rows(point, cout), cin, cout))
+            .collect();
+        Self { points, cin, cout }
+    }
+}
+
+/// G·(a, b, c): the kernel transform of three taps.
+fn spread(a: f32, b: f32, c: f32) -> [f32; 4] {
+    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+}
+
+/// Where a convolution's outputs go.
+pub(crate) enum Output<'a> {
+    /// Max-pooled 2×2 ((h/2)·(w/2)·cout), with the route of each maximum (first corner
+    /// holding it, corners numbered row by row) when given.
+    Pooled {
+        out: &'a mut [f32],
+        routes: Option<&'a mut [u8]>,
+    },
+    /// Every output (h·w·cout), written or added to what is there.
+    Full {
+        out: &'a mut [f32],
+        accumulate: bool,
+    },
+}
+
+/// Working buffers: the zero-padded image, the transformed input and the products.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    pub padded: Vec<f32>,
+    pub transformed: Vec<f32>,
+    pub products: Vec<f32>,
+}
+
+/// The 'same' 3×3 convolution of one NHWC image (h×w×cin, of which the first `rows` image
+/// rows are given in `img` and the rest are zero) plus `bias`, into `output`.
+pub(crate) fn convolve(
+    img: &[f32],
+    (h, w, rows): (usize, usize, usize),
+    kernel: &TransformedKernel,
+    bias: Option<&[f32]>,
+    output: Output,
+    buffers: &mut Buffers,
+) {
+    let (cin, cout) = (kernel.cin, kernel.cout);
+    let pooled = matches!(output, Output::Pooled { .. });
+    let tiles = Tiles::over(h, w, pooled);
+    if tiles.rows == 0 || tiles.cols == 0 {
+        return; // nothing to pool
+    }
+    tiles.pad(img, (h, w, rows), cin, &mut buffers.padded);
+    let per_strip = (STRIP_FLOATS / (POINTS * tiles.cols * (cin + cout))).clamp(1, tiles.rows);
+    let mut output = output;
+    for ty0 in (0..tiles.rows).step_by(per_strip) {
+        let strip = Strip {
+            ty0,
+            count: per_strip.min(tiles.rows - ty0) * tiles.cols,
+            cols: tiles.cols,
+        };
+        let Buffers {
+            padded,
+            transformed,
+            products,
+        } = buffers;
+        transformed.resize(POINTS * strip.count * cin, 0.0);
+        products.resize(POINTS * strip.count * cout, 0.0);
+        strip.transform_input(padded, tiles.padded_width(), cin, transformed);
+        for ((v, m), u) in transformed
+            .chunks(strip.count * cin)
+            .zip(products.chunks_mut(strip.count * cout))
+            .zip(&kernel.points)
+        {
+            matmul_packed(strip.count, m, false, Operand::rows(v, cin), u);
+        }
+        strip.transform_output(products, cout, bias, (h, w), &mut output);
+    }
+}
+
+/// The 2×2 output blocks over an h×w image: for a pooled output exactly the pooling
+/// windows (an odd last row or column is dropped), otherwise enough to cover every output
+/// (edge blocks hang over the border).
+struct Tiles {
+    rows: usize,
+    cols: usize,
+}
+
+impl Tiles {
+    fn over(h: usize, w: usize, pooled: bool) -> Self {
+        if pooled {
+            Self {
+                rows: h / 2,
+                cols: w / 2,
+            }
+        } else {
+            Self {
+                rows: h.div_ceil(2),
+                cols: w.div_ceil(2),
+            }
+        }
+    }
+
+    /// Block (ty, tx) reads padded rows 2ty..2ty+4 and columns 2tx..2tx+4.
+    fn padded_width(&self) -> usize {
+        2 * self.cols + 2
+    }
+
+    /// Copies the image into `padded` with one zero row/column above and left and zeros
+    /// below and right as far as the blocks read.
+    fn pad(
+        &self,
+        img: &[f32],
+        (h, w, rows): (usize, usize, usize),
+        c: usize,
+        padded: &mut Vec<f32>,
+    ) {
+        let pw = self.padded_width();
+        padded.clear();
+        padded.resize((2 * self.rows + 2) * pw * c, 0.0);
+        let (copy_rows, copy_cols) = (rows.min(h).min(2 * self.rows + 1), w.min(2 * self.cols + 1));
+        for (y, row) in img.chunks(w * c).take(copy_rows).enumerate() {
+            padded[((y + 1) * pw + 1) * c..][..copy_cols * c]
+                .copy_from_slice(&row[..copy_cols * c]);
+        }
+    }
+}
+
+/// Consecutive block rows of one pass: `count` blocks from block row `ty0`, `cols` a row.
+struct Strip {
+    ty0: usize,
+    count: usize,
+    cols: usize,
+}
+
+impl Strip {
+    /// (ty, tx) of the strip's j-th block.
+    fn block(&self, j: usize) -> (usize, usize) {
+        (self.ty0 + j / self.cols, j % self.cols)
+    }
+
+    /// V = Bᵀ d B for each block d and channel, stored as 16 matrices (blocks × c).
+    fn transform_input(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernel::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { self.transform_input_avx2(padded, pw, c, v) };
+            return;
+        }
+        self.transform_input_here(padded, pw, c, v);
+    }
+
+    /// The same, compiled for AVX2 (the 8-lane loops become single instructions).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn transform_input_avx2(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
+        self.transform_input_here(padded, pw, c, v);
+    }
+
+    #[inline(always)]
+    fn transform_input_here(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
+        let plane = self.count * c;
+        for j in 0..self.count {
+            let (ty, tx) = self.block(j);
+            let at = Block4 {
+                base: (2 * ty * pw + 2 * tx) * c,
+                row: pw * c,
+                col: c,
+            };
+            transform_block_input(padded, &at, c, (v, plane, j * c));
+        }
+    }
+
+    /// Y = Aᵀ M A for each block and channel (plus the bias), pooled or stored.
+    fn transform_output(
+        &self,
+        m: &[f32],
+        c: usize,
+        bias: Option<&[f32]>,
+        (h, w): (usize, usize),
+        output: &mut Output,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernel::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { self.transform_output_avx2(m, c, bias, (h, w), output) };
+            return;
+        }
+        self.transform_output_here(m, c, bias, (h, w), output);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn transform_output_avx2(
+        &self,
+        m: &[f32],
+        c: usize,
+        bias: Option<&[f32]>,
+        (h, w): (usize, usize),
+        output: &mut Output,
+    ) {
+        self.transform_output_here(m, c, bias, (h, w), output);
+    }
+
+    #[inline(always)]
+    fn transform_output_here(
+        &self,
+        m: &[f32],
+        c: usize,
+        bias: Option<&[f32]>,
+        (h, w): (usize, usize),
+        output: &mut Output,
+    ) {
+        let plane = self.count * c;
+        for j in 0..self.count {
+            let (ty, tx) = self.block(j);
+            let mut ch = 0;
+            while ch + LANES <= c {
+                let y = transform_output_lanes::<LANES>(m, plane, j * c + ch, bias, ch);
+                self.emit(&y, (ty, tx, ch), c, (h, w), output);
+                ch += LANES;
+            }
+            for ch in ch..c {
+                let y = transform_output_lanes::<1>(m, plane, j * c + ch, bias, ch);
+                self.emit(&y, (ty, tx, ch), c, (h, w), output);
+            }
+        }
+    }
+
+    /// Pools or stores one block's corners for the `L` channels from `ch`.
+    #[inline(always)]
+    fn emit<const L: usize>(
+        &self,
+        y: &[[f32; L]; 4],
+        (ty, tx, ch): (usize, usize, usize),
+        c: usize,
+        (h, w): (usize, usize),
+        output: &mut Output,
+    ) {
+        match output {
+            Output::Pooled { out, routes } => {
+                let o = (ty * self.cols + tx) * c + ch;
+                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
+                pool_block(y, &mut out[o..o + L], routes);
+            }
+            Output::Full { out, accumulate } => {
+                for (corner, values) in y.iter().enumerate() {
+                    let (oy, ox) = (2 * ty + corner / 2, 2 * tx + corner % 2);
+                    if oy >= h || ox >= w {
+                        continue;
+                    }
+                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
+                    for l in 0..L {
+                        dst[l] = if *accumulate {
+                            dst[l] + values[l]
+                        } else {
+                            values[l]
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a 4×4 input block's values are: value (i, j) at `base + i·row + j·col`.
+struct Block4 {
+    base: usize,
+    row: usize,
+    col: usize,
+}
+
+/// Bᵀ d B for one block at `at`, every channel; point q to `v[q·plane + offset..]`.
+#[inline(always)]
+fn transform_block_input(padded: &[f32], at: &Block4, c: usize, v: (&mut [f32], usize, usize)) {
+    let (v, plane, offset) = v;
+    let mut ch = 0;
+    while ch + LANES <= c {
+        transform_input_lanes::<LANES>(padded, at, ch, (v, plane, offset));
+        ch += LANES;
+    }
+    for ch in ch..c {
+        transform_input_lanes::<1>(padded, at, ch, (v, plane, offset));
+    }
+}
+
+/// Bᵀ d B for `L` channels from `ch`; point q goes to `v[q·plane + offset + ch..]`.
+#[inline(always)]
+fn transform_input_lanes<const L: usize>(
+    padded: &[f32],
+    at: &Block4,
+    ch: usize,
+    (v, plane, offset): (&mut [f32], usize, usize),
+) {
+    let mut d = [[[0.0f32; L]; 4]; 4];
+    for (i, row) in d.iter_mut().enumerate() {
+        for (j, values) in row.iter_mut().enumerate() {
+            let from = at.base + i * at.row + j * at.col + ch;
+            values.copy_from_slice(&padded[from..from + L]);
+        }
+    }
+    // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], applied down the columns, then along
+    // the rows.
+    let mut t = [[[0.0f32; L]; 4]; 4];
+    for j in 0..4 {
+        for l in 0..L {
+            t[0][j][l] = d[0][j][l] - d[2][j][l];
+            t[1][j][l] = d[1][j][l] + d[2][j][l];
+            t[2][j][l] = d[2][j][l] - d[1][j][l];
+            t[3][j][l] = d[1][j][l] - d[3][j][l];
+        }
+    }
+    for (i, t) in t.iter().enumerate() {
+        let mut row = [[0.0f32; L]; 4];
+        for l in 0..L {
+            row[0][l] = t[0][l] - t[2][l];
+            row[1][l] = t[1][l] + t[2][l];
+            row[2][l] = t[2][l] - t[1][l];
+            row[3][l] = t[1][l] - t[3][l];
+        }
+        for (j, values) in row.iter().enumerate() {
+            let to = (i * 4 + j) * plane + offset + ch;
+            v[to..to + L].copy_from_slice(values);
+        }
+    }
+}
+
+/// Aᵀ M A (+ bias) for `L` channels: point q of the block is at `m[q·plane + at..]`.
+/// Returns the corners (0, 0), (0, 1), (1, 0), (1, 1).
+#[inline(always)]
+fn transform_output_lanes<const L: usize>(
+    m: &[f32],
+    plane: usize,
+    at: usize,
+    bias: Option<&[f32]>,
+    ch: usize,
+) -> [[f32; L]; 4] {
+    let mut p = [[[0.0f32; L]; 4]; 4];
+    for (i, row) in p.iter_mut().enumerate() {
+        for (j, values) in row.iter_mut().enumerate() {
+            let from = (i * 4 + j) * plane + at;
+            values.copy_from_slice(&m[from..from + L]);
+        }
+    }
+    // Aᵀ = [1 1 1 0; 0 1 −1 −1], applied down the columns, then along the rows.
+    let mut t = [[[0.0f32; L]; 4]; 2];
+    for j in 0..4 {
+        for l in 0..L {
+            t[0][j][l] = p[0][j][l] + p[1][j][l] + p[2][j][l];
+            t[1][j][l] = p[1][j][l] - p[2][j][l] - p[3][j][l];
+        }
+    }
+    let mut corners = [[0.0f32; L]; 4];
+    for (i, t) in t.iter().enumerate() {
+        for l in 0..L {
+            corners[2 * i][l] = t[0][l] + t[1][l] + t[2][l];
+            corners[2 * i + 1][l] = t[1][l] - t[2][l] - t[3][l];
+        }
+    }
+    if let Some(bias) = bias {
+        let bias = &bias[ch..ch + L];
+        for corner in &mut corners {
+            for l in 0..L {
+                corner[l] += bias[l];
+            }
+        }
+    }
+    corners
+}
+
+/// The maximum of a block's four corners, and which corner first holds it (the same
+/// choice as `conv::pool2`).
+#[inline(always)]
+fn pool_block<const L: usize>(y: &[[f32; L]; 4], out: &mut [f32], routes: Option<&mut [u8]>) {
+    let [c0, c1, c2, c3] = y;
+    for l in 0..L {
+        out[l] = c0[l].max(c1[l]).max(c2[l].max(c3[l]));
+    }
+    if let Some(routes) = routes {
+        for l in 0..L {
+            let m = out[l];
+            let not0 = (c0[l] != m) as u8;
+            let not1 = not0 & (c1[l] != m) as u8;
+            let not2 = not1 & (c2[l] != m) as u8;
+            routes[l] = not0 + not1 + not2;
+        }
+    }
+}
+
+/// Floats of the transformed input and output-gradient blocks gathered before their
+/// products are summed into a kernel gradient: the depth of those products, so larger
+/// than a forward strip (the small layers gather blocks from several images).
+const GRADIENT_FLOATS: usize = 256 * 1024;
+
+/// A 3×3 kernel's gradient summed over the 2×2 output blocks of several images, by the
+/// same transform read backwards: for a block with input d and output gradient e,
+/// dW = Gᵀ[(A e Aᵀ) ⊙ (Bᵀ d B)]G, and the sum over blocks is taken point by point before
+/// the (linear) final transform, as 16 products (cin × blocks times blocks × cout).
+/// Kept per thread between batches: [`KernelGradient::start`] begins a new sum.
+#[derive(Default)]
+pub(crate) struct KernelGradient {
+    cin: usize,
+    cout: usize,
+    /// Blocks gathered per product.
+    capacity: usize,
+    pending: usize,
+    /// Whether `sums` holds anything yet (the first product writes rather than adds).
+    summed: bool,
+    /// Σ over blocks, per point: 16 cin × cout matrices.
+    sums: Vec<f32>,
+    /// Gathered Bᵀ d B: 16 matrices of `capacity` × cin.
+    inputs: Vec<f32>,
+    /// Gathered A e Aᵀ, written straight into the packed layout of the products' B.
+    grads: Vec<PackedB>,
+    padded: Vec<f32>,
+}
+
+impl KernelGradient {
+    /// Begins the sum for a kernel with `cin` input and `cout` output channels.
+    pub fn start(&mut self, cin: usize, cout: usize) {
+        let capacity = (GRADIENT_FLOATS / (POINTS * (cin + cout))).clamp(1, KC_MAX);
+        self.start_with_capacity(cin, cout, capacity);
+    }
+
+    /// [`KernelGradient::start`] with `capacity` blocks per product.
+    fn start_with_capacity(&mut self, cin: usize, cout: usize, capacity: usize) {
+        (self.cin, self.cout, self.capacity) = (cin, cout, capacity);
+        (self.pending, self.summed) = (0, false);
+        self.sums.resize(POINTS * cin * cout, 0.0);
+        self.inputs.resize(POINTS * capacity * cin, 0.0);
+        self.grads.resize_with(POINTS, PackedB::default);
+        for z in &mut self.grads {
+            z.reserve_in_place(capacity, cout);
+        }
+    }
+
+    /// Adds one image's blocks: its input (h×w×cin) and the gradient of its convolution
+    /// outputs (`dconv`, the first rows of h×w×cout; positions past it are zero). `pooled`:
+    /// the outputs were pooled, so only the pooling windows' blocks carry gradient.
+    pub fn add_image(&mut self, img: &[f32], dconv: &[f32], (h, w): (usize, usize), pooled: bool) {
+        let tiles = Tiles::over(h, w, pooled);
+        tiles.pad(img, (h, w, h), self.cin, &mut self.padded);
+        for ty in 0..tiles.rows {
+            for tx in 0..tiles.cols {
+                self.add_block(&tiles, (ty, tx), dconv, w);
+                self.pending += 1;
+                if self.pending == self.capacity {
+                    self.flush();
+                }
+            }
+        }
+    }
+
+    /// Transforms block (ty, tx) into the next free slot.
+    fn add_block(&mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernel::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { self.add_block_avx2(tiles, block, dconv, w) };
+            return;
+        }
+        self.add_block_here(tiles, block, dconv, w);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn add_block_avx2(&mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize) {
+        self.add_block_here(tiles, block, dconv, w);
+    }
+
+    #[inline(always)]
+    fn add_block_here(&mut self, tiles: &Tiles, (ty, tx): (usize, usize), dconv: &[f32], w: usize) {
+        let (cin, cout, slot) = (self.cin, self.cout, self.pending);
+        let pw = tiles.padded_width();
+        let at = Block4 {
+            base: (2 * ty * pw + 2 * tx) * cin,
+            row: pw * cin,
+            col: cin,
+        };
+        let inputs = (&mut self.inputs[..], self.capacity * cin, slot * cin);
+        transform_block_input(&self.padded, &at, cin, inputs);
+        let rows = dconv.len() / (w * cout);
+        let corner = |dy: usize, dx: usize| {
+            let (y, x) = (2 * ty + dy, 2 * tx + dx);
+            (y < rows && x < w).then(|| &dconv[(y * w + x) * cout..][..cout])
+        };
+        let e = [corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)];
+        spread_gradient(e, cout, (&mut self.grads, slot));
+    }
+
+    /// Sums the gathered blocks into `sums`.
+    fn flush(&mut self) {
+        let (cin, k) = (self.cin, self.pending);
+        if k == 0 {
+            return;
+        }
+        for ((u, v), z) in self
+            .sums
+            .chunks_mut(cin * self.cout)
+            .zip(self.inputs.chunks(self.capacity * cin))
+            .zip(&mut self.grads)
+        {
+            z.set_rows(k);
+            matmul_packed(cin, u, self.summed, Operand::transposed(v, cin), z);
+        }
+        (self.pending, self.summed) = (0, true);
+    }
+
+    /// Adds the kernel gradient, Gᵀ U G for every channel pair, to `dw` ((ky, kx, ci) × co).
+    pub fn finish(&mut self, dw: &mut [f32]) {
+        self.flush();
+        if !self.summed {
+            return;
+        }
+        let (cin, cout) = (self.cin, self.cout);
+        let plane = cin * cout;
+        for ci in 0..cin {
+            for co in 0..cout {
+                let u = |i: usize, j: usize| self.sums[(i * 4 + j) * plane + ci * cout + co];
+                // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], down the columns, then along the rows.
+                let columns: [[f32; 3]; 4] =
+                    std::array::from_fn(|j| gather(u(0, j), u(1, j), u(2, j), u(3, j)));
+                for ky in 0..3 {
+                    let row = gather(
+                        columns[0][ky],
+                        columns[1][ky],
+                        columns[2][ky],
+                        columns[3][ky],
+                    );
+                    for (kx, value) in row.into_iter().enumerate() {
+                        dw[((ky * 3 + kx) * cin + ci) * cout + co] += value;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gᵀ·(a, b, c, d): three kernel taps' gradient from four points.
+fn gather(a: f32, b: f32, c: f32, d: f32) -> [f32; 3] {
+    [
+        a + 0.5 * b + 0.5 * c,
+        0.5 * b - 0.5 * c,
+        0.5 * b + 0.5 * c + d,
+    ]
+}
+
+/// A e Aᵀ for one block's output gradient e (corners (0, 0), (0, 1), (1, 0), (1, 1); None
+/// outside the computed outputs): point q of each channel goes to row `slot` of `z[q]`.
+#[inline(always)]
+fn spread_gradient(e: [Option<&[f32]>; 4], c: usize, z: (&mut [PackedB], usize)) {
+    let (z, slot) = z;
+    let mut ch = 0;
+    while ch + LANES <= c {
+        spread_gradient_lanes::<LANES>(&e, ch, (z, slot));
+        ch += LANES;
+    }
+    for ch in ch..c {
+        spread_gradient_lanes::<1>(&e, ch, (z, slot));
+    }
+}
+
+/// The same for `L` channels from `ch` (`L` = 8 from a multiple of 8 stays in one packed
+/// panel of 16 columns).
+#[inline(always)]
+fn spread_gradient_lanes<const L: usize>(
+    e: &[Option<&[f32]>; 4],
+    ch: usize,
+    (z, slot): (&mut [PackedB], usize),
+) {
+    let mut g = [[0.0f32; L]; 4];
+    for (values, corner) in g.iter_mut().zip(e) {
+        if let Some(corner) = corner {
+            values.copy_from_slice(&corner[ch..ch + L]);
+        }
+    }
+    // A = [1 0; 1 1; 1 −1; 0 −1], down the columns, then along the rows.
+    let mut columns = [[[0.0f32; L]; 4]; 2];
+    for (j, column) in columns.iter_mut().enumerate() {
+        let (top, bottom) = (&g[j], &g[2 + j]);
+        for l in 0..L {
+            column[0][l] = top[l];
+            column[1][l] = top[l] + bottom[l];
+            column[2][l] = top[l] - bottom[l];
+            column[3][l] = -bottom[l];
+        }
+    }
+    for i in 0..4 {
+        let (left, right) = (&columns[0][i], &columns[1][i]);
+        let mut row = [[0.0f32; L]; 4];
+        for l in 0..L {
+            row[0][l] = left[l];
+            row[1][l] = left[l] + right[l];
+            row[2][l] = left[l] - right[l];
+            row[3][l] = -right[l];
+        }
+        for (j, values) in row.iter().enumerate() {
+            let point = &mut z[i * 4 + j];
+            let at = point.index(slot, ch);
+            point.values_mut()[at..at + L].copy_from_slice(values);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.normal() as f32).collect()
+    }
+
+    /// The 'same' 3×3 convolution by its definition, in f64 (no bias).
+    fn definition(
+        img: &[f32],
+        (h, w): (usize, usize),
+        k: &[f32],
+        (cin, cout): (usize, usize),
+    ) -> Vec<f64> {
+        let mut y = vec![0.0f64; h * w * cout];
+        for oy in 0..h {
+            for ox in 0..w {
+                for tap in 0..9 {
+                    let (iy, ix) = (
+                        (oy + tap / 3).wrapping_sub(1),
+                        (ox + tap % 3).wrapping_sub(1),
+                    );
+                    if iy >= h || ix >= w {
+                        continue;
+                    }
+                    for ci in 0..cin {
+                        let x = img[(iy * w + ix) * cin + ci] as f64;
+                        for co in 0..cout {
+                            y[(oy * w + ox) * cout + co] +=
+                                x * k[(tap * cin + ci) * cout + co] as f64;
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn assert_close(got: f32, want: f64, what: &str) {
+        assert!(
+            (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()) * 4.0,
+            "{what}: {got} vs {want}"
+        );
+    }
+
+    /// Channel counts that are not multiples of the 8 lanes or the 16 packed columns, odd
+    /// and even sizes, images given only in part: stored, added and pooled outputs all
+    /// match the definition.
+    #[test]
+    fn convolution_matches_the_definition() {
+        let mut rng = Rng::new(21);
+        let (cin, cout) = (11, 19);
+        let kernel = random(9 * cin * cout, &mut rng);
+        let transformed = TransformedKernel::new(&kernel, cin, cout);
+        let bias = random(cout, &mut rng);
+        let mut buffers = Buffers::default();
+        for (h, w, rows) in [(7, 6, 7), (5, 9, 5), (6, 5, 3), (1, 1, 1), (2, 3, 2)] {
+            let mut img = random(h * w * cin, &mut rng);
+            img[rows * w * cin..].fill(0.0);
+            let want = definition(&img, (h, w), &kernel, (cin, cout));
+            let given = &img[..rows * w * cin];
+            let mut out = vec![f32::NAN; h * w * cout];
+            let full = Output::Full {
+                out: &mut out,
+                accumulate: false,
+            };
+            convolve(
+                given,
+                (h, w, rows),
+                &transformed,
+                Some(&bias),
+                full,
+                &mut buffers,
+            );
+            for (i, (got, want)) in out.iter().zip(&want).enumerate() {
+                assert_close(
+                    *got,
+                    want + bias[i % cout] as f64,
+                    &format!("{h}x{w} y[{i}]"),
+                );
+            }
+            let before = random(h * w * cout, &mut rng);
+            let mut sum = before.clone();
+            let added = Output::Full {
+                out: &mut sum,
+                accumulate: true,
+            };
+            convolve(given, (h, w, rows), &transformed, None, added, &mut buffers);
+            for (i, ((got, want), b)) in sum.iter().zip(&want).zip(&before).enumerate() {
+                assert_close(*got, want + *b as f64, &format!("{h}x{w} added[{i}]"));
+            }
+            let (oh, ow) = (h / 2, w / 2);
+            let mut pooled = vec![f32::NAN; oh * ow * cout];
+            let mut routes = vec![9u8; pooled.len()];
+            let output = Output::Pooled {
+                out: &mut pooled,
+                routes: Some(&mut routes),
+            };
+            convolve(
+                given,
+                (h, w, rows),
+                &transformed,
+                Some(&bias),
+                output,
+                &mut buffers,
+            );
+            for (o, (got, route)) in pooled.iter().zip(&routes).enumerate() {
+                let (oy, ox, co) = (o / cout / ow, o / cout % ow, o % cout);
+                let corners: Vec<f64> = (0..4)
+                    .map(|r| {
+                        want[((2 * oy + r / 2) * w + 2 * ox + r % 2) * cout + co] + bias[co] as f64
+                    })
+                    .collect();
+                // The first corner holding the maximum (ties where the image is zero).
+                let best = (1..4).fold(0, |b, r| if corners[r] > corners[b] { r } else { b });
+                assert_close(*got, corners[best], &format!("{h}x{w} pooled[{o}]"));
+                assert_eq!(*route as usize, best, "{h}x{w} route[{o}]");
+            }
+        }
+    }
+
+    /// The kernel gradient summed over blocks of several images, with products flushed
+    /// every few blocks (mid-image), equals Σ input × output gradient by the definition.
+    #[test]
+    fn kernel_gradient_matches_the_definition() {
+        let mut rng = Rng::new(22);
+        let (cin, cout) = (11, 19);
+        for (h, w, pooled) in [(7, 6, false), (5, 7, true), (6, 6, true), (3, 2, false)] {
+            let images: Vec<(Vec<f32>, Vec<f32>)> = (0..3)
+                .map(|_| {
+                    let img = random(h * w * cin, &mut rng);
+                    let rows = if pooled { 2 * (h / 2) } else { h };
+                    let mut dconv = random(rows * w * cout, &mut rng);
+                    if pooled && w % 2 == 1 {
+                        // Pooling drops the odd last column: it gets no gradient.
+                        for row in dconv.chunks_mut(w * cout) {
+                            row[(w - 1) * cout..].fill(0.0);
+                        }
+                    }
+                    (img, dconv)
+                })
+                .collect();
+            let mut want = vec![0.0f64; 9 * cin * cout];
+            for (img, dconv) in &images {
+                for p in 0..dconv.len() / cout {
+                    let (oy, ox) = (p / w, p % w);
+                    for tap in 0..9 {
+                        let (iy, ix) = (
+                            (oy + tap / 3).wrapping_sub(1),
+                            (ox + tap % 3).wrapping_sub(1),
+                        );
+                        if iy >= h || ix >= w {
+                            continue;
+                        }
+                        for ci in 0..cin {
+                            let x = img[(iy * w + ix) * cin + ci] as f64;
+                            for co in 0..cout {
+                                want[(tap * cin + ci) * cout + co] +=
+                                    x * dconv[p * cout + co] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut sum = KernelGradient::default();
+            sum.start_with_capacity(cin, cout, 4);
+            for (img, dconv) in &images {
+                sum.add_image(img, dconv, (h, w), pooled);
+            }
+            let mut dw = vec![1.0; want.len()];
+            sum.finish(&mut dw);
+            for (i, (got, want)) in dw.iter().zip(&want).enumerate() {
+                assert_close(
+                    *got,
+                    1.0 + want,
+                    &format!("{h}x{w} pooled {pooled} dw[{i}]"),
+                );
+            }
+        }
+    }
+}
