@@ -54,11 +54,14 @@ impl<S: Shape> Param<S> {
         let correction1 = 1.0 - b1.powi(t);
         let correction2 = 1.0 - b2.powi(t);
         let wd = if self.decay { adam.weight_decay } else { 0.0 };
-        let update = |(((v, g), m), s): (((&mut f32, &f32), &mut f32), &mut f32)| {
-            let g = g + wd * *v;
-            *m = b1 * *m + (1.0 - b1) * g;
-            *s = b2 * *s + (1.0 - b2) * g * g;
-            *v -= lr * (*m / correction1) / ((*s / correction2).sqrt() + eps);
+        let rule = Rule {
+            b1,
+            b2,
+            lr,
+            eps,
+            wd,
+            correction1,
+            correction2,
         };
         const CHUNK: usize = 1 << 14;
         values
@@ -66,14 +69,53 @@ impl<S: Shape> Param<S> {
             .zip(grad.par_chunks(CHUNK))
             .zip(self.m.par_chunks_mut(CHUNK))
             .zip(self.v.par_chunks_mut(CHUNK))
-            .for_each(|(((v, g), m), s)| {
-                v.iter_mut()
-                    .zip(g)
-                    .zip(m.iter_mut())
-                    .zip(s.iter_mut())
-                    .for_each(update);
-            });
+            .for_each(|(((v, g), m), s)| rule.apply(v, g, m, s));
         self.tensor.copy_from(&values);
+    }
+}
+
+/// One step's update rule, with its bias corrections.
+struct Rule {
+    b1: f32,
+    b2: f32,
+    lr: f32,
+    eps: f32,
+    wd: f32,
+    correction1: f32,
+    correction2: f32,
+}
+
+impl Rule {
+    /// Updates values `v` and moments `m`, `s` from gradient `g`, elementwise.
+    fn apply(&self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernel::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { self.apply_avx2(v, g, m, s) };
+            return;
+        }
+        self.apply_here(v, g, m, s);
+    }
+
+    /// The same, compiled for AVX2: 8 lanes per instruction, the same operations in the
+    /// same order (no fused multiply-adds), so the same results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn apply_avx2(&self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]) {
+        self.apply_here(v, g, m, s);
+    }
+
+    #[inline(always)]
+    fn apply_here(&self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]) {
+        let n = v.len().min(g.len()).min(m.len()).min(s.len());
+        let (v, g, m, s) = (&mut v[..n], &g[..n], &mut m[..n], &mut s[..n]);
+        for i in 0..n {
+            let g = g[i] + self.wd * v[i];
+            m[i] = self.b1 * m[i] + (1.0 - self.b1) * g;
+            s[i] = self.b2 * s[i] + (1.0 - self.b2) * g * g;
+            v[i] -=
+                self.lr * (m[i] / self.correction1) / ((s[i] / self.correction2).sqrt() + self.eps);
+        }
     }
 }
 

@@ -1,21 +1,28 @@
 //! 2-D convolution ('same' padding, stride 1) and 2×2 max-pooling as ops on dfdx's tape.
 //!
 //! dfdx 0.13 has these only behind its `nightly` feature. Activations here are NHWC images
-//! stored as 2-D tensors of shape (batch·height·width, channels). A convolution is three
-//! matrix products (output, weight gradient, input gradient) whose patch operand is read in
-//! place from a zero-padded copy of the image or gradient (`linalg::Windows`: with NHWC, a
-//! patch is k runs of k·cin contiguous floats), so no im2col matrix is built; single-channel
-//! images use k·k shifted copies instead. Each op computes its forward pass on plain vectors
-//! and registers a backward closure with `Tape::add_backward_op`, reading the output
-//! gradient and accumulating into the input, weight and bias gradients through
-//! `Gradients::get_or_alloc_mut`.
+//! stored as 2-D tensors of shape (batch·height·width, channels). A convolution has three
+//! products (output, weight gradient, input gradient, the last a convolution of the output
+//! gradient with the kernel turned 180°), computed in one of three ways:
+//! - 3×3 kernels over several channels (all but the first layer of the reference network):
+//!   Winograd's F(2×2, 3×3) (`winograd`), 2.25× fewer multiplications;
+//! - one input channel: tap by tap (`taps`) going forward, and k·k shifted copies of the
+//!   image for the weight gradient;
+//! - other kernels: matrix products whose patch operand is read in place from a zero-padded
+//!   copy of the image or gradient (`linalg::Windows`: with NHWC, a patch is k runs of k·cin
+//!   contiguous floats), so no im2col matrix is built.
+//!
+//! Each op computes its forward pass on plain vectors and registers a backward closure with
+//! `Tape::add_backward_op`, reading the output gradient and accumulating into the input,
+//! weight and bias gradients through `Gradients::get_or_alloc_mut`.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
 use super::kernel::MR;
-use super::linalg::{matmul, matmul_packed, matmul_windows, Operand, PackedB, Windows};
+use super::linalg::{matmul, matmul_windows, Operand, PackedB, Windows};
+use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
 
 /// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
@@ -50,10 +57,6 @@ pub(crate) struct ConvBlock {
 /// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
 const CLIPPED: u8 = u8::MAX;
 
-/// Floats of one strip of shifted planes (the patches of a single-channel image, which are
-/// copied rather than read in place) going forward: the strip and the weights share L2.
-const STRIP_FLOATS: usize = 24 * 1024;
-
 /// Floats of one strip's full-resolution activations (or their gradients), kept in L2
 /// until pooled.
 const ACT_FLOATS: usize = 16 * 1024;
@@ -68,9 +71,9 @@ const BACKWARD_STRIP_FLOATS: usize = 64 * 1024;
 /// and its geometry (halved when pooled).
 ///
 /// Work is split by image across threads; each image's convolution runs in strips of output
-/// positions, multiplied with weights packed once per batch and pooled before anything is
-/// written to the output. The backward pass reads the patches again from the input rather
-/// than keeping them.
+/// positions (or of 2×2 output blocks), with weights prepared once per batch (packed or
+/// transformed), and is pooled before anything is written to the output. The backward pass
+/// reads the input again rather than keeping patches or transformed blocks.
 pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     x: Act<T>,
     geometry: Geometry,
@@ -243,6 +246,8 @@ enum Weights {
     Direct(PackedB),
     /// Transformed for Winograd's F(2×2, 3×3).
     Winograd(TransformedKernel),
+    /// As they are, (k·k, cout), for a single-channel image ([`taps::convolve`]).
+    Taps(Vec<f32>),
 }
 
 /// Sizes of one convolution over one image.
@@ -318,17 +323,21 @@ impl ConvShape {
     }
 
     /// The weights prepared for the forward product (packed in blocks aligned to window
-    /// rows, or transformed).
+    /// rows, transformed, or as they are for a single-channel image).
     fn pack_weights(&self, w: &[f32]) -> Weights {
+        if self.cin == 1 {
+            return Weights::Taps(w.to_vec());
+        }
         if self.winograd(self.cin) {
             return Weights::Winograd(TransformedKernel::new(w, self.cin, self.cout));
         }
         let b = Operand::rows(w, self.cout);
-        Weights::Direct(if self.windowed() {
-            PackedB::aligned(b, self.kk(), self.cout, self.kernel * self.cin)
-        } else {
-            PackedB::new(b, self.kk(), self.cout)
-        })
+        Weights::Direct(PackedB::aligned(
+            b,
+            self.kk(),
+            self.cout,
+            self.kernel * self.cin,
+        ))
     }
 
     /// The weights for the input gradient, which is the 'same' convolution of the output
@@ -398,52 +407,48 @@ impl ConvShape {
         mut routes: Option<&mut [u8]>,
         scratch: &mut Scratch,
     ) {
-        let (kk, cout) = (self.kk(), self.cout);
+        let cout = self.cout;
         let Scratch {
-            cols,
             act,
             padded,
             starts,
             winograd,
             ..
         } = scratch;
+        let output = |out, routes| {
+            if pooled {
+                Output::Pooled { out, routes }
+            } else {
+                Output::Full {
+                    out,
+                    accumulate: false,
+                }
+            }
+        };
         let weights = match weights {
             Weights::Winograd(kernel) => {
-                let output = if pooled {
-                    winograd::Output::Pooled { out, routes }
-                } else {
-                    winograd::Output::Full {
-                        out,
-                        accumulate: false,
-                    }
-                };
                 let dims = (self.h, self.w, self.h);
+                let output = output(out, routes);
                 winograd::convolve(img, dims, kernel, Some(bias), output, winograd);
+                return;
+            }
+            Weights::Taps(taps) => {
+                let dims = (self.h, self.w, self.kernel);
+                taps::convolve(img, dims, (taps, bias), output(out, routes), padded);
                 return;
             }
             Weights::Direct(packed) => packed,
         };
         // Read in place, the patches limit the strips no more.
-        let budget = if self.windowed() {
-            self.pad_into(img, self.cin, self.h, padded);
-            usize::MAX
-        } else {
-            STRIP_FLOATS
-        };
-        for (p0, rows) in self.strips(pooled, budget) {
+        self.pad_into(img, self.cin, self.h, padded);
+        for (p0, rows) in self.strips(pooled, usize::MAX) {
             let mut fill = |dst: &mut [f32]| {
                 for row in dst.chunks_mut(cout) {
                     row.copy_from_slice(bias);
                 }
-                if self.windowed() {
-                    self.window_starts(self.cin, (p0, rows), starts);
-                    let windows = self.windows(padded, self.cin, starts);
-                    matmul_windows(dst, true, &windows, weights);
-                } else {
-                    cols.resize(rows * kk, 0.0);
-                    let a = self.planes(img, p0, rows, cols);
-                    matmul_packed(rows, dst, true, a, weights);
-                }
+                self.window_starts(self.cin, (p0, rows), starts);
+                let windows = self.windows(padded, self.cin, starts);
+                matmul_windows(dst, true, &windows, weights);
             };
             if pooled {
                 act.resize(rows * cout, 0.0);
@@ -586,7 +591,7 @@ impl ConvShape {
         }
         match input_grad {
             Some((Weights::Winograd(flipped), dx)) => {
-                let output = winograd::Output::Full {
+                let output = Output::Full {
                     out: dx,
                     accumulate: true,
                 };
@@ -598,16 +603,11 @@ impl ConvShape {
                 self.window_starts(cout, (0, self.per_image()), starts);
                 matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
             }
+            Some((Weights::Taps(_), _)) => {
+                unreachable!("flipped weights are packed or transformed")
+            }
             None => {}
         }
-    }
-
-    /// The (rows × k·k) patch matrix of a single-channel image's positions p0..p0+rows,
-    /// stored transposed in `cols` as k·k shifted copies of the image (whole runs of pixels
-    /// copied at once; a window would have runs of k pixels only).
-    fn planes<'a>(&self, img: &[f32], p0: usize, rows: usize, cols: &'a mut [f32]) -> Operand<'a> {
-        self.shifted_planes(img, p0, rows, cols);
-        Operand::transposed(cols, rows)
     }
 
     /// For a single-channel image: row (ky·k + kx) of `planes` holds, for each position of
@@ -644,6 +644,44 @@ impl ConvShape {
         (oy + ky)
             .checked_sub(self.kernel / 2)
             .filter(|iy| *iy < self.h)
+    }
+}
+
+/// Where a convolution's outputs go.
+pub(crate) enum Output<'a> {
+    /// Max-pooled 2×2 ((h/2)·(w/2)·cout), with the route of each maximum (first corner
+    /// holding it, corners numbered row by row) when given.
+    Pooled {
+        out: &'a mut [f32],
+        routes: Option<&'a mut [u8]>,
+    },
+    /// Every output (h·w·cout), written or added to what is there.
+    Full {
+        out: &'a mut [f32],
+        accumulate: bool,
+    },
+}
+
+/// The maximum of a block's four corners, and which corner first holds it (the same
+/// choice as `pool2`).
+#[inline(always)]
+pub(crate) fn pool_corners<const L: usize>(
+    y: &[[f32; L]; 4],
+    out: &mut [f32],
+    routes: Option<&mut [u8]>,
+) {
+    let [c0, c1, c2, c3] = y;
+    for l in 0..L {
+        out[l] = c0[l].max(c1[l]).max(c2[l].max(c3[l]));
+    }
+    if let Some(routes) = routes {
+        for l in 0..L {
+            let m = out[l];
+            let not0 = (c0[l] != m) as u8;
+            let not1 = not0 & (c1[l] != m) as u8;
+            let not2 = not1 & (c2[l] != m) as u8;
+            routes[l] = not0 + not1 + not2;
+        }
     }
 }
 
@@ -813,6 +851,9 @@ mod tests {
         check_against_definition((64, 200), (15, 13), 3);
         check_against_definition((32, 200), (11, 9), 5);
         check_against_definition((24, 17), (9, 8), 5);
+        // One input channel: tap by tap, 16 output channels at a time and the rest one by one.
+        check_against_definition((1, 37), (9, 8), 3);
+        check_against_definition((1, 20), (7, 6), 5);
     }
 
     fn check_against_definition((cin, cout): (usize, usize), (h, w): (usize, usize), k: usize) {
@@ -988,31 +1029,34 @@ mod tests {
         }
     }
 
-    /// The fused block computes exactly what its layers compute one after another.
+    /// The fused block computes exactly what its layers compute one after another (by
+    /// Winograd and, for one input channel, tap by tap).
     #[test]
     fn fused_block_equals_convolution_then_relu_then_pool() {
-        let dev = Cpu::seed_from_u64(0);
-        let mut rng = Rng::new(8);
-        let g = Geometry {
-            batch: 3,
-            h: 7,
-            w: 6,
-        };
-        let (cin, cout) = (4, 5);
-        let x = dev.tensor_from_vec(random(g.positions() * cin, &mut rng), (g.positions(), cin));
-        let w = dev.tensor_from_vec(random(9 * cin * cout, &mut rng), (9 * cin, cout));
-        let b = dev.tensor_from_vec(random(cout, &mut rng), (cout,));
-        let spec = |relu, pool| ConvBlock {
-            kernel: 3,
-            relu,
-            pool,
-            input_grad: true,
-        };
-        let (fused, fused_g) = conv_block(x.clone(), g, spec(true, true), &w, &b);
-        let (plain, _) = conv_block(x, g, spec(false, false), &w, &b);
-        let (stepwise, step_g) = maxpool2(plain.relu(), g);
-        assert_eq!(fused_g, step_g);
-        assert_eq!(fused.as_vec(), stepwise.as_vec());
+        for (cin, cout) in [(4, 5), (1, 21)] {
+            let dev = Cpu::seed_from_u64(0);
+            let mut rng = Rng::new(8);
+            let g = Geometry {
+                batch: 3,
+                h: 7,
+                w: 6,
+            };
+            let x = random(g.positions() * cin, &mut rng);
+            let x = dev.tensor_from_vec(x, (g.positions(), cin));
+            let w = dev.tensor_from_vec(random(9 * cin * cout, &mut rng), (9 * cin, cout));
+            let b = dev.tensor_from_vec(random(cout, &mut rng), (cout,));
+            let spec = |relu, pool| ConvBlock {
+                kernel: 3,
+                relu,
+                pool,
+                input_grad: true,
+            };
+            let (fused, fused_g) = conv_block(x.clone(), g, spec(true, true), &w, &b);
+            let (plain, _) = conv_block(x, g, spec(false, false), &w, &b);
+            let (stepwise, step_g) = maxpool2(plain.relu(), g);
+            assert_eq!(fused_g, step_g);
+            assert_eq!(fused.as_vec(), stepwise.as_vec(), "{cin} → {cout} channels");
+        }
     }
 
     #[test]

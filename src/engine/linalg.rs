@@ -84,12 +84,19 @@ impl PackedB {
 
     /// Makes this an empty B of up to `capacity` rows (one block, at most `KC_MAX`) and
     /// `n` columns, for a producer that writes its values in place (at [`PackedB::index`])
-    /// rather than packing a finished matrix; the padding columns are zero.
+    /// rather than packing a finished matrix; the padding columns are zero. Rows past
+    /// those set with [`PackedB::set_rows`] are never read, so a buffer that already has
+    /// this layout keeps its old values (no refill).
     pub fn reserve_in_place(&mut self, capacity: usize, n: usize) {
         assert!(
             (1..=KC_MAX).contains(&capacity),
             "one block of at most KC_MAX rows"
         );
+        let len = self.panels_of(n) * capacity * NR;
+        if (self.n, self.depth, self.data.len()) == (n, capacity, len) {
+            self.k = 0;
+            return;
+        }
         self.data.clear();
         self.data.resize(self.panels_of(n) * capacity * NR, 0.0);
         (self.k, self.n, self.depth) = (0, n, capacity);

@@ -11,6 +11,7 @@ mod dense;
 mod dropout;
 mod kernel;
 mod linalg;
+mod taps;
 mod winograd;
 
 pub use adam::Adam;

@@ -15,6 +15,7 @@
 //! Notation (Lavin & Gray, 2016): output Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for a 3×3 kernel g
 //! and a 4×4 input block d.
 
+use super::conv::{pool_corners, Output};
 use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
 
 /// Values in a transformed 4×4 block: one matrix product each.
@@ -65,21 +66,6 @@ impl TransformedKernel {
 /// G·(a, b, c): the kernel transform of three taps.
 fn spread(a: f32, b: f32, c: f32) -> [f32; 4] {
     [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
-}
-
-/// Where a convolution's outputs go.
-pub(crate) enum Output<'a> {
-    /// Max-pooled 2×2 ((h/2)·(w/2)·cout), with the route of each maximum (first corner
-    /// holding it, corners numbered row by row) when given.
-    Pooled {
-        out: &'a mut [f32],
-        routes: Option<&'a mut [u8]>,
-    },
-    /// Every output (h·w·cout), written or added to what is there.
-    Full {
-        out: &'a mut [f32],
-        accumulate: bool,
-    },
 }
 
 /// Working buffers: the zero-padded image, the transformed input and the products.
@@ -297,7 +283,7 @@ impl Strip {
             Output::Pooled { out, routes } => {
                 let o = (ty * self.cols + tx) * c + ch;
                 let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
-                pool_block(y, &mut out[o..o + L], routes);
+                pool_corners(y, &mut out[o..o + L], routes);
             }
             Output::Full { out, accumulate } => {
                 for (corner, values) in y.iter().enumerate() {
@@ -422,25 +408,6 @@ fn transform_output_lanes<const L: usize>(
         }
     }
     corners
-}
-
-/// The maximum of a block's four corners, and which corner first holds it (the same
-/// choice as `conv::pool2`).
-#[inline(always)]
-fn pool_block<const L: usize>(y: &[[f32; L]; 4], out: &mut [f32], routes: Option<&mut [u8]>) {
-    let [c0, c1, c2, c3] = y;
-    for l in 0..L {
-        out[l] = c0[l].max(c1[l]).max(c2[l].max(c3[l]));
-    }
-    if let Some(routes) = routes {
-        for l in 0..L {
-            let m = out[l];
-            let not0 = (c0[l] != m) as u8;
-            let not1 = not0 & (c1[l] != m) as u8;
-            let not2 = not1 & (c2[l] != m) as u8;
-            routes[l] = not0 + not1 + not2;
-        }
-    }
 }
 
 /// Floats of the transformed input and output-gradient blocks gathered before their
