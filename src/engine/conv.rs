@@ -154,10 +154,10 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
                 .zip(input.chunks(shape.per_image() * shape.cin))
                 .zip(dx_items)
                 .collect();
-            // Groups of images, several per thread, taken as threads come free; each group
-            // sums its own weight gradient, and the sums are added in group order, so the
-            // result does not depend on which thread ran what.
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = image_groups(items, GROUPS_PER_THREAD)
+            // Groups of images, taken as threads come free; each group sums its own weight
+            // gradient, and the sums are added in group order, so the result does not
+            // depend on which thread ran what.
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = image_groups(items, GRADIENT_GROUPS)
                 .into_par_iter()
                 .with_max_len(1)
                 .map(|group| {
@@ -213,9 +213,11 @@ fn add_partials<'a>(total: &mut [f32], parts: impl Iterator<Item = &'a Vec<f32>>
         });
 }
 
-/// Weight-gradient groups per thread in the backward pass: enough for threads to even out
-/// when one runs slower, few enough that the per-group sums stay cheap to add.
-const GROUPS_PER_THREAD: usize = 4;
+/// Weight-gradient groups of a batch (or part of one) in the backward pass: enough for
+/// threads to even out when one runs slower, few enough that the per-group sums stay cheap
+/// to transform and add. A constant, not a multiple of the number of threads, so that the
+/// order of summation (and so the results) does not depend on the machine's core count.
+const GRADIENT_GROUPS: usize = 4;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
@@ -730,12 +732,9 @@ fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
     }
 }
 
-/// Splits per-image items into contiguous groups, `per_thread` groups per thread.
-fn image_groups<I>(items: Vec<I>, per_thread: usize) -> Vec<Vec<I>> {
-    let per_task = items
-        .len()
-        .div_ceil(rayon::current_num_threads().max(1) * per_thread)
-        .max(1);
+/// Splits per-image items into at most `groups` contiguous groups.
+fn image_groups<I>(items: Vec<I>, groups: usize) -> Vec<Vec<I>> {
+    let per_task = items.len().div_ceil(groups.max(1)).max(1);
     let mut groups: Vec<Vec<I>> = Vec::new();
     for item in items {
         if groups.last().is_none_or(|g| g.len() == per_task) {
