@@ -21,10 +21,12 @@ pub(crate) fn convolve(
     mut output: Output,
     padded: &mut Vec<f32>,
 ) {
+    // One more zero row and column than 'same' needs: an odd last row or column is
+    // computed as part of a 2×2 window whose other half is discarded.
     let pad = k / 2;
-    let pw = w + 2 * pad;
+    let pw = w + 2 * pad + 1;
     padded.clear();
-    padded.resize((h + 2 * pad) * pw, 0.0);
+    padded.resize((h + 2 * pad + 1) * pw, 0.0);
     for (y, row) in img.chunks(w).take(h).enumerate() {
         padded[(y + pad) * pw + pad..][..w].copy_from_slice(row);
     }
@@ -42,7 +44,8 @@ pub(crate) fn convolve(
     convolve_here::<false>(&image, (h, w), (weights, bias), &mut output);
 }
 
-/// A zero-padded image: output (y, x) reads rows y..y+k, columns x..x+k.
+/// A zero-padded image: output (y, x) reads rows y..y+k, columns x..x+k (for every output
+/// of the image, and one row and column past it).
 struct Padded<'a> {
     data: &'a [f32],
     pw: usize,
@@ -91,17 +94,24 @@ fn convolve_here<const FUSED: bool>(
             }
         }
         Output::Full { out, accumulate } => {
-            for p in 0..h * w {
-                let (y, x) = (p / w, p % w);
+            let windows = w.div_ceil(2);
+            for o in 0..h.div_ceil(2) * windows {
+                let (y, x) = (2 * (o / windows), 2 * (o % windows));
+                let inside = |r: usize| y + r / 2 < h && x + r % 2 < w;
+                let at = |r: usize, ch: usize| ((y + r / 2) * w + x + r % 2) * cout + ch;
                 let mut ch = 0;
                 while ch + LANES <= cout {
-                    let values = sums::<LANES, FUSED>(image, (y, x), (weights, bias), ch);
-                    store(&values, &mut out[p * cout + ch..][..LANES], *accumulate);
+                    let corners = window_sums::<LANES, FUSED>(image, (y, x), (weights, bias), ch);
+                    for (r, values) in corners.iter().enumerate().filter(|(r, _)| inside(*r)) {
+                        store(values, &mut out[at(r, ch)..][..LANES], *accumulate);
+                    }
                     ch += LANES;
                 }
                 for ch in ch..cout {
-                    let values = sums::<1, FUSED>(image, (y, x), (weights, bias), ch);
-                    store(&values, &mut out[p * cout + ch..][..1], *accumulate);
+                    let corners = window_sums::<1, FUSED>(image, (y, x), (weights, bias), ch);
+                    for (r, values) in corners.iter().enumerate().filter(|(r, _)| inside(*r)) {
+                        store(values, &mut out[at(r, ch)..][..1], *accumulate);
+                    }
                 }
             }
         }
@@ -116,8 +126,10 @@ fn store<const L: usize>(values: &[f32; L], dst: &mut [f32], accumulate: bool) {
     }
 }
 
-/// [`sums`] for the four outputs of the pooling window at (y, x), computed together: each
-/// tap's weights are loaded once, and the four sums do not wait on one another.
+/// Bias plus the k·k taps' products for the four outputs of the 2×2 window at (y, x)
+/// (corners row by row), `L` channels from `ch`, with fused multiply-adds when `FUSED`.
+/// Computed together: each tap's weights are loaded once, and the four sums do not wait
+/// on one another.
 #[inline(always)]
 fn window_sums<const L: usize, const FUSED: bool>(
     image: &Padded,
@@ -144,35 +156,6 @@ fn window_sums<const L: usize, const FUSED: bool>(
                         sum[l] + pixel * tap[l]
                     };
                 }
-            }
-        }
-    }
-    acc
-}
-
-/// Bias plus the k·k taps' products at output (y, x) for `L` channels from `ch`, with
-/// fused multiply-adds when `FUSED`.
-#[inline(always)]
-fn sums<const L: usize, const FUSED: bool>(
-    image: &Padded,
-    (y, x): (usize, usize),
-    (weights, bias): (&[f32], &[f32]),
-    ch: usize,
-) -> [f32; L] {
-    let cout = bias.len();
-    let mut acc: [f32; L] = bias[ch..ch + L].try_into().expect("L lanes");
-    for ky in 0..image.k {
-        let row = &image.data[(y + ky) * image.pw + x..][..image.k];
-        for (kx, pixel) in row.iter().enumerate() {
-            let tap: &[f32; L] = weights[(ky * image.k + kx) * cout + ch..][..L]
-                .try_into()
-                .expect("L lanes");
-            for l in 0..L {
-                acc[l] = if FUSED {
-                    pixel.mul_add(tap[l], acc[l])
-                } else {
-                    acc[l] + pixel * tap[l]
-                };
             }
         }
     }
