@@ -4,8 +4,7 @@
 //! computes a 2×2 block of outputs from a 4×4 block of input with 16 products per channel
 //! pair instead of 36 (2.25× fewer), the rest being additions on the input and output
 //! blocks. Those 16 products, summed over input channels, are 16 matrix products (tiles ×
-//! cin times cin × cout), which the engine's tile code runs at full speed. Keras reaches
-//! its speed on these cores the same way (oneDNN's Winograd convolutions).
+//! cin times cin × cout), which the engine's tile code runs at full speed.
 //!
 //! A 2×2 output block is exactly one 2×2 max-pooling window, so a pooled layer pools each
 //! block as it comes out of the output transform, and the full-resolution activations are
