@@ -6,6 +6,8 @@
 
 use dfdx::prelude::*;
 
+use super::kernel::with_avx2;
+
 /// A trainable tensor with its Adam moments.
 #[derive(Debug, Clone)]
 pub struct Param<S: Shape> {
@@ -86,23 +88,11 @@ struct Rule {
 }
 
 impl Rule {
-    /// Updates values `v` and moments `m`, `s` from gradient `g`, elementwise.
-    fn apply(&self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if super::kernel::has_avx2() {
-            // SAFETY: the CPU has AVX2.
-            unsafe { self.apply_avx2(v, g, m, s) };
-            return;
-        }
-        self.apply_here(v, g, m, s);
-    }
-
-    /// The same, compiled for AVX2: 8 lanes per instruction, the same operations in the
-    /// same order (no fused multiply-adds), so the same results.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn apply_avx2(&self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]) {
-        self.apply_here(v, g, m, s);
+    with_avx2! {
+        /// Updates values `v` and moments `m`, `s` from gradient `g`, elementwise.
+        fn apply / apply_avx2 => apply_here(
+            &self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]
+        )
     }
 
     #[inline(always)]

@@ -41,6 +41,52 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
+/// Defines method `$name`, which runs the `#[inline(always)]` method `$body` (same
+/// arguments) compiled for AVX2 when the CPU has it, through a `#[target_feature]` copy
+/// named `$avx2`, and as portable code otherwise: loops over fixed 8-lane arrays become
+/// single instructions. (A helper taking a closure would not do: a closure is compiled
+/// without its caller's target features.) The copy adds no fused multiply-adds, so both
+/// give the same results.
+macro_rules! with_avx2 {
+    ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $(#[$meta])*
+        fn $name(&self $(, $arg: $ty)*) {
+            #[cfg(target_arch = "x86_64")]
+            if $crate::engine::kernel::has_avx2() {
+                // SAFETY: the CPU has AVX2.
+                unsafe { self.$avx2($($arg),*) };
+                return;
+            }
+            self.$body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2(&self $(, $arg: $ty)*) {
+            self.$body($($arg),*)
+        }
+    };
+    ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $(#[$meta])*
+        fn $name(&mut self $(, $arg: $ty)*) {
+            #[cfg(target_arch = "x86_64")]
+            if $crate::engine::kernel::has_avx2() {
+                // SAFETY: the CPU has AVX2.
+                unsafe { self.$avx2($($arg),*) };
+                return;
+            }
+            self.$body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2(&mut self $(, $arg: $ty)*) {
+            self.$body($($arg),*)
+        }
+    };
+}
+pub(crate) use with_avx2;
+
 /// Which tile code this CPU runs.
 pub(crate) fn run(tile: &Tile) {
     #[cfg(target_arch = "x86_64")]

@@ -15,6 +15,7 @@
 //! and a 4×4 input block d.
 
 use super::conv::{pool_corners, Output};
+use super::kernel::with_avx2;
 use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
 
 /// Values in a transformed 4×4 block: one matrix product each.
@@ -180,22 +181,11 @@ impl Strip {
         (self.ty0 + j / self.cols, j % self.cols)
     }
 
-    /// V = Bᵀ d B for each block d and channel, stored as 16 matrices (blocks × c).
-    fn transform_input(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if super::kernel::has_avx2() {
-            // SAFETY: the CPU has AVX2.
-            unsafe { self.transform_input_avx2(padded, pw, c, v) };
-            return;
-        }
-        self.transform_input_here(padded, pw, c, v);
-    }
-
-    /// The same, compiled for AVX2 (the 8-lane loops become single instructions).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn transform_input_avx2(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
-        self.transform_input_here(padded, pw, c, v);
+    with_avx2! {
+        /// V = Bᵀ d B for each block d and channel, stored as 16 matrices (blocks × c).
+        fn transform_input / transform_input_avx2 => transform_input_here(
+            &self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]
+        )
     }
 
     #[inline(always)]
@@ -212,35 +202,12 @@ impl Strip {
         }
     }
 
-    /// Y = Aᵀ M A for each block and channel (plus the bias), pooled or stored.
-    fn transform_output(
-        &self,
-        m: &[f32],
-        c: usize,
-        bias: Option<&[f32]>,
-        (h, w): (usize, usize),
-        output: &mut Output,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if super::kernel::has_avx2() {
-            // SAFETY: the CPU has AVX2.
-            unsafe { self.transform_output_avx2(m, c, bias, (h, w), output) };
-            return;
-        }
-        self.transform_output_here(m, c, bias, (h, w), output);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn transform_output_avx2(
-        &self,
-        m: &[f32],
-        c: usize,
-        bias: Option<&[f32]>,
-        (h, w): (usize, usize),
-        output: &mut Output,
-    ) {
-        self.transform_output_here(m, c, bias, (h, w), output);
+    with_avx2! {
+        /// Y = Aᵀ M A for each block and channel (plus the bias), pooled or stored.
+        fn transform_output / transform_output_avx2 => transform_output_here(
+            &self, m: &[f32], c: usize, bias: Option<&[f32]>, dims: (usize, usize),
+            output: &mut Output,
+        )
     }
 
     #[inline(always)]
@@ -473,21 +440,11 @@ impl KernelGradient {
         }
     }
 
-    /// Transforms block (ty, tx) into the next free slot.
-    fn add_block(&mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if super::kernel::has_avx2() {
-            // SAFETY: the CPU has AVX2.
-            unsafe { self.add_block_avx2(tiles, block, dconv, w) };
-            return;
-        }
-        self.add_block_here(tiles, block, dconv, w);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn add_block_avx2(&mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize) {
-        self.add_block_here(tiles, block, dconv, w);
+    with_avx2! {
+        /// Transforms block (ty, tx) into the next free slot.
+        fn add_block / add_block_avx2 => add_block_here(
+            &mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize
+        )
     }
 
     #[inline(always)]
