@@ -49,39 +49,29 @@ pub(crate) fn has_avx2() -> bool {
 /// give the same results.
 macro_rules! with_avx2 {
     ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
-        $(#[$meta])*
-        fn $name(&self $(, $arg: $ty)*) {
-            #[cfg(target_arch = "x86_64")]
-            if $crate::engine::kernel::has_avx2() {
-                // SAFETY: the CPU has AVX2.
-                unsafe { self.$avx2($($arg),*) };
-                return;
-            }
-            self.$body($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        fn $avx2(&self $(, $arg: $ty)*) {
-            self.$body($($arg),*)
-        }
+        $crate::engine::kernel::with_avx2!(@define [&self] self $(#[$meta])* $name $avx2 $body $($arg: $ty),*);
     };
     ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $crate::engine::kernel::with_avx2!(@define [&mut self] self $(#[$meta])* $name $avx2 $body $($arg: $ty),*);
+    };
+    // The receiver and `self` are passed on from the arm above so that they share its
+    // hygiene (a `self` written here would not be the method's).
+    (@define [$($receiver:tt)*] $this:tt $(#[$meta:meta])* $name:ident $avx2:ident $body:ident $($arg:ident: $ty:ty),*) => {
         $(#[$meta])*
-        fn $name(&mut self $(, $arg: $ty)*) {
+        fn $name($($receiver)* $(, $arg: $ty)*) {
             #[cfg(target_arch = "x86_64")]
             if $crate::engine::kernel::has_avx2() {
                 // SAFETY: the CPU has AVX2.
-                unsafe { self.$avx2($($arg),*) };
+                unsafe { $this.$avx2($($arg),*) };
                 return;
             }
-            self.$body($($arg),*)
+            $this.$body($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
-        fn $avx2(&mut self $(, $arg: $ty)*) {
-            self.$body($($arg),*)
+        fn $avx2($($receiver)* $(, $arg: $ty)*) {
+            $this.$body($($arg),*)
         }
     };
 }

@@ -598,27 +598,32 @@ mod tests {
         (cin, cout): (usize, usize),
     ) -> Vec<f64> {
         let mut y = vec![0.0f64; h * w * cout];
-        for oy in 0..h {
-            for ox in 0..w {
-                for tap in 0..9 {
-                    let (iy, ix) = (
-                        (oy + tap / 3).wrapping_sub(1),
-                        (ox + tap % 3).wrapping_sub(1),
-                    );
-                    if iy >= h || ix >= w {
-                        continue;
-                    }
-                    for ci in 0..cin {
-                        let x = img[(iy * w + ix) * cin + ci] as f64;
-                        for co in 0..cout {
-                            y[(oy * w + ox) * cout + co] +=
-                                x * k[(tap * cin + ci) * cout + co] as f64;
-                        }
-                    }
+        for_each_tap(h, w, h * w, |out, input, tap| {
+            for ci in 0..cin {
+                let x = img[input * cin + ci] as f64;
+                for co in 0..cout {
+                    y[out * cout + co] += x * k[(tap * cin + ci) * cout + co] as f64;
+                }
+            }
+        });
+        y
+    }
+
+    /// Calls `f(output, input, tap)` for every kernel tap of the first `outputs` positions
+    /// of an h×w image that reads a pixel inside it ('same' padding, 3×3).
+    fn for_each_tap(h: usize, w: usize, outputs: usize, mut f: impl FnMut(usize, usize, usize)) {
+        for out in 0..outputs {
+            let (oy, ox) = (out / w, out % w);
+            for tap in 0..9 {
+                let (iy, ix) = (
+                    (oy + tap / 3).wrapping_sub(1),
+                    (ox + tap % 3).wrapping_sub(1),
+                );
+                if iy < h && ix < w {
+                    f(out, iy * w + ix, tap);
                 }
             }
         }
-        y
     }
 
     fn assert_close(got: f32, want: f64, what: &str) {
@@ -727,25 +732,14 @@ mod tests {
                 .collect();
             let mut want = vec![0.0f64; 9 * cin * cout];
             for (img, dconv) in &images {
-                for p in 0..dconv.len() / cout {
-                    let (oy, ox) = (p / w, p % w);
-                    for tap in 0..9 {
-                        let (iy, ix) = (
-                            (oy + tap / 3).wrapping_sub(1),
-                            (ox + tap % 3).wrapping_sub(1),
-                        );
-                        if iy >= h || ix >= w {
-                            continue;
-                        }
-                        for ci in 0..cin {
-                            let x = img[(iy * w + ix) * cin + ci] as f64;
-                            for co in 0..cout {
-                                want[(tap * cin + ci) * cout + co] +=
-                                    x * dconv[p * cout + co] as f64;
-                            }
+                for_each_tap(h, w, dconv.len() / cout, |out, input, tap| {
+                    for ci in 0..cin {
+                        let x = img[input * cin + ci] as f64;
+                        for co in 0..cout {
+                            want[(tap * cin + ci) * cout + co] += x * dconv[out * cout + co] as f64;
                         }
                     }
-                }
+                });
             }
             let mut sum = KernelGradient::default();
             sum.start_with_capacity(cin, cout, 4);
