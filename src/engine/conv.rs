@@ -319,7 +319,7 @@ impl ConvShape {
 
     /// Whether a convolution with `cin` input channels runs by Winograd's F(2×2, 3×3):
     /// 3×3 kernels over more than one channel (a single-channel image has too few
-    /// products to gain from it, and its shifted planes are cheap).
+    /// products to gain from it; it runs tap by tap).
     fn winograd(&self, cin: usize) -> bool {
         self.kernel == 3 && cin > 1
     }
@@ -664,25 +664,78 @@ pub(crate) enum Output<'a> {
     },
 }
 
-/// The maximum of a block's four corners, and which corner first holds it (the same
-/// choice as `pool2`).
+/// The 2×2 output blocks over an h×w image, (rows, columns): when `pooled`, exactly the
+/// pooling windows (an odd last row or column is dropped), otherwise enough to cover every
+/// output (edge blocks hang over the border).
+pub(crate) fn output_blocks(h: usize, w: usize, pooled: bool) -> (usize, usize) {
+    if pooled {
+        (h / 2, w / 2)
+    } else {
+        (h.div_ceil(2), w.div_ceil(2))
+    }
+}
+
+impl Output<'_> {
+    /// The 2×2 output blocks over an h×w image ([`output_blocks`]).
+    pub(crate) fn blocks(&self, h: usize, w: usize) -> (usize, usize) {
+        output_blocks(h, w, matches!(self, Output::Pooled { .. }))
+    }
+
+    /// Pools or stores the four corners (row by row) of output block (by, bx) of an h×w
+    /// output with `c` channels, for the `L` channels from `ch`.
+    #[inline(always)]
+    pub(crate) fn emit_block<const L: usize>(
+        &mut self,
+        corners: &[[f32; L]; 4],
+        (by, bx, ch): (usize, usize, usize),
+        c: usize,
+        (h, w): (usize, usize),
+    ) {
+        match self {
+            Output::Pooled { out, routes } => {
+                let o = (by * (w / 2) + bx) * c + ch;
+                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
+                let [c0, c1, c2, c3] = corners;
+                pool_corners([c0, c1, c2, c3], &mut out[o..o + L], routes);
+            }
+            Output::Full { out, accumulate } => {
+                for (corner, values) in corners.iter().enumerate() {
+                    let (oy, ox) = (2 * by + corner / 2, 2 * bx + corner % 2);
+                    if oy >= h || ox >= w {
+                        continue;
+                    }
+                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
+                    for l in 0..L {
+                        dst[l] = if *accumulate {
+                            dst[l] + values[l]
+                        } else {
+                            values[l]
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The maximum of four corners (positions numbered row by row in a 2×2 window), channel
+/// by channel, into `out`, and in `routes` (when given) which corner first holds it.
+/// Branch-free: the comparisons are coin flips to a branch predictor.
 #[inline(always)]
-pub(crate) fn pool_corners<const L: usize>(
-    y: &[[f32; L]; 4],
-    out: &mut [f32],
-    routes: Option<&mut [u8]>,
-) {
-    let [c0, c1, c2, c3] = y;
-    for l in 0..L {
-        out[l] = c0[l].max(c1[l]).max(c2[l].max(c3[l]));
+fn pool_corners(corners: [&[f32]; 4], out: &mut [f32], routes: Option<&mut [u8]>) {
+    let n = out.len();
+    let [c0, c1, c2, c3] = corners.map(|corner| &corner[..n]);
+    for ch in 0..n {
+        out[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
     }
     if let Some(routes) = routes {
-        for l in 0..L {
-            let m = out[l];
-            let not0 = (c0[l] != m) as u8;
-            let not1 = not0 & (c1[l] != m) as u8;
-            let not2 = not1 & (c2[l] != m) as u8;
-            routes[l] = not0 + not1 + not2;
+        // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
+        for (ch, route) in routes[..n].iter_mut().enumerate() {
+            let m = out[ch];
+            let not0 = (c0[ch] != m) as u8;
+            let not1 = not0 & (c1[ch] != m) as u8;
+            let not2 = not1 & (c2[ch] != m) as u8;
+            *route = not0 + not1 + not2;
         }
     }
 }
@@ -697,22 +750,8 @@ fn pool2(img: &[f32], h: usize, w: usize, c: usize, out: &mut [f32], routes: Opt
         for ox in 0..ow {
             let o = (oy * ow + ox) * c;
             let corner = |r: usize| &img[((2 * oy + (r >> 1)) * w + 2 * ox + (r & 1)) * c..][..c];
-            let (c0, c1, c2, c3) = (corner(0), corner(1), corner(2), corner(3));
-            let best = &mut out[o..o + c];
-            // Branch-free (the comparisons are coin flips to a branch predictor).
-            for ch in 0..c {
-                best[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
-            }
-            if let Some(routes) = routes.as_mut() {
-                // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
-                for (ch, route) in routes[o..o + c].iter_mut().enumerate() {
-                    let m = best[ch];
-                    let not0 = (c0[ch] != m) as u8;
-                    let not1 = not0 & (c1[ch] != m) as u8;
-                    let not2 = not1 & (c2[ch] != m) as u8;
-                    *route = not0 + not1 + not2;
-                }
-            }
+            let routes = routes.as_deref_mut().map(|r| &mut r[o..o + c]);
+            pool_corners([0, 1, 2, 3].map(corner), &mut out[o..o + c], routes);
         }
     }
 }

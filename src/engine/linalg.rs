@@ -92,13 +92,13 @@ impl PackedB {
             (1..=KC_MAX).contains(&capacity),
             "one block of at most KC_MAX rows"
         );
-        let len = self.panels_of(n) * capacity * NR;
+        let len = n.div_ceil(NR) * capacity * NR;
         if (self.n, self.depth, self.data.len()) == (n, capacity, len) {
             self.k = 0;
             return;
         }
         self.data.clear();
-        self.data.resize(self.panels_of(n) * capacity * NR, 0.0);
+        self.data.resize(len, 0.0);
         (self.k, self.n, self.depth) = (0, n, capacity);
     }
 
@@ -116,10 +116,6 @@ impl PackedB {
     pub fn set_rows(&mut self, k: usize) {
         assert!(k <= self.depth, "more rows than reserved");
         self.k = k;
-    }
-
-    fn panels_of(&self, n: usize) -> usize {
-        n.div_ceil(NR)
     }
 
     fn pack_in_blocks(&mut self, b: Operand, k: usize, n: usize, depth: usize) {

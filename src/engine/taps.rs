@@ -6,7 +6,7 @@
 //! output's sums for 8 channels stay in one vector register while the k·k pixels are
 //! broadcast against the kernel's rows, and pooled outputs are pooled at once.
 
-use super::conv::{pool_corners, Output};
+use super::conv::Output;
 
 /// Output channels computed together: two 8-lane vectors (for a pooling window, 8 sums in
 /// flight, enough to hide the latency of the multiply-adds).
@@ -72,57 +72,21 @@ fn convolve_here<const FUSED: bool>(
     output: &mut Output,
 ) {
     let cout = bias.len();
-    match output {
-        Output::Pooled { out, routes } => {
-            let ow = w / 2;
-            for o in 0..(h / 2) * ow {
-                let (y, x) = (2 * (o / ow), 2 * (o % ow));
-                let mut ch = 0;
-                while ch + LANES <= cout {
-                    let corners = window_sums::<LANES, FUSED>(image, (y, x), (weights, bias), ch);
-                    let at = o * cout + ch..o * cout + ch + LANES;
-                    let routes = routes.as_deref_mut().map(|r| &mut r[at.clone()]);
-                    pool_corners(&corners, &mut out[at], routes);
-                    ch += LANES;
-                }
-                for ch in ch..cout {
-                    let corners = window_sums::<1, FUSED>(image, (y, x), (weights, bias), ch);
-                    let at = o * cout + ch..o * cout + ch + 1;
-                    let routes = routes.as_deref_mut().map(|r| &mut r[at.clone()]);
-                    pool_corners(&corners, &mut out[at], routes);
-                }
+    let (rows, cols) = output.blocks(h, w);
+    for by in 0..rows {
+        for bx in 0..cols {
+            let window = (2 * by, 2 * bx);
+            let mut ch = 0;
+            while ch + LANES <= cout {
+                let corners = window_sums::<LANES, FUSED>(image, window, (weights, bias), ch);
+                output.emit_block(&corners, (by, bx, ch), cout, (h, w));
+                ch += LANES;
+            }
+            for ch in ch..cout {
+                let corners = window_sums::<1, FUSED>(image, window, (weights, bias), ch);
+                output.emit_block(&corners, (by, bx, ch), cout, (h, w));
             }
         }
-        Output::Full { out, accumulate } => {
-            let windows = w.div_ceil(2);
-            for o in 0..h.div_ceil(2) * windows {
-                let (y, x) = (2 * (o / windows), 2 * (o % windows));
-                let inside = |r: usize| y + r / 2 < h && x + r % 2 < w;
-                let at = |r: usize, ch: usize| ((y + r / 2) * w + x + r % 2) * cout + ch;
-                let mut ch = 0;
-                while ch + LANES <= cout {
-                    let corners = window_sums::<LANES, FUSED>(image, (y, x), (weights, bias), ch);
-                    for (r, values) in corners.iter().enumerate().filter(|(r, _)| inside(*r)) {
-                        store(values, &mut out[at(r, ch)..][..LANES], *accumulate);
-                    }
-                    ch += LANES;
-                }
-                for ch in ch..cout {
-                    let corners = window_sums::<1, FUSED>(image, (y, x), (weights, bias), ch);
-                    for (r, values) in corners.iter().enumerate().filter(|(r, _)| inside(*r)) {
-                        store(values, &mut out[at(r, ch)..][..1], *accumulate);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Writes (or adds) `values` to `dst`.
-#[inline(always)]
-fn store<const L: usize>(values: &[f32; L], dst: &mut [f32], accumulate: bool) {
-    for (d, v) in dst.iter_mut().zip(values) {
-        *d = if accumulate { *d + v } else { *v };
     }
 }
 

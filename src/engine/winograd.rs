@@ -14,7 +14,7 @@
 //! Notation (Lavin & Gray, 2016): output Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for a 3×3 kernel g
 //! and a 4×4 input block d.
 
-use super::conv::{pool_corners, Output};
+use super::conv::{output_blocks, Output};
 use super::kernel::with_avx2;
 use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
 
@@ -87,8 +87,7 @@ pub(crate) fn convolve(
     buffers: &mut Buffers,
 ) {
     let (cin, cout) = (kernel.cin, kernel.cout);
-    let pooled = matches!(output, Output::Pooled { .. });
-    let tiles = Tiles::over(h, w, pooled);
+    let tiles = Tiles::over(h, w, matches!(output, Output::Pooled { .. }));
     if tiles.rows == 0 || tiles.cols == 0 {
         return; // nothing to pool
     }
@@ -120,9 +119,7 @@ pub(crate) fn convolve(
     }
 }
 
-/// The 2×2 output blocks over an h×w image: for a pooled output exactly the pooling
-/// windows (an odd last row or column is dropped), otherwise enough to cover every output
-/// (edge blocks hang over the border).
+/// The 2×2 output blocks over an h×w image ([`output_blocks`]).
 struct Tiles {
     rows: usize,
     cols: usize,
@@ -130,17 +127,8 @@ struct Tiles {
 
 impl Tiles {
     fn over(h: usize, w: usize, pooled: bool) -> Self {
-        if pooled {
-            Self {
-                rows: h / 2,
-                cols: w / 2,
-            }
-        } else {
-            Self {
-                rows: h.div_ceil(2),
-                cols: w.div_ceil(2),
-            }
-        }
+        let (rows, cols) = output_blocks(h, w, pooled);
+        Self { rows, cols }
     }
 
     /// Block (ty, tx) reads padded rows 2ty..2ty+4 and columns 2tx..2tx+4.
@@ -225,47 +213,12 @@ impl Strip {
             let mut ch = 0;
             while ch + LANES <= c {
                 let y = transform_output_lanes::<LANES>(m, plane, j * c + ch, bias, ch);
-                self.emit(&y, (ty, tx, ch), c, (h, w), output);
+                output.emit_block(&y, (ty, tx, ch), c, (h, w));
                 ch += LANES;
             }
             for ch in ch..c {
                 let y = transform_output_lanes::<1>(m, plane, j * c + ch, bias, ch);
-                self.emit(&y, (ty, tx, ch), c, (h, w), output);
-            }
-        }
-    }
-
-    /// Pools or stores one block's corners for the `L` channels from `ch`.
-    #[inline(always)]
-    fn emit<const L: usize>(
-        &self,
-        y: &[[f32; L]; 4],
-        (ty, tx, ch): (usize, usize, usize),
-        c: usize,
-        (h, w): (usize, usize),
-        output: &mut Output,
-    ) {
-        match output {
-            Output::Pooled { out, routes } => {
-                let o = (ty * self.cols + tx) * c + ch;
-                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
-                pool_corners(y, &mut out[o..o + L], routes);
-            }
-            Output::Full { out, accumulate } => {
-                for (corner, values) in y.iter().enumerate() {
-                    let (oy, ox) = (2 * ty + corner / 2, 2 * tx + corner % 2);
-                    if oy >= h || ox >= w {
-                        continue;
-                    }
-                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
-                    for l in 0..L {
-                        dst[l] = if *accumulate {
-                            dst[l] + values[l]
-                        } else {
-                            values[l]
-                        };
-                    }
-                }
+                output.emit_block(&y, (ty, tx, ch), c, (h, w));
             }
         }
     }
