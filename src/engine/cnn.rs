@@ -491,6 +491,15 @@ mod tests {
     use super::*;
     use crate::config::{check_shapes, parse_layers, reference_layer_values};
 
+    /// A layer list written as in an experiment file, parsed and shape-checked for
+    /// `size`×`size` images.
+    fn checked_layers(list: &str, size: usize) -> Vec<Layer> {
+        let table: toml::Table = toml::from_str(&format!("l = {list}")).unwrap();
+        let layers = parse_layers(table["l"].as_array().unwrap()).unwrap();
+        check_shapes(&layers, size).unwrap();
+        layers
+    }
+
     #[test]
     fn reference_network_matches_its_declared_parameter_count() {
         let layers = parse_layers(&reference_layer_values()).unwrap();
@@ -506,12 +515,10 @@ mod tests {
     /// the parts see the same network), and training in parts is deterministic.
     #[test]
     fn parts_of_a_batch_add_up_to_the_batch() {
-        let toml_layers: toml::Table = toml::from_str(
-            "l = [{ conv = 6 }, \"relu\", \"maxpool\", { conv = 8 }, \"relu\", \"maxpool\", \"flatten\", { dense = 8 }, \"relu\", { dense = 1 }]",
-        )
-        .unwrap();
-        let layers = parse_layers(toml_layers["l"].as_array().unwrap()).unwrap();
-        check_shapes(&layers, 12).unwrap();
+        let layers = checked_layers(
+            r#"[{ conv = 6 }, "relu", "maxpool", { conv = 8 }, "relu", "maxpool", "flatten", { dense = 8 }, "relu", { dense = 1 }]"#,
+            12,
+        );
         let mut rng = Rng::new(4);
         let n = 7;
         let x: Vec<f32> = (0..n * 144).map(|_| rng.normal() as f32).collect();
@@ -553,12 +560,10 @@ mod tests {
     /// seed gives the same numbers.
     #[test]
     fn small_network_learns_and_is_deterministic() {
-        let toml_layers: toml::Table = toml::from_str(
-            "l = [{ conv = 4 }, \"batchnorm\", \"relu\", \"maxpool\", { conv = 4 }, \"relu\", \"maxpool\", \"flatten\", { dropout = 0.1 }, { dense = 8 }, \"relu\", { dense = 1 }]",
-        )
-        .unwrap();
-        let layers = parse_layers(toml_layers["l"].as_array().unwrap()).unwrap();
-        check_shapes(&layers, 8).unwrap();
+        let layers = checked_layers(
+            r#"[{ conv = 4 }, "batchnorm", "relu", "maxpool", { conv = 4 }, "relu", "maxpool", "flatten", { dropout = 0.1 }, { dense = 8 }, "relu", { dense = 1 }]"#,
+            8,
+        );
         let mut rng = Rng::new(2);
         let n = 32;
         let mut x = Vec::new();
