@@ -336,3 +336,29 @@ fn dedupe_drops_exact_copies_and_reports_the_count() {
     assert_eq!(column(&header, &rows, "n"), vec!["7"]);
     assert_eq!(column(&header, &rows, "n_train"), vec!["5"]);
 }
+
+/// Output piped into a reader that stops early (`| head`) ends the process quietly, not
+/// with a panic on the closed pipe.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("big.pgm");
+    // Large enough that its coefficients (~2.7 MB of text) overflow the pipe's buffer.
+    write_pgm(&image, 512, 512, |x, y| ((x * 7 + y * 3) % 256) as u8);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microcal"))
+        .args(["wavelet", "--family", "db5", "--level", "1"])
+        .arg(&image)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader is gone (its end of the pipe dropped above).
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

@@ -36,6 +36,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    cli::end_quietly_on_closed_pipe();
     cli::init_logging();
     cli::exit_with(run(Args::parse()))
 }

@@ -170,6 +170,7 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    cli::end_quietly_on_closed_pipe();
     cli::init_logging();
     cli::exit_with(run(Args::parse()).map(|()| ExitCode::SUCCESS))
 }
