@@ -3,7 +3,11 @@
 mod common;
 
 use common::*;
-use microcal::config::{ClassifierKind, Experiment, ModelKind};
+use microcal::config::{ClassifierKind, DataConfig, Experiment, ModelKind};
+
+fn identity(data: &DataConfig) -> anyhow::Result<String> {
+    Ok(microcal::data::fingerprint(data)?)
+}
 
 #[test]
 fn every_committed_experiment_file_plans() {
@@ -16,18 +20,22 @@ fn every_committed_experiment_file_plans() {
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
         let exp = Experiment::load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let jobs = exp.jobs().unwrap();
+        let jobs = exp.jobs(identity).unwrap();
         assert!(!jobs.is_empty(), "{}", file.display());
         let plan = microcal_run(&["--plan", file.to_str().unwrap()]);
         assert!(plan.status.success(), "{}", stderr(&plan));
-        assert_eq!(stdout(&plan).lines().count(), 1 + jobs.len());
+        assert_eq!(
+            stdout(&plan).lines().count(),
+            2 + jobs.len(),
+            "a line per job, a header and a total"
+        );
     }
 }
 
 #[test]
 fn the_reference_comparison_has_seven_models() {
     let exp = Experiment::load(&repo().join("experiments/seed_wavelet_ml.toml"), &[]).unwrap();
-    let jobs = exp.jobs().unwrap();
+    let jobs = exp.jobs(identity).unwrap();
     let configs = exp.configs().unwrap();
     let seeds = configs[0].0.train.seeds.len();
     assert_eq!(configs.len(), 7);

@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Tables and figures under results/ from results/results.csv (after
-# `microcal-run experiments/*.toml`). Each experiment gets a Markdown and a CSV summary;
-# the main experiments get figures.
+# Tables and figures under results/ from the committed results tables and each job's
+# artefacts in results/runs/ (predictions, histories, resolved configs): no training.
+# The output is byte-identical for the same rows and artefacts, so on a fresh clone
+# `git status` stays clean. Everything is drawn into a staging folder first; committed
+# files are replaced only once every table and figure has been redrawn, so a missing
+# artefact (`microcal figures` names the jobs) leaves results/ as it was.
+#   MICROCAL=path/to/microcal tools/make_results.sh   # use a built binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin microcal
-microcal=target/release/microcal
+if [ -z "${MICROCAL:-}" ]; then
+  cargo build --release --quiet --bin microcal
+  MICROCAL=target/release/microcal
+fi
+stage=$(mktemp -d results/.staging.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
 
-table() { # name, grouping keys
-  "$microcal" report --filter "experiment=$1" --by "$2" >"results/$1.md"
-  "$microcal" report --filter "experiment=$1" --by "$2" --format csv >"results/$1.csv"
+table() { # experiment name, grouping keys
+  "$MICROCAL" report --filter "experiment=$1" --by "$2" >"$stage/$1.md"
+  "$MICROCAL" report --filter "experiment=$1" --by "$2" --format csv >"$stage/$1.csv"
+}
+figures() { # experiment name, grouping keys
+  "$MICROCAL" figures --filter "experiment=$1" --by "$2" --out "$stage/figures/$1" >/dev/null
 }
 table baseline model.kind
 table seed-cnn model.kind
@@ -20,14 +31,23 @@ table seed-wavelet-ml-stats model.kind,model.classifier
 table wavelet-db-sweep model.wavelet.family,model.wavelet.level
 table cv-leakage data.split,model.kind
 
-rm -rf results/figures
 for exp in seed-cnn seed-cnn-augment seed-cnn-cv cv-leakage; do
-  "$microcal" figures --filter "experiment=$exp" --by model.kind,data.split --out "results/figures/$exp" >/dev/null
+  figures "$exp" model.kind,data.split
 done
 for exp in seed-wavelet-ml seed-wavelet-ml-stats; do
-  "$microcal" figures --filter "experiment=$exp" --by model.kind,model.classifier --out "results/figures/$exp" >/dev/null
+  figures "$exp" model.kind,model.classifier
 done
-# A sample sheet of the first seed-cnn job's test images.
-job=$("$microcal" report --filter experiment=seed-cnn --by job_id --format csv | sed -n 2p | cut -d, -f1)
-[ -n "$job" ] && "$microcal" figures --filter experiment=seed-cnn --by model.kind,data.split --out results/figures/seed-cnn --samples "$job" >/dev/null
+figures wavelet-db-sweep model.wavelet.family,model.wavelet.level
+# A sample sheet of the seed-cnn job with the best test AUC (needs the images themselves).
+job=$("$MICROCAL" report --filter experiment=seed-cnn --by job_id --format csv | sed -n 2p | cut -d, -f1)
+"$MICROCAL" figures --filter experiment=seed-cnn --filter "job_id=$job" --by job_id \
+  --out "$stage/samples" --samples "$job" >/dev/null
+mv "$stage/samples/samples_$job.png" "$stage/figures/seed-cnn/"
+
+# Everything was drawn: replace the committed copies.
+for f in "$stage"/*.md "$stage"/*.csv; do
+  mv "$f" results/
+done
+rm -rf results/figures
+mv "$stage/figures" results/figures
 echo "results/*.md, results/*.csv and results/figures/ written"

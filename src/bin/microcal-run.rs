@@ -8,12 +8,11 @@ use anyhow::Result;
 use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
-use microcal::results::ResultsTable;
-use microcal::runner::{run_experiment, DataCache, RunOptions};
+use microcal::runner::{plan_experiment, run_experiment, DataCache, RunOptions};
 
 /// Run classification experiments declared in TOML files.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = microcal::LONG_VERSION, about)]
 struct Args {
     /// Experiment files (TOML).
     #[arg(required = true)]
@@ -53,17 +52,15 @@ fn run(args: Args) -> Result<ExitCode> {
         .iter()
         .map(|f| Experiment::load(f, &overrides))
         .collect::<Result<Vec<_>, _>>()?;
-    if args.plan {
-        for exp in &experiments {
-            print_plan(exp, args.results.as_ref())?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
     let options = RunOptions {
         results: args.results.clone(),
         force: args.force,
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    if args.plan {
+        print_plan(&experiments, &options)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut cache = DataCache::default();
     let mut failed = 0;
     for exp in &experiments {
@@ -87,29 +84,38 @@ fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn print_plan(exp: &Experiment, results: Option<&PathBuf>) -> Result<()> {
-    let table_path = results.cloned().unwrap_or_else(|| exp.results_path.clone());
-    let done = ResultsTable::new(&table_path).job_ids()?;
-    let jobs = exp.jobs()?;
-    println!(
-        "{} → {} ({} jobs)",
-        exp.path.display(),
-        table_path.display(),
-        jobs.len()
-    );
-    for job in &jobs {
-        let fold = job.fold.map(|f| format!(" fold={f}")).unwrap_or_default();
-        let grid: Vec<String> = job.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let state = if done.contains(&job.id) {
-            "done"
-        } else {
-            "todo"
-        };
+/// One line per job (todo or done), then a line of totals over all files.
+fn print_plan(experiments: &[Experiment], options: &RunOptions) -> Result<()> {
+    let mut cache = DataCache::default();
+    let (mut total, mut done) = (0, 0);
+    for exp in experiments {
+        let plan = plan_experiment(exp, options, &mut cache)?;
         println!(
-            "  {} {state} seed={}{fold} {}",
-            job.id,
-            job.seed,
-            grid.join(" ")
+            "{} → {} ({} jobs)",
+            exp.path.display(),
+            plan.table.display(),
+            plan.jobs.len()
+        );
+        for (job, present) in &plan.jobs {
+            let fold = job.fold.map(|f| format!(" fold={f}")).unwrap_or_default();
+            let grid: Vec<String> = job.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let state = if *present { "done" } else { "todo" };
+            println!(
+                "  {} {state} seed={}{fold} {}",
+                job.id,
+                job.seed,
+                grid.join(" ")
+            );
+        }
+        total += plan.jobs.len();
+        done += plan.done();
+    }
+    if options.force {
+        println!("total: {total} jobs, {total} to run ({done} already in the table, rerun because of --force)");
+    } else {
+        println!(
+            "total: {total} jobs, {} to run, {done} already in the table (--force would rerun them)",
+            total - done
         );
     }
     Ok(())

@@ -7,18 +7,19 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use microcal::bench;
 use microcal::cli;
-use microcal::config::{parse_layers, reference_layer_values, WaveletConfig};
+use microcal::config::{parse_layers, reference_layer_values, Experiment, WaveletConfig};
 use microcal::data::{self, synthetic, Dataset, Origin};
 use microcal::models;
 use microcal::models::saved::SavedCnn;
 use microcal::results::report::{build_report, Filter, ReportFormat};
 use microcal::results::{figures, ResultsTable};
+use microcal::runner::migrate_ids;
 use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
 #[derive(Parser)]
 #[command(
-    version,
+    version = microcal::LONG_VERSION,
     about = "microcal tools: inspect wavelet decompositions, run benchmarks"
 )]
 struct Args {
@@ -97,6 +98,16 @@ enum Command {
         /// Images, or folders searched recursively for *.pgm, *.png, *.tif, *.tiff.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+    },
+    /// Give the rows of a table made before portable job ids (microcal 0.1.0 up to git
+    /// 53d40c6) today's ids, data fingerprint and relative data root; metrics untouched.
+    MigrateIds {
+        /// Results table.
+        #[arg(long, default_value = "results/results.csv")]
+        results: PathBuf,
+        /// Every experiment file whose rows are in the table.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Throughput benchmarks; the last line printed is machine-readable.
     Bench {
@@ -184,6 +195,21 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::MigrateIds { results, files } => {
+            let experiments = files
+                .iter()
+                .map(|f| Experiment::load(f, &[]))
+                .collect::<Result<Vec<_>, _>>()?;
+            let m = migrate_ids(&results, &experiments)?;
+            println!(
+                "{}: {} rows given new ids ({} artefact folders moved), {} already current",
+                results.display(),
+                m.rewritten,
+                m.moved_runs,
+                m.current
+            );
+            Ok(())
+        }
         Command::Figures {
             select,
             out,
@@ -210,7 +236,7 @@ fn run(args: Args) -> Result<()> {
                     results.display()
                 );
             }
-            let report = build_report(&header, &rows, by.as_deref(), &filters);
+            let report = build_report(&header, &rows, by.as_deref(), &filters)?;
             let format = match format {
                 ReportFormatArg::Markdown => ReportFormat::Markdown,
                 ReportFormatArg::Latex => ReportFormat::Latex,

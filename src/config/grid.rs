@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 use super::job::Job;
-use super::schema::ExperimentConfig;
+use super::schema::{DataConfig, ExperimentConfig};
 use super::validate::{resolve, validate};
 use super::ConfigError;
 
@@ -157,13 +157,19 @@ impl Experiment {
         Ok(out)
     }
 
-    /// Every job: grid combinations × seeds × folds, in that order. Combinations that
-    /// resolve to the same job (an override can make them equal) appear once.
-    pub fn jobs(&self) -> Result<Vec<Job>, ConfigError> {
+    /// Every job: grid combinations × seeds × folds, in that order. `identify` gives the
+    /// identity of a combination's data (see `data::fingerprint`), which enters the job id.
+    /// Combinations that resolve to the same job (an override can make them equal) appear
+    /// once.
+    pub fn jobs<E: From<ConfigError>>(
+        &self,
+        mut identify: impl FnMut(&DataConfig) -> Result<String, E>,
+    ) -> Result<Vec<Job>, E> {
         let mut jobs: Vec<Job> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (config, grid) in self.configs()? {
-            for job in Job::expand(&self.path, config, grid) {
+            let data_identity = identify(&config.data)?;
+            for job in Job::expand(&self.path, config, grid, &data_identity) {
                 if seen.insert(job.id.clone()) {
                     jobs.push(job);
                 }
@@ -375,17 +381,21 @@ mod tests {
         assert!(parse_override("novalue").is_err());
     }
 
+    fn test_identity(_: &crate::config::DataConfig) -> Result<String, ConfigError> {
+        Ok("test data".to_string())
+    }
+
     #[test]
     fn grid_expands_to_the_cartesian_product_times_seeds() {
         let text = "name = \"g\"\n[data]\nsource = \"synthetic\"\n[model]\nkind = \"wavelet-mlp\"\n[train]\nseeds = [1, 2]\n[grid]\n\"model.wavelet.family\" = [\"haar\", \"db2\", \"db5\"]\n[grid.model.wavelet]\nlevel = [3, 4]\n";
         let exp = Experiment::from_str(text, Path::new("g.toml"), &[]).unwrap();
-        let jobs = exp.jobs().unwrap();
+        let jobs = exp.jobs(test_identity).unwrap();
         assert_eq!(jobs.len(), 3 * 2 * 2);
         let ids: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.id.clone()).collect();
         assert_eq!(ids.len(), jobs.len(), "ids are distinct");
         let again = Experiment::from_str(text, Path::new("g.toml"), &[])
             .unwrap()
-            .jobs()
+            .jobs(test_identity)
             .unwrap();
         assert_eq!(
             jobs.iter().map(|j| &j.id).collect::<Vec<_>>(),
@@ -408,7 +418,7 @@ mod tests {
         let set = [parse_override("model.wavelet.family=sym4").unwrap()];
         let jobs = Experiment::from_str(text, Path::new("g.toml"), &set)
             .unwrap()
-            .jobs()
+            .jobs(test_identity)
             .unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(

@@ -1,15 +1,17 @@
 //! A job: one fully resolved configuration with one seed and (for k-fold splits) one fold.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
+use super::identity::job_id;
 use super::schema::{ExperimentConfig, SplitKind};
 
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Hash of the resolved config, seed and fold: the key of the results table.
+    /// Hash of what the job's numbers depend on (see `config::identity`): the key of the
+    /// results table.
     pub id: String,
     pub file: PathBuf,
     pub config: ExperimentConfig,
@@ -17,13 +19,8 @@ pub struct Job {
     pub fold: Option<usize>,
     /// The grid values that produced this job, as (dotted key, value).
     pub grid: Vec<(String, String)>,
-}
-
-#[derive(Serialize)]
-struct Identity<'a> {
-    config: &'a ExperimentConfig,
-    seed: u64,
-    fold: Option<usize>,
+    /// The data's identity (content fingerprint or generator version), part of the id.
+    pub data_identity: String,
 }
 
 impl Job {
@@ -32,6 +29,7 @@ impl Job {
         file: &Path,
         config: ExperimentConfig,
         grid: Vec<(String, String)>,
+        data_identity: &str,
     ) -> Vec<Job> {
         let folds: Vec<Option<usize>> = match config.data.split {
             SplitKind::Kfold | SplitKind::GroupKfold => (0..config.data.folds).map(Some).collect(),
@@ -43,12 +41,13 @@ impl Job {
             single.train.seeds = vec![seed];
             for &fold in &folds {
                 jobs.push(Job {
-                    id: job_id(&single, seed, fold),
+                    id: job_id(&single, data_identity, seed, fold),
                     file: file.to_path_buf(),
                     config: single.clone(),
                     seed,
                     fold,
                     grid: grid.clone(),
+                    data_identity: data_identity.to_string(),
                 });
             }
         }
@@ -56,9 +55,14 @@ impl Job {
     }
 
     /// The resolved config as TOML (its `train.seeds` is this job's seed alone), for the
-    /// job's artefacts: it runs again as an experiment file of its own.
-    pub fn resolved_toml(&self) -> String {
-        let mut text = toml::to_string_pretty(&self.config).unwrap_or_default();
+    /// job's artefacts in `run_dir`: it runs again as an experiment file of its own, so its
+    /// data root is written relative to that folder.
+    pub fn resolved_toml(&self, run_dir: &Path) -> String {
+        let mut config = self.config.clone();
+        if let Some(root) = &config.data.root_dir {
+            config.data.root = Some(relative_path(run_dir, root));
+        }
+        let mut text = toml::to_string_pretty(&config).unwrap_or_default();
         text.push_str(&format!("\n# job {}\n", self.id));
         if let Some(fold) = self.fold {
             text.push_str(&format!("# fold = {fold}\n"));
@@ -67,37 +71,84 @@ impl Job {
     }
 }
 
-/// First 16 hex digits of SHA-256 over the canonical JSON of config, seed and fold.
-fn job_id(config: &ExperimentConfig, seed: u64, fold: Option<usize>) -> String {
-    let json = serde_json::to_string(&Identity { config, seed, fold }).expect("configs serialise");
-    let digest = Sha256::digest(json.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// `to` as a path relative to the folder `from` (both made absolute against the current
+/// folder, symbolic links resolved where they exist), with `/` separators.
+pub fn relative_path(from: &Path, to: &Path) -> String {
+    let absolute = |p: &Path| {
+        let p = std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or(p.to_path_buf());
+        p.canonicalize().unwrap_or(p)
+    };
+    let (from, to) = (absolute(from), absolute(to));
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// The config as dotted keys and display values (`model.wavelet.family` → `db5`), the
-/// columns that let rows of different experiments be compared.
+/// columns that let rows of different experiments be compared. `train.seeds` is left out:
+/// a job has one seed, and the `seed` column says it.
 pub fn flatten_config(config: &ExperimentConfig) -> Vec<(String, String)> {
-    let value = serde_json::to_value(config).expect("configs serialise");
-    let mut out = Vec::new();
-    flatten_value("", &value, &mut out);
+    dotted_config(config)
+        .into_iter()
+        .filter(|(key, _)| key != "train.seeds")
+        .map(|(key, value)| match value {
+            Value::String(s) => (key, s),
+            other => (key, other.to_string()),
+        })
+        .collect()
+}
+
+/// The config as dotted keys with canonical JSON values (zero without a sign); unset
+/// options are absent.
+pub(crate) fn dotted_config(config: &ExperimentConfig) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    flatten(
+        "",
+        &serde_json::to_value(config).expect("configs serialise"),
+        &mut out,
+    );
     out
 }
 
-fn flatten_value(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
-        serde_json::Value::Object(map) => {
+        Value::Object(map) => {
             for (k, v) in map {
                 let key = if prefix.is_empty() {
                     k.clone()
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten_value(&key, v, out);
+                flatten(&key, v, out);
             }
         }
-        serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        serde_json::Value::Null => {}
-        _ if prefix == "train.seeds" => {} // one seed per job: the `seed` column says it
-        other => out.push((prefix.to_string(), other.to_string())),
+        Value::Null => {}
+        other => {
+            out.insert(prefix.to_string(), canonical(other));
+        }
+    }
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => Value::from(0.0),
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
+        }
+        other => other.clone(),
     }
 }

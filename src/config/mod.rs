@@ -2,15 +2,16 @@
 
 mod classifier;
 mod grid;
-mod layers;
-pub(crate) use grid::base_dir;
+mod identity;
 mod job;
+mod layers;
 mod schema;
 mod validate;
 
 pub use classifier::*;
 pub use grid::{parse_override, Experiment};
-pub use job::{flatten_config, Job};
+pub use identity::key_applies;
+pub use job::{flatten_config, relative_path, Job};
 pub use layers::{check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS};
 pub use schema::*;
 

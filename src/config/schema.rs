@@ -1,6 +1,8 @@
 //! The experiment file's schema. Every struct rejects unknown keys, so a typo is an error
 //! that lists the valid keys instead of a silently ignored setting.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 pub use super::classifier::ClassifierKind;
@@ -53,10 +55,14 @@ pub enum SplitKind {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     pub source: DataSource,
-    /// Folder holding `Train/` and `Test/` (source = "folder"); relative paths resolve
-    /// against the experiment file's folder.
+    /// Folder holding `Train/` and `Test/` (source = "folder") as written in the file;
+    /// relative paths resolve against the experiment file's folder (see `root_dir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
+    /// `root` resolved against the experiment file's folder, set when the file is loaded.
+    /// Never written out: rows, job ids and artefacts must not hold this machine's paths.
+    #[serde(skip)]
+    pub root_dir: Option<PathBuf>,
     #[serde(default = "default_split")]
     pub split: SplitKind,
     /// Number of folds for k-fold splits.
@@ -84,6 +90,16 @@ pub struct DataConfig {
     /// Drop exact duplicates (same file content), keeping the first by path, before splitting.
     #[serde(default)]
     pub dedupe: bool,
+}
+
+impl DataConfig {
+    /// The folder to read images from: `root` resolved, or as written when not resolved.
+    pub fn root_path(&self) -> PathBuf {
+        self.root_dir
+            .clone()
+            .or_else(|| self.root.as_ref().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
 }
 
 fn default_split() -> SplitKind {

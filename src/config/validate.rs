@@ -9,8 +9,9 @@ use super::schema::*;
 use crate::wavelet::Wavelet;
 
 /// Makes a config complete and canonical: sections the model kind uses get their defaults,
-/// derived defaults are filled in, and a relative data root becomes absolute. The result is
-/// what a job id hashes, so two spellings of the same experiment get the same id.
+/// derived defaults are filled in, and the data root is resolved (`data.root_dir`; `data.root`
+/// stays as written). Job ids hash the result (see `config::identity`), so two spellings of
+/// the same experiment get the same id.
 pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> ExperimentConfig {
     config.grid = None;
     if config.model.kind.uses_wavelets() {
@@ -58,11 +59,13 @@ pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> Experime
         DataSource::Folder => {
             if let Some(root) = &config.data.root {
                 let joined = base_dir.join(root);
-                let absolute = joined.canonicalize().unwrap_or(joined);
-                config.data.root = Some(absolute.to_string_lossy().into_owned());
+                config.data.root_dir = Some(joined.canonicalize().unwrap_or(joined));
             }
         }
-        DataSource::Synthetic => config.data.root = None,
+        DataSource::Synthetic => {
+            config.data.root = None;
+            config.data.root_dir = None;
+        }
     }
     if !matches!(config.data.split, SplitKind::Kfold | SplitKind::GroupKfold) {
         // Folds mean nothing for a fixed split; keep them out of the job id.

@@ -2,11 +2,13 @@
 
 pub mod augment;
 mod check;
+mod fingerprint;
 mod folder;
 mod split;
 pub mod synthetic;
 
 pub use check::{check_folder, DataReport};
+pub use fingerprint::{folder_fingerprint, synthetic_fingerprint};
 pub use folder::{content_hash, load_folder, read_image};
 pub use split::{holdout, make_split, Partition};
 
@@ -134,12 +136,22 @@ pub fn load(config: &DataConfig) -> Result<Dataset, DataError> {
     })
 }
 
+/// The identity of the data a config names (see `fingerprint`): a content hash of the folder,
+/// or the synthetic generator's version.
+pub fn fingerprint(config: &DataConfig) -> Result<String, DataError> {
+    match config.source {
+        DataSource::Folder => folder_fingerprint(&config.root_path()),
+        DataSource::Synthetic => Ok(synthetic_fingerprint()),
+    }
+}
+
 fn load_all(config: &DataConfig) -> Result<Dataset, DataError> {
     match config.source {
-        DataSource::Folder => {
-            let root = config.root.as_deref().unwrap_or(".");
-            load_folder(root.as_ref(), config.image_size, &config.group_pattern)
-        }
+        DataSource::Folder => load_folder(
+            &config.root_path(),
+            config.image_size,
+            &config.group_pattern,
+        ),
         DataSource::Synthetic => Ok(synthetic::generate(&synthetic::SyntheticSpec {
             size: config.image_size,
             train_per_class: config.synthetic_train_per_class,

@@ -22,6 +22,15 @@ pub struct PredictionRecord {
 /// File of a job's trained weights inside its folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
+/// The folder of a job's artefacts: `runs/<job id>` beside the table.
+pub fn run_dir(table_path: &Path, job_id: &str) -> PathBuf {
+    table_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("runs")
+        .join(job_id)
+}
+
 /// Writes the job's resolved config, predictions, history and (if any) weights; returns the
 /// job's folder.
 pub fn write_artefacts(
@@ -32,11 +41,7 @@ pub fn write_artefacts(
     history: &[EpochRecord],
     weights: Option<&[(String, Vec<f32>)]>,
 ) -> Result<PathBuf, ResultsError> {
-    let dir = table_path
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join("runs")
-        .join(job_id);
+    let dir = run_dir(table_path, job_id);
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| ResultsError::Write { path, cause }

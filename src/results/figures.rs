@@ -63,7 +63,23 @@ pub fn make_figures(
 ) -> Result<Vec<PathBuf>, ResultsError> {
     let (header, rows) = ResultsTable::new(table).read()?;
     let runs_dir = table.parent().unwrap_or(Path::new(".")).join("runs");
-    let grouping = group_rows(&header, &rows, by, filters);
+    let grouping = group_rows(&header, &rows, by, filters)?;
+    let missing: Vec<String> = grouping
+        .groups
+        .iter()
+        .flat_map(|(_, members)| members)
+        .filter(|r| r.get("status") == Some("ok"))
+        .filter_map(|r| r.get("job_id"))
+        .filter(|id| read_predictions(&runs_dir.join(id)).is_none())
+        .map(str::to_string)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ResultsError::MissingArtefacts {
+            runs: runs_dir,
+            ids: missing,
+        });
+    }
+    let labels = group_labels(&grouping.keys, &grouping.groups);
     let mut written = Vec::new();
     let mut means = Vec::new();
     for (index, (values, members)) in grouping.groups.iter().enumerate() {
@@ -71,16 +87,7 @@ pub fn make_figures(
             .iter()
             .filter(|r| r.get("status") == Some("ok"))
             .collect();
-        let shown: Vec<&str> = values
-            .iter()
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .collect();
-        let name = if shown.is_empty() {
-            "all runs".to_string()
-        } else {
-            shown.join(", ")
-        };
+        let name = labels[index].clone();
         let stem = out.join(slug(index + 1, values));
         let mut curves = Vec::new();
         let mut aucs = Vec::new();
@@ -128,7 +135,7 @@ pub fn make_figures(
                 std::slice::from_ref(&mean),
             )?);
             means.push(MeanRoc {
-                label: format!("{} (AUC {mean_auc:.3})", truncate(&name, 48)),
+                label: format!("{} (AUC {mean_auc:.3})", truncate(&name, 60)),
                 ..mean
             });
         }
@@ -174,6 +181,45 @@ pub fn make_figures(
         )?);
     }
     Ok(written)
+}
+
+/// A label per group built from the keys whose values differ between the groups shown
+/// (`family=db5, level=3`), each key by its last dotted part unless two keys share it; with
+/// one group, every key with a value. Empty values are left out.
+fn group_labels(keys: &[String], groups: &[(Vec<String>, Vec<&Row>)]) -> Vec<String> {
+    let differs = |i: usize| groups.iter().any(|(v, _)| v[i] != groups[0].0[i]);
+    let shown: Vec<usize> = if groups.len() > 1 {
+        (0..keys.len()).filter(|&i| differs(i)).collect()
+    } else {
+        (0..keys.len()).collect()
+    };
+    let short = |key: &str| -> String {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        let shared = shown
+            .iter()
+            .filter(|&&j| keys[j].rsplit('.').next() == Some(last))
+            .count();
+        if shared > 1 {
+            key.to_string()
+        } else {
+            last.to_string()
+        }
+    };
+    groups
+        .iter()
+        .map(|(values, _)| {
+            let parts: Vec<String> = shown
+                .iter()
+                .filter(|&&i| !values[i].is_empty())
+                .map(|&i| format!("{}={}", short(&keys[i]), values[i]))
+                .collect();
+            if parts.is_empty() {
+                "all runs".to_string()
+            } else {
+                parts.join(", ")
+            }
+        })
+        .collect()
 }
 
 fn mean_roc_labelled(label: String, curves: &[Vec<(f64, f64)>]) -> MeanRoc {

@@ -7,7 +7,7 @@ pub mod report;
 mod table;
 
 pub use artefacts::{
-    decode_weights, encode_weights, write_artefacts, PredictionRecord, WEIGHTS_FILE,
+    decode_weights, encode_weights, run_dir, write_artefacts, PredictionRecord, WEIGHTS_FILE,
 };
 pub use table::{ResultsTable, Row};
 
@@ -23,4 +23,12 @@ pub enum ResultsError {
     },
     #[error("cannot read results table {path}: {message}; fix or move the file (it is never overwritten while unreadable)")]
     Read { path: PathBuf, message: String },
+    #[error("no readable predictions.csv under {runs} for {} jobs of the table: {}; nothing was drawn (rerun them with `microcal-run --force`, or filter them out)", ids.len(), ids.join(", "))]
+    MissingArtefacts { runs: PathBuf, ids: Vec<String> },
+    #[error("unknown column `{key}` in {what}; the table's columns are: {}", columns.join(", "))]
+    UnknownColumn {
+        key: String,
+        what: &'static str,
+        columns: Vec<String>,
+    },
 }

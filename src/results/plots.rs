@@ -95,8 +95,8 @@ fn both(
             cause,
         })?;
     }
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
+    let png = with_extension(stem, "png");
+    let svg = with_extension(stem, "svg");
     {
         let root = BitMapBackend::new(&png, size).into_drawing_area();
         draw_png(&root).map_err(|e| err(&png, e))?;
@@ -108,6 +108,15 @@ fn both(
         root.present().map_err(|e| err(&svg, e.to_string()))?;
     }
     Ok(vec![png, svg])
+}
+
+/// `stem` with `.ext` appended. (`Path::with_extension` would replace whatever follows the
+/// last dot, so `g01_bior2.4_roc` would become `g01_bior2.png` and overwrite another group's.)
+fn with_extension(stem: &Path, ext: &str) -> PathBuf {
+    let mut name = stem.as_os_str().to_os_string();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
 }
 
 fn palette(i: usize) -> RGBColor {
@@ -232,14 +241,15 @@ pub fn learning_figure(
     histories: &[History],
 ) -> Result<Vec<PathBuf>, ResultsError> {
     let epochs = histories.iter().map(Vec::len).max().unwrap_or(0);
-    let mean = |f: &dyn Fn(&EpochPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+    // Epochs on an integer axis, so ticks fall on whole epochs.
+    let mean = |f: &dyn Fn(&EpochPoint) -> Option<f64>| -> Vec<(i32, f64)> {
         (0..epochs)
             .filter_map(|i| {
                 let v: Vec<f64> = histories
                     .iter()
                     .filter_map(|h| h.get(i).and_then(f))
                     .collect();
-                (!v.is_empty()).then(|| ((i + 1) as f64, v.iter().sum::<f64>() / v.len() as f64))
+                (!v.is_empty()).then(|| ((i + 1) as i32, v.iter().sum::<f64>() / v.len() as f64))
             })
             .collect()
     };
@@ -271,11 +281,11 @@ pub fn learning_figure(
                     .margin(12)
                     .x_label_area_size(44)
                     .y_label_area_size(56)
-                    .build_cartesian_2d(1.0..(epochs.max(2) as f64), y_range)
+                    .build_cartesian_2d(1i32..(epochs.max(2) as i32), y_range)
                     .map_err(|x| e(&x))?;
                 chart
                     .configure_mesh()
-                    .x_label_formatter(&|x| format!("{x:.0}"))
+                    .x_labels(epochs.clamp(2, 10))
                     .x_desc("epoch")
                     .y_desc(y_desc)
                     .label_style((FONT, 14))
@@ -471,7 +481,7 @@ pub fn sample_sheet(
     }
     // PNG only: a pixel grid as SVG is thousands of rectangles and megabytes of text.
     fonts();
-    let png = stem.with_extension("png");
+    let png = with_extension(stem, "png");
     if let Some(dir) = png.parent() {
         std::fs::create_dir_all(dir).map_err(|cause| ResultsError::Write {
             path: dir.to_path_buf(),

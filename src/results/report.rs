@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::Row;
+use super::{ResultsError, Row};
+use crate::config::key_applies;
 
 /// Metrics summarised per group, with their column names and headings.
 const METRICS: &[(&str, &str)] = &[
@@ -92,13 +93,32 @@ pub struct Grouping<'a> {
 }
 
 /// Groups `rows` by `by` (default: every configuration column except seed and fold, of which
-/// only those that differ are kept as keys), after `filters`.
+/// only those that differ are kept as keys), after `filters`. A `by` or filter key that is
+/// not a column of the table is an error listing the columns. In the default grouping a key
+/// that does not apply to a row's model (`train.epochs` of a random forest) counts as blank.
 pub fn group_rows<'a>(
     header: &[String],
     rows: &'a [Row],
     by: Option<&[String]>,
     filters: &[Filter],
-) -> Grouping<'a> {
+) -> Result<Grouping<'a>, ResultsError> {
+    let known = |key: &str, what: &'static str| {
+        if header.is_empty() || header.iter().any(|h| h == key) {
+            Ok(())
+        } else {
+            Err(ResultsError::UnknownColumn {
+                key: key.to_string(),
+                what,
+                columns: header.to_vec(),
+            })
+        }
+    };
+    for key in by.unwrap_or_default() {
+        known(key, "--by")?;
+    }
+    for filter in filters {
+        known(&filter.key, "--filter")?;
+    }
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| filters.iter().all(|f| f.matches(r)))
@@ -117,7 +137,10 @@ pub fn group_rows<'a>(
     for row in rows {
         let values = keys
             .iter()
-            .map(|k| row.get(k).unwrap_or("").to_string())
+            .map(|k| match row.get(k) {
+                Some(v) if by.is_some() || applies(row, k) => v.to_string(),
+                _ => String::new(),
+            })
             .collect();
         grouped.entry(values).or_default().push(row);
     }
@@ -125,12 +148,28 @@ pub fn group_rows<'a>(
     let shown: Vec<usize> = (0..keys.len())
         .filter(|&i| by.is_some() || grouped.keys().any(|v| v[i] != first[i]))
         .collect();
-    Grouping {
+    Ok(Grouping {
         keys: shown.iter().map(|&i| keys[i].clone()).collect(),
         groups: grouped
             .into_iter()
             .map(|(values, members)| (shown.iter().map(|&i| values[i].clone()).collect(), members))
             .collect(),
+    })
+}
+
+/// Whether a configuration column means something for the row's model kind, data source and
+/// split (see `config::key_applies`); rows that do not say are taken to use every key.
+fn applies(row: &Row, key: &str) -> bool {
+    fn parse<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Option<T> {
+        serde_json::from_value(serde_json::Value::String(row.get(column)?.to_string())).ok()
+    }
+    match (
+        parse(row, "model.kind"),
+        parse(row, "data.source"),
+        parse(row, "data.split"),
+    ) {
+        (Some(kind), Some(source), Some(split)) => key_applies(kind, source, split, key),
+        _ => true,
     }
 }
 
@@ -140,8 +179,8 @@ pub fn build_report(
     rows: &[Row],
     by: Option<&[String]>,
     filters: &[Filter],
-) -> Report {
-    let grouping = group_rows(header, rows, by, filters);
+) -> Result<Report, ResultsError> {
+    let grouping = group_rows(header, rows, by, filters)?;
     let mut groups: Vec<Group> = grouping
         .groups
         .into_iter()
@@ -181,10 +220,10 @@ pub fn build_report(
         let auc = |g: &Group| g.metrics.get("auc").map_or(f64::NEG_INFINITY, |s| s.mean);
         auc(b).total_cmp(&auc(a))
     });
-    Report {
+    Ok(Report {
         keys: grouping.keys,
         groups,
-    }
+    })
 }
 
 fn summarise(v: &[f64], ci: Option<(f64, f64)>) -> Summary {
@@ -371,7 +410,7 @@ mod tests {
     #[test]
     fn groups_by_differing_config_counts_failures_and_sorts_by_auc() {
         let (header, rows) = table();
-        let report = build_report(&header, &rows, None, &[]);
+        let report = build_report(&header, &rows, None, &[]).unwrap();
         assert_eq!(
             report.keys,
             vec!["model.kind"],
@@ -405,14 +444,78 @@ mod tests {
     fn filters_and_explicit_keys() {
         let (header, rows) = table();
         let only_cnn = [Filter::parse("model.kind=cnn").unwrap()];
-        let report = build_report(&header, &rows, Some(&["train.lr".to_string()]), &only_cnn);
+        let report =
+            build_report(&header, &rows, Some(&["train.lr".to_string()]), &only_cnn).unwrap();
         assert_eq!(report.groups.len(), 1);
         assert_eq!(report.groups[0].values, vec!["0.001"]);
         let not_cnn = [Filter::parse("model.kind!=cnn").unwrap()];
         assert_eq!(
-            build_report(&header, &rows, None, &not_cnn).groups[0].runs,
+            build_report(&header, &rows, None, &not_cnn).unwrap().groups[0].runs,
             1
         );
         assert!(Filter::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_list_the_columns() {
+        let (header, rows) = table();
+        let err = build_report(&header, &rows, Some(&["train.epoch".to_string()]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`train.epoch`") && err.contains("--by") && err.contains("train.lr"),
+            "{err}"
+        );
+        let typo = [Filter::parse("model.knd=cnn").unwrap()];
+        let err = build_report(&header, &rows, None, &typo)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`model.knd`") && err.contains("--filter"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keys_a_model_does_not_read_stay_out_of_default_groups() {
+        let cols = [
+            ("experiment", "e"),
+            ("status", "ok"),
+            ("data.source", "folder"),
+            ("data.split", "given"),
+        ];
+        let forest = |epochs: &str, classifier: &str| {
+            let mut r = row(&cols);
+            r.push("model.kind", "wavelet-classical");
+            r.push("model.classifier", classifier);
+            r.push("train.epochs", epochs);
+            r
+        };
+        let mut mlp = row(&cols);
+        mlp.push("model.kind", "wavelet-mlp");
+        mlp.push("train.epochs", "50");
+        // Forests with different (unread) epochs form one group; the MLP's epochs are
+        // shown only through its own row.
+        let rows = vec![forest("50", "svm"), forest("25", "svm"), mlp];
+        let header: Vec<String> = [
+            "experiment",
+            "status",
+            "data.source",
+            "data.split",
+            "model.kind",
+            "model.classifier",
+            "train.epochs",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let grouping = group_rows(&header, &rows, None, &[]).unwrap();
+        assert_eq!(grouping.groups.len(), 2, "{:?}", grouping.keys);
+        let svm = grouping
+            .groups
+            .iter()
+            .find(|(v, _)| v.contains(&"svm".to_string()))
+            .unwrap();
+        assert_eq!(svm.1.len(), 2);
     }
 }

@@ -62,6 +62,25 @@ impl ResultsTable {
 
     /// Adds `row`, replacing any row with the same `job_id` (a forced re-run), atomically.
     pub fn upsert(&self, row: &Row) -> Result<(), ResultsError> {
+        self.update(|header, rows| {
+            let id = row.get("job_id");
+            rows.retain(|r| id.is_none() || r.get("job_id") != id);
+            for (column, _) in &row.columns {
+                if !header.contains(column) {
+                    header.push(column.clone());
+                }
+            }
+            rows.push(row.clone());
+            Ok(())
+        })
+    }
+
+    /// Reads the table under its lock, lets `change` edit header and rows, and writes the
+    /// result atomically; an error from `change` leaves the file as it was.
+    pub fn update<E: From<ResultsError>>(
+        &self,
+        change: impl FnOnce(&mut Vec<String>, &mut Vec<Row>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let write_err = |cause| ResultsError::Write {
             path: self.path.clone(),
             cause,
@@ -77,15 +96,8 @@ impl ResultsTable {
             .map_err(write_err)?;
         lock.lock().map_err(write_err)?;
         let (mut header, mut rows) = self.read()?;
-        let id = row.get("job_id");
-        rows.retain(|r| id.is_none() || r.get("job_id") != id);
-        for (column, _) in &row.columns {
-            if !header.contains(column) {
-                header.push(column.clone());
-            }
-        }
-        rows.push(row.clone());
-        let result = write_table(&self.path, &header, &rows);
+        let result = change(&mut header, &mut rows)
+            .and_then(|_| write_table(&self.path, &header, &rows).map_err(E::from));
         lock.unlock().map_err(write_err)?;
         result
     }

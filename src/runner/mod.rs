@@ -2,12 +2,15 @@
 //! load data → split → train and score → metrics → artefacts → one table row.
 
 mod bars;
+mod migrate;
 mod row;
+
+pub use migrate::{legacy_job_id, migrate_ids, Migration};
 
 pub use row::timestamp_utc;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
@@ -17,7 +20,7 @@ use crate::config::{ConfigError, Experiment, Job};
 use crate::data::{self, DataError, Dataset, Partition};
 use crate::metrics::{bootstrap_ci, BinaryMetrics, BootstrapCi};
 use crate::models::{self, ModelError, ModelOutcome};
-use crate::results::{write_artefacts, PredictionRecord, ResultsError, ResultsTable};
+use crate::results::{run_dir, write_artefacts, PredictionRecord, ResultsError, ResultsTable};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -27,6 +30,8 @@ pub enum RunError {
     Data { file: PathBuf, cause: DataError },
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error("{table}: {} rows match no job of the given experiment files (ids {}); pass every file whose rows are in the table, unchanged since those rows were made; nothing was written", ids.len(), ids.join(", "))]
+    UnmatchedRows { table: PathBuf, ids: Vec<String> },
 }
 
 /// Choices from the command line.
@@ -49,15 +54,37 @@ pub struct RunSummary {
     pub table: PathBuf,
 }
 
-/// Datasets already loaded in this process, keyed by their data config.
+/// Datasets already loaded and identified in this process, keyed by their data config and
+/// resolved folder.
 #[derive(Default)]
 pub struct DataCache {
     loaded: HashMap<String, Arc<Dataset>>,
+    identities: HashMap<String, String>,
+}
+
+fn cache_key(config: &crate::config::DataConfig) -> String {
+    let json = serde_json::to_string(config).expect("configs serialise");
+    format!("{json}\0{}", config.root_path().display())
 }
 
 impl DataCache {
+    /// The data's identity for job ids (see `data::fingerprint`), computed once per folder.
+    pub fn identity(&mut self, config: &crate::config::DataConfig) -> Result<String, DataError> {
+        let key = config.root_path().display().to_string();
+        let key = match config.source {
+            crate::config::DataSource::Folder => key,
+            crate::config::DataSource::Synthetic => String::new(),
+        };
+        if let Some(id) = self.identities.get(&key) {
+            return Ok(id.clone());
+        }
+        let id = data::fingerprint(config)?;
+        self.identities.insert(key, id.clone());
+        Ok(id)
+    }
+
     pub fn get(&mut self, config: &crate::config::DataConfig) -> Result<Arc<Dataset>, DataError> {
-        let key = serde_json::to_string(config).expect("configs serialise");
+        let key = cache_key(config);
         if let Some(d) = self.loaded.get(&key) {
             return Ok(d.clone());
         }
@@ -72,7 +99,7 @@ impl DataCache {
 
 /// Logs, as warnings, what `microcal data check` finds that inflates naive numbers.
 fn warn_about_traps(config: &crate::config::DataConfig) {
-    let root = std::path::PathBuf::from(config.root.as_deref().unwrap_or("."));
+    let root = config.root_path();
     match data::check_folder(&root, &config.group_pattern) {
         Ok(report) => {
             for warning in report.warnings() {
@@ -106,6 +133,45 @@ impl JobStatus {
     }
 }
 
+/// An experiment's jobs, each with whether the table already has its row.
+pub struct Plan {
+    pub table: PathBuf,
+    pub jobs: Vec<(Job, bool)>,
+}
+
+impl Plan {
+    /// Jobs already in the table.
+    pub fn done(&self) -> usize {
+        self.jobs.iter().filter(|(_, done)| *done).count()
+    }
+}
+
+/// Expands `experiment` into jobs (identifying its data) and looks each up in the table.
+pub fn plan_experiment(
+    experiment: &Experiment,
+    options: &RunOptions,
+    cache: &mut DataCache,
+) -> Result<Plan, RunError> {
+    let data_err = |cause| RunError::Data {
+        file: experiment.path.clone(),
+        cause,
+    };
+    let jobs = experiment.jobs(|d| cache.identity(d).map_err(data_err))?;
+    let table = options
+        .results
+        .clone()
+        .unwrap_or_else(|| experiment.results_path.clone());
+    let done = ResultsTable::new(&table).job_ids()?;
+    let jobs = jobs
+        .into_iter()
+        .map(|job| {
+            let present = done.contains(&job.id);
+            (job, present)
+        })
+        .collect();
+    Ok(Plan { table, jobs })
+}
+
 /// Runs every job of `experiment` that is not yet in its results table.
 ///
 /// Problems that concern the whole experiment (unreadable data, impossible split, unwritable
@@ -116,26 +182,24 @@ pub fn run_experiment(
     options: &RunOptions,
     cache: &mut DataCache,
 ) -> Result<RunSummary, RunError> {
-    let jobs = experiment.jobs()?;
-    let table_path = options
-        .results
-        .clone()
-        .unwrap_or_else(|| experiment.results_path.clone());
+    let plan = plan_experiment(experiment, options, cache)?;
+    let table_path = plan.table.clone();
     let table = ResultsTable::new(&table_path);
-    let done = table.job_ids()?;
-    let todo: Vec<&Job> = jobs
+    let todo: Vec<&Job> = plan
+        .jobs
         .iter()
-        .filter(|j| options.force || !done.contains(&j.id))
+        .filter(|(_, done)| options.force || !done)
+        .map(|(job, _)| job)
         .collect();
     let mut summary = RunSummary {
-        planned: jobs.len(),
-        skipped: jobs.len() - todo.len(),
+        planned: plan.jobs.len(),
+        skipped: plan.jobs.len() - todo.len(),
         table: table_path.clone(),
         ..Default::default()
     };
     tracing::info!(
         file = %experiment.path.display(),
-        jobs = jobs.len(),
+        jobs = plan.jobs.len(),
         to_run = todo.len(),
         table = %table_path.display(),
         "experiment planned"
@@ -148,7 +212,6 @@ pub fn run_experiment(
         cause,
     };
     let bars = bars::Bars::new(todo.len(), options.progress, &experiment.path);
-    let git = git_revision(&experiment.path);
     for job in todo {
         let cfg = &job.config.data;
         let dataset = cache.get(cfg).map_err(data_err)?;
@@ -157,12 +220,12 @@ pub fn run_experiment(
         bars.start_job(job);
         let started = timestamp_utc();
         let result = execute(job, &dataset, &partition, &bars.epochs);
-        let (status, row) = row::build(job, &started, &git, &result);
+        let (status, row) = row::build(job, &started, &result);
         if let Ok(done) = &result {
             write_artefacts(
                 &table_path,
                 &job.id,
-                &job.resolved_toml(),
+                &job.resolved_toml(&run_dir(&table_path, &job.id)),
                 &done.predictions,
                 &done.outcome.fit.history,
                 done.outcome.weights.as_deref(),
@@ -243,16 +306,4 @@ fn execute(
         test,
         predictions,
     })
-}
-
-/// `git describe --always --dirty` of the folder holding the experiment file, if any.
-fn git_revision(file: &Path) -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(crate::config::base_dir(file))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Finished, JobStatus};
-use crate::config::{flatten_config, Job};
+use crate::config::{flatten_config, relative_path, Job};
 use crate::metrics::BinaryMetrics;
 use crate::models::ModelError;
 use crate::results::Row;
@@ -14,13 +14,12 @@ use crate::train::TrainError;
 pub(super) fn build(
     job: &Job,
     started: &str,
-    git: &str,
     result: &Result<Finished, ModelError>,
 ) -> (JobStatus, Row) {
     let mut row = Row::default();
     row.push("time", started);
     row.push("experiment", &job.config.name);
-    row.push("file", job.file.display());
+    row.push("file", portable_file(&job.file));
     row.push("job_id", &job.id);
     let status = match result {
         Ok(_) => JobStatus::Ok,
@@ -36,7 +35,7 @@ pub(super) fn build(
             .map(|e| e.to_string())
             .unwrap_or_default(),
     );
-    row.push("git_rev", git);
+    row.push("git_rev", crate::GIT_REV);
     row.push("seed", job.seed);
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
     if let Ok(done) = result {
@@ -64,7 +63,20 @@ pub(super) fn build(
             row.push(key, value);
         }
     }
+    row.push("data.fingerprint", &job.data_identity);
+    row.push("microcal_version", crate::VERSION);
     (status, row)
+}
+
+/// The experiment file as the row records it: as given on the command line, or relative to
+/// the current folder when given as an absolute path, so rows hold no machine's paths.
+pub(super) fn portable_file(file: &std::path::Path) -> String {
+    if file.is_absolute() {
+        let here = std::env::current_dir().unwrap_or_default();
+        relative_path(&here, file)
+    } else {
+        file.display().to_string()
+    }
 }
 
 fn push_metrics(row: &mut Row, prefix: &str, m: &BinaryMetrics) {
