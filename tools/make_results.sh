@@ -15,12 +15,16 @@ fi
 stage=$(mktemp -d results/.staging.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 
+# Rows are selected by the jobs each experiment file declares (--jobs-of), not by the
+# experiment name in the row: a job that two files declare (seed_cnn_cv's folds are
+# cv_leakage's CNN k-fold jobs) has one row, under the file that ran it first.
+file() { echo "experiments/${1//-/_}.toml"; }
 table() { # experiment name, grouping keys
-  "$MICROCAL" report --filter "experiment=$1" --by "$2" >"$stage/$1.md"
-  "$MICROCAL" report --filter "experiment=$1" --by "$2" --format csv >"$stage/$1.csv"
+  "$MICROCAL" report --jobs-of "$(file "$1")" --by "$2" >"$stage/$1.md"
+  "$MICROCAL" report --jobs-of "$(file "$1")" --by "$2" --format csv >"$stage/$1.csv"
 }
 figures() { # experiment name, grouping keys
-  "$MICROCAL" figures --filter "experiment=$1" --by "$2" --out "$stage/figures/$1" >/dev/null
+  "$MICROCAL" figures --jobs-of "$(file "$1")" --by "$2" --out "$stage/figures/$1" >/dev/null
 }
 table baseline model.kind
 table seed-cnn model.kind
@@ -39,8 +43,8 @@ for exp in seed-wavelet-ml seed-wavelet-ml-stats; do
 done
 figures wavelet-db-sweep model.wavelet.family,model.wavelet.level
 # A sample sheet of the seed-cnn job with the best test AUC (needs the images themselves).
-job=$("$MICROCAL" report --filter experiment=seed-cnn --by job_id --format csv | sed -n 2p | cut -d, -f1)
-"$MICROCAL" figures --filter experiment=seed-cnn --filter "job_id=$job" --by job_id \
+job=$("$MICROCAL" report --jobs-of "$(file seed-cnn)" --by job_id --format csv | sed -n 2p | cut -d, -f1)
+"$MICROCAL" figures --filter "job_id=$job" --by job_id \
   --out "$stage/samples" --samples "$job" >/dev/null
 mv "$stage/samples/samples_$job.png" "$stage/figures/seed-cnn/"
 

@@ -13,7 +13,7 @@ use microcal::models;
 use microcal::models::saved::SavedCnn;
 use microcal::results::report::{build_report, Filter, ReportFormat};
 use microcal::results::{figures, ResultsTable};
-use microcal::runner::migrate_ids;
+use microcal::runner::{experiment_jobs, migrate_ids, DataCache};
 use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
@@ -40,15 +40,34 @@ struct Selection {
     /// Keep rows where KEY=VALUE (or KEY!=VALUE); repeatable, all must hold.
     #[arg(long = "filter", value_name = "EXPR")]
     filters: Vec<String>,
+    /// Keep the rows of the jobs these experiment files declare, by job id (a job that
+    /// several files declare has one row, under the experiment that ran it first).
+    #[arg(long = "jobs-of", value_name = "FILE")]
+    jobs_of: Vec<PathBuf>,
 }
 
 impl Selection {
     fn filters(&self) -> Result<Vec<Filter>> {
-        self.filters
+        let mut filters = self
+            .filters
             .iter()
             .map(|f| Filter::parse(f))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)
+            .map_err(anyhow::Error::msg)?;
+        if !self.jobs_of.is_empty() {
+            let mut cache = DataCache::default();
+            let mut ids = Vec::new();
+            for file in &self.jobs_of {
+                let experiment = Experiment::load(file, &[])?;
+                ids.extend(
+                    experiment_jobs(&experiment, &mut cache)?
+                        .into_iter()
+                        .map(|j| j.id),
+                );
+            }
+            filters.push(Filter::any_of("job_id", ids));
+        }
+        Ok(filters)
     }
 }
 
@@ -202,11 +221,13 @@ fn run(args: Args) -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             let m = migrate_ids(&results, &experiments)?;
             println!(
-                "{}: {} rows given new ids ({} artefact folders moved), {} already current",
+                "{}: {} rows given new ids ({} artefact folders moved), {} already current, \
+                 {} dropped as repeats of the same job",
                 results.display(),
                 m.rewritten,
                 m.moved_runs,
-                m.current
+                m.current,
+                m.merged
             );
             Ok(())
         }

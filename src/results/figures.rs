@@ -9,6 +9,9 @@ use super::report::{group_rows, Filter};
 use super::{ResultsError, ResultsTable, Row};
 use crate::metrics::{roc_auc, roc_curve};
 
+/// Most mean curves drawn in one figure (the palette's colours).
+const MAX_CURVES: usize = 8;
+
 /// One job's scored images: (path, label, score) of its evaluation set.
 fn read_predictions(run_dir: &Path) -> Option<Vec<(String, u8, f64)>> {
     let mut reader = csv::Reader::from_path(run_dir.join("predictions.csv")).ok()?;
@@ -134,10 +137,13 @@ pub fn make_figures(
                 &runs,
                 std::slice::from_ref(&mean),
             )?);
-            means.push(MeanRoc {
-                label: format!("{} (AUC {mean_auc:.3})", truncate(&name, 60)),
-                ..mean
-            });
+            means.push((
+                mean_auc,
+                MeanRoc {
+                    label: format!("{} (AUC {mean_auc:.3})", truncate(&name, 60)),
+                    ..mean
+                },
+            ));
         }
         let counts = |c: &str| {
             ok.iter()
@@ -172,10 +178,21 @@ pub fn make_figures(
         }
     }
     if means.len() > 1 {
-        means.truncate(8);
+        // Eight colours tell curves apart; with more groups, the best eight by mean AUC.
+        let title = if means.len() > MAX_CURVES {
+            format!(
+                "Mean ROC per group (best {MAX_CURVES} of {} by AUC)",
+                means.len()
+            )
+        } else {
+            "Mean ROC per group".to_string()
+        };
+        means.sort_by(|a, b| b.0.total_cmp(&a.0));
+        means.truncate(MAX_CURVES);
+        let means: Vec<MeanRoc> = means.into_iter().map(|(_, m)| m).collect();
         written.extend(plots::roc_figure(
             &out.join("roc_groups"),
-            "Mean ROC per group",
+            &title,
             &[],
             &means,
         )?);

@@ -33,7 +33,8 @@ pub enum ReportFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     key: String,
-    value: String,
+    /// The row matches when its value is one of these (or none of them, negated).
+    values: Vec<String>,
     negate: bool,
 }
 
@@ -48,13 +49,23 @@ impl Filter {
         };
         Ok(Self {
             key: key.trim().to_string(),
-            value: value.trim().to_string(),
+            values: vec![value.trim().to_string()],
             negate,
         })
     }
 
+    /// Rows whose `key` is one of `values`.
+    pub fn any_of(key: &str, values: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            key: key.to_string(),
+            values: values.into_iter().collect(),
+            negate: false,
+        }
+    }
+
     fn matches(&self, row: &Row) -> bool {
-        (row.get(&self.key).unwrap_or("") == self.value) != self.negate
+        let value = row.get(&self.key).unwrap_or("");
+        self.values.iter().any(|v| v == value) != self.negate
     }
 }
 

@@ -10,7 +10,7 @@
 //! written; rows already under today's ids are left as they are, so running it twice is
 //! harmless.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct Migration {
     pub current: usize,
     /// Artefact folders moved to their new id.
     pub moved_runs: usize,
+    /// Rows dropped because an earlier row is the same job: two experiment files that
+    /// declare one job (same settings, seed and data) under different names share its row.
+    pub merged: usize,
 }
 
 #[derive(Serialize)]
@@ -87,18 +90,24 @@ pub fn migrate_ids(table: &Path, experiments: &[Experiment]) -> Result<Migration
                 by_legacy.insert(legacy_job_id(job, root.as_deref()), job);
             }
         }
-        let current: std::collections::HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let current: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let mut kept: HashSet<String> = HashSet::new();
         let mut unmatched = Vec::new();
-        for row in rows.iter_mut() {
+        let before = rows.len();
+        rows.retain_mut(|row| {
             let id = row.get("job_id").unwrap_or_default().to_string();
             if current.contains(id.as_str()) {
                 migration.current += 1;
-                continue;
+                return kept.insert(id);
             }
             let Some(job) = by_legacy.get(&id) else {
                 unmatched.push(id);
-                continue;
+                return true;
             };
+            if !kept.insert(job.id.clone()) {
+                renames.push((id, *job));
+                return false;
+            }
             row.push("job_id", &job.id);
             row.push("file", super::row::portable_file(&job.file));
             row.push(
@@ -108,7 +117,9 @@ pub fn migrate_ids(table: &Path, experiments: &[Experiment]) -> Result<Migration
             row.push("data.fingerprint", &job.data_identity);
             renames.push((id, *job));
             migration.rewritten += 1;
-        }
+            true
+        });
+        migration.merged = before - rows.len();
         if !unmatched.is_empty() {
             return Err(RunError::UnmatchedRows {
                 table: table.path.clone(),
@@ -129,6 +140,11 @@ pub fn migrate_ids(table: &Path, experiments: &[Experiment]) -> Result<Migration
             let path = path.to_path_buf();
             move |cause| RunError::Results(ResultsError::Write { path, cause })
         };
+        if to.is_dir() {
+            // A merged row's artefacts: the job's own folder is already in place.
+            std::fs::remove_dir_all(&from).map_err(write_err(&from))?;
+            continue;
+        }
         std::fs::rename(&from, &to).map_err(write_err(&to))?;
         let config = to.join("config.toml");
         std::fs::write(&config, job.resolved_toml(&to)).map_err(write_err(&config))?;

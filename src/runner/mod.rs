@@ -146,17 +146,26 @@ impl Plan {
     }
 }
 
+/// Every job of `experiment`, its data identified (see `data::fingerprint`).
+pub fn experiment_jobs(
+    experiment: &Experiment,
+    cache: &mut DataCache,
+) -> Result<Vec<Job>, RunError> {
+    experiment.jobs(|d| {
+        cache.identity(d).map_err(|cause| RunError::Data {
+            file: experiment.path.clone(),
+            cause,
+        })
+    })
+}
+
 /// Expands `experiment` into jobs (identifying its data) and looks each up in the table.
 pub fn plan_experiment(
     experiment: &Experiment,
     options: &RunOptions,
     cache: &mut DataCache,
 ) -> Result<Plan, RunError> {
-    let data_err = |cause| RunError::Data {
-        file: experiment.path.clone(),
-        cause,
-    };
-    let jobs = experiment.jobs(|d| cache.identity(d).map_err(data_err))?;
+    let jobs = experiment_jobs(experiment, cache)?;
     let table = options
         .results
         .clone()
