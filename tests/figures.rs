@@ -8,16 +8,8 @@ use std::fs;
 #[test]
 fn report_and_figures_from_a_run() {
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("results.csv");
+    let table = quickstart_table(dir.path(), 3);
     let t = table.to_str().unwrap();
-    let run = microcal_run(&[
-        "experiments/quickstart.toml",
-        "--results",
-        t,
-        "--set",
-        "train.epochs=3",
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
 
     let md = microcal(&["report", "--results", t]);
     assert!(md.status.success(), "{}", stderr(&md));

@@ -270,16 +270,8 @@ fn figures_refuse_a_partial_set_and_name_the_missing_jobs() {
 #[test]
 fn unknown_report_keys_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("results.csv");
+    let table = quickstart_table(dir.path(), 1);
     let t = table.to_str().unwrap();
-    let run = microcal_run(&[
-        "experiments/quickstart.toml",
-        "--results",
-        t,
-        "--set",
-        "train.epochs=1",
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
     for args in [
         ["report", "--results", t, "--by", "model.wavelet.famly"],
         [

@@ -35,6 +35,20 @@ pub fn microcal(args: &[&str]) -> Output {
     run_bin(env!("CARGO_BIN_EXE_microcal"), args, &repo())
 }
 
+/// Runs the quickstart with `epochs` epochs into a table in `dir`; returns the table.
+pub fn quickstart_table(dir: &Path, epochs: usize) -> PathBuf {
+    let table = dir.join("results.csv");
+    let run = microcal_run(&[
+        "experiments/quickstart.toml",
+        "--results",
+        table.to_str().unwrap(),
+        "--set",
+        &format!("train.epochs={epochs}"),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    table
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
