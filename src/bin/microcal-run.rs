@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
-use microcal::runner::{plan_experiment, run_experiment, DataCache, RunOptions};
+use microcal::runner::{plan_experiment, run_experiment, DataCache, RunOptions, Shard};
 
 /// Run classification experiments declared in TOML files.
 #[derive(Parser)]
@@ -32,6 +32,14 @@ struct Args {
     /// Do not draw progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Jobs to run at once, each on its share of the cores (default: as many as the cores
+    /// allow for the jobs' own threads; 1 runs them one after another).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    jobs: Option<u32>,
+    /// Run only part I of N (0 <= I < N) of the job list, chosen by job id: N processes
+    /// given the same files and shards 0/N..N-1/N run every job once between them.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +64,8 @@ fn run(args: Args) -> Result<ExitCode> {
         results: args.results.clone(),
         force: args.force,
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        jobs: args.jobs.map(|n| n as usize),
+        shard: args.shard,
     };
     if args.plan {
         print_plan(&experiments, &options)?;
@@ -66,7 +76,7 @@ fn run(args: Args) -> Result<ExitCode> {
     for exp in &experiments {
         // Errors name the file, key or path themselves.
         let summary = run_experiment(exp, &options, &mut cache)?;
-        println!(
+        let mut line = format!(
             "{}: {} jobs, {} run, {} already in {}, {} failed",
             exp.path.display(),
             summary.planned,
@@ -75,6 +85,13 @@ fn run(args: Args) -> Result<ExitCode> {
             summary.table.display(),
             summary.failed
         );
+        if summary.elsewhere > 0 {
+            line += &format!(", {} left to other processes", summary.elsewhere);
+        }
+        if summary.other_shards > 0 {
+            line += &format!(", {} in other shards", summary.other_shards);
+        }
+        println!("{line}");
         failed += summary.failed;
     }
     Ok(if failed > 0 {

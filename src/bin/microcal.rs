@@ -163,6 +163,19 @@ enum Bench {
         #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
         seconds: f64,
     },
+    /// Cost of a results table: appending one row to a table of --rows rows (median of
+    /// --appends), and a sweep of --sweep rows appended one by one (seconds per thousand).
+    Table {
+        #[arg(long, default_value_t = 50_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 21)]
+        appends: usize,
+        #[arg(long, default_value_t = 10_000)]
+        sweep: usize,
+        /// Folder for the benchmark's tables (default: a temporary folder, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Fit time of each classical classifier on the reference features of the Train part
     /// (636 × 2,430 on the real data).
     Classical {
@@ -285,6 +298,15 @@ fn run(args: Args) -> Result<()> {
             what: Bench::Wavelet { data, seconds },
         } => bench_wavelet(data, seconds),
         Command::Bench {
+            what:
+                Bench::Table {
+                    rows,
+                    appends,
+                    sweep,
+                    dir,
+                },
+        } => bench_table_cmd(rows, appends, sweep, dir),
+        Command::Bench {
             what: Bench::Matmul { seconds },
         } => {
             bench_matmul(seconds);
@@ -405,6 +427,34 @@ fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
             "expected seconds above 0 and at most 3600, got {text:?}"
         )),
     }
+}
+
+fn bench_table_cmd(rows: usize, appends: usize, sweep: usize, dir: Option<PathBuf>) -> Result<()> {
+    let temporary = tempfile::tempdir()?;
+    if let Some(dir) = &dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let folder = dir.as_deref().unwrap_or(temporary.path());
+    let t = microcal::results::bench_table(folder, rows, appends.max(1), sweep)?;
+    println!(
+        "append one row to a {}-row table: {:.2} ms (median of {appends})",
+        t.rows_before, t.append_ms
+    );
+    for (i, s) in t.sweep_s_per_thousand.iter().enumerate() {
+        println!(
+            "sweep rows {:>6}-{:>6}: {s:.3} s",
+            i * 1000 + 1,
+            (i + 1) * 1000
+        );
+    }
+    let total: f64 = t.sweep_s_per_thousand.iter().sum();
+    let first = t.sweep_s_per_thousand.first().copied().unwrap_or(f64::NAN);
+    let last = t.sweep_s_per_thousand.last().copied().unwrap_or(f64::NAN);
+    println!(
+        "append_ms_at_{}={:.3} sweep_rows={sweep} sweep_s={total:.3} first_1k_s={first:.3} last_1k_s={last:.3}",
+        t.rows_before, t.append_ms
+    );
+    Ok(())
 }
 
 fn bench_matmul(seconds: f64) {

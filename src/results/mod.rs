@@ -1,15 +1,19 @@
 //! Where finished jobs go: the results table and each job's artefacts.
 
 mod artefacts;
+mod claims;
 pub mod figures;
 pub mod plots;
 pub mod report;
 mod table;
+mod table_bench;
 
 pub use artefacts::{
     decode_weights, encode_weights, run_dir, write_artefacts, PredictionRecord, WEIGHTS_FILE,
 };
+pub use claims::{claims_dir, Claim, ClaimOutcome};
 pub use table::{ResultsTable, Row};
+pub use table_bench::{bench_table, TableTimings};
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -21,6 +25,8 @@ pub enum ResultsError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("results table {path} is {what}; name a regular file (or a new path) with --results or [output] results")]
+    NotATable { path: PathBuf, what: String },
     #[error("cannot read results table {path}: {message}; fix or move the file (it is never overwritten while unreadable)")]
     Read { path: PathBuf, message: String },
     #[error("no readable predictions.csv under {runs} for {} jobs of the table: {}; nothing was drawn (rerun them with `microcal-run --force`, or filter them out)", ids.len(), ids.join(", "))]

@@ -1,13 +1,16 @@
 //! The results table: a CSV file with one row per job, keyed by job id.
 //!
 //! Rows from different experiments carry different parameter columns, so the header is the
-//! union of all rows' columns (new columns are appended). Every change rewrites the file
-//! through a temporary file and an atomic rename, under an exclusive lock, so an interrupted
-//! run or a second runner never leaves a half-written table.
+//! union of all rows' columns (new columns are appended). A finished job's row is appended
+//! as one line under an exclusive lock, reading only the header, so a sweep costs time linear
+//! in its jobs however large the table is. Only when the header gains a column is the file
+//! rewritten, through a temporary file and an atomic rename. Either way an interrupted run
+//! or a second runner never leaves a half-written table: a partial last line from a killed
+//! append is cut off by the next one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::ResultsError;
@@ -36,6 +39,9 @@ impl Row {
     }
 }
 
+/// Columns every microcal table has; a header without them is not a microcal header.
+pub const REQUIRED_COLUMNS: &[&str] = &["time", "experiment", "file", "job_id", "status"];
+
 #[derive(Debug, Clone)]
 pub struct ResultsTable {
     pub path: PathBuf,
@@ -48,7 +54,7 @@ impl ResultsTable {
 
     /// Header and rows; an absent file is an empty table.
     pub fn read(&self) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
-        read_table(&self.path)
+        read_table(&self.file()?)
     }
 
     /// Ids of every job already in the table.
@@ -60,16 +66,32 @@ impl ResultsTable {
             .collect())
     }
 
+    /// Adds a new job's row. When the header already has every column of the row (every
+    /// row after an experiment's first), this appends one line under the lock, reading
+    /// nothing but the header: O(1) in the table's size. Otherwise the table is rewritten
+    /// with the new columns, atomically.
+    pub fn append(&self, row: &Row) -> Result<(), ResultsError> {
+        let path = self.file()?;
+        self.locked(&path, || {
+            let header = read_header(&path)?;
+            let fits = !header.is_empty() && row.columns.iter().all(|(c, _)| header.contains(c));
+            if fits {
+                append_line(&path, &header, row)
+            } else {
+                let (mut header, mut rows) = read_table(&path)?;
+                add_columns(&mut header, row);
+                rows.push(row.clone());
+                write_table(&path, &header, &rows)
+            }
+        })
+    }
+
     /// Adds `row`, replacing any row with the same `job_id` (a forced re-run), atomically.
     pub fn upsert(&self, row: &Row) -> Result<(), ResultsError> {
         self.update(|header, rows| {
             let id = row.get("job_id");
             rows.retain(|r| id.is_none() || r.get("job_id") != id);
-            for (column, _) in &row.columns {
-                if !header.contains(column) {
-                    header.push(column.clone());
-                }
-            }
+            add_columns(header, row);
             rows.push(row.clone());
             Ok(())
         })
@@ -81,25 +103,99 @@ impl ResultsTable {
         &self,
         change: impl FnOnce(&mut Vec<String>, &mut Vec<Row>) -> Result<(), E>,
     ) -> Result<(), E> {
+        let path = self.file()?;
+        let mut outcome = None;
+        self.locked(&path, || {
+            let (mut header, mut rows) = read_table(&path)?;
+            match change(&mut header, &mut rows) {
+                Ok(()) => write_table(&path, &header, &rows),
+                Err(e) => {
+                    outcome = Some(e);
+                    Ok(())
+                }
+            }
+        })?;
+        outcome.map_or(Ok(()), Err)
+    }
+
+    /// The file the table lives in: symbolic links resolved (so that every process locks
+    /// and writes the real table), and refused unless it is a regular file or absent.
+    pub fn file(&self) -> Result<PathBuf, ResultsError> {
+        let refuse = |path: &Path, what: String| ResultsError::NotATable {
+            path: path.to_path_buf(),
+            what,
+        };
+        let target = match fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                fs::canonicalize(&self.path).map_err(|e| {
+                    refuse(
+                        &self.path,
+                        format!("a symbolic link that leads nowhere ({e})"),
+                    )
+                })?
+            }
+            Ok(_) => self.path.clone(),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(self.path.clone()),
+            Err(e) => return Err(refuse(&self.path, format!("unreadable ({e})"))),
+        };
+        let meta = fs::metadata(&target).map_err(|e| refuse(&target, e.to_string()))?;
+        let kind = meta.file_type();
+        if kind.is_file() {
+            return Ok(target);
+        }
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if is_fifo(&kind) {
+            "a named pipe (FIFO)"
+        } else {
+            "not a regular file"
+        };
+        Err(refuse(&target, what.to_string()))
+    }
+
+    /// Runs `work` holding the exclusive lock of the table at `path`; first removes
+    /// temporary files that killed runs left beside it.
+    fn locked(
+        &self,
+        path: &Path,
+        work: impl FnOnce() -> Result<(), ResultsError>,
+    ) -> Result<(), ResultsError> {
         let write_err = |cause| ResultsError::Write {
-            path: self.path.clone(),
+            path: path.to_path_buf(),
             cause,
         };
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(write_err)?;
         }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(lock_path(&self.path))
+            .open(lock_path(path))
             .map_err(write_err)?;
         lock.lock().map_err(write_err)?;
-        let (mut header, mut rows) = self.read()?;
-        let result = change(&mut header, &mut rows)
-            .and_then(|_| write_table(&self.path, &header, &rows).map_err(E::from));
+        remove_stale_temporaries(path);
+        let result = work();
         lock.unlock().map_err(write_err)?;
         result
+    }
+}
+
+#[cfg(unix)]
+fn is_fifo(kind: &fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &fs::FileType) -> bool {
+    false
+}
+
+fn add_columns(header: &mut Vec<String>, row: &Row) {
+    for (column, _) in &row.columns {
+        if !header.contains(column) {
+            header.push(column.clone());
+        }
     }
 }
 
@@ -109,58 +205,158 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
-    let read_err = |message: String| ResultsError::Read {
-        path: path.to_path_buf(),
-        message,
-    };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(read_err(e.to_string())),
-    };
-    let mut reader = csv::Reader::from_reader(file);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| read_err(e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if !header.is_empty() && !header.iter().any(|h| h == "job_id") {
-        return Err(read_err(
-            "it has no job_id column, so it is not a microcal results table".into(),
-        ));
-    }
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| read_err(e.to_string()))?;
-        let columns = header
-            .iter()
-            .zip(record.iter())
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(h, v)| (h.clone(), v.to_string()))
-            .collect();
-        rows.push(Row { columns });
-    }
-    Ok((header, rows))
+/// `results.csv.tmp<pid>`: where a rewrite is written before it replaces the table.
+fn temporary_path(path: &Path, pid: u32) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{pid}"));
+    path.with_file_name(name)
 }
 
-fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), ResultsError> {
+/// Removes the temporary files of processes that no longer run (killed mid-rewrite, or on a
+/// full disk), warning about each. Called under the lock, so no live writer is touched.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.tmp", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => tracing::warn!(
+                    "removed {}, left by a run that was killed",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("cannot remove stale {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// Whether a process with this id runs on this machine.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
+}
+
+fn read_err(path: &Path, message: String) -> ResultsError {
+    ResultsError::Read {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The header alone (first line); empty for an absent or empty file.
+fn read_header(path: &Path) -> Result<Vec<String>, ResultsError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(read_err(path, e.to_string())),
+    };
+    let mut line = String::new();
+    BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| read_err(path, e.to_string()))?;
+    let header: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes())
+        .records()
+        .next()
+        .transpose()
+        .map_err(|e| read_err(path, e.to_string()))?
+        .map(|r| r.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    check_header(path, &header)?;
+    Ok(header)
+}
+
+/// A non-empty header must hold every required column.
+fn check_header(path: &Path, header: &[String]) -> Result<(), ResultsError> {
+    if header.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !header.iter().any(|h| h == c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(read_err(
+        path,
+        format!(
+            "line 1 is not a complete microcal header (no {} column{}), so this is not a microcal results table or its header was cut short",
+            missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            if missing.len() > 1 { "s" } else { "" }
+        ),
+    ))
+}
+
+/// Appends one row as one line: if an interrupted append left a partial last line, it is
+/// cut off first (that job has no row and runs again).
+fn append_line(path: &Path, header: &[String], row: &Row) -> Result<(), ResultsError> {
     let write_err = |cause| ResultsError::Write {
         path: path.to_path_buf(),
         cause,
     };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(write_err)?;
+    let complete = complete_length(&mut file).map_err(write_err)?;
+    if complete != file.metadata().map_err(write_err)?.len() {
+        tracing::warn!(
+            "{}: cut off an incomplete last line left by an interrupted run",
+            path.display()
+        );
+        file.set_len(complete).map_err(write_err)?;
+    }
+    file.seek(SeekFrom::Start(complete)).map_err(write_err)?;
+    file.write_all(&encode_rows(header, std::slice::from_ref(row))?)
+        .map_err(write_err)?;
+    file.sync_all().map_err(write_err)
+}
+
+/// Length of the file up to and including its last newline.
+fn complete_length(file: &mut File) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Rows as CSV lines in the header's column order.
+fn encode_rows(header: &[String], rows: &[Row]) -> Result<Vec<u8>, ResultsError> {
     let mut buffer = Vec::new();
     {
-        let mut writer = csv::Writer::from_writer(&mut buffer);
-        let csv_err = |e: csv::Error| std::io::Error::other(e.to_string());
-        writer
-            .write_record(header)
-            .map_err(csv_err)
-            .map_err(write_err)?;
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(&mut buffer);
         for row in rows {
             let values: BTreeMap<&str, &str> = row
                 .columns
@@ -173,49 +369,102 @@ fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), Resul
                 .collect();
             writer
                 .write_record(&record)
-                .map_err(csv_err)
-                .map_err(write_err)?;
+                .map_err(|e| ResultsError::Write {
+                    path: PathBuf::new(),
+                    cause: std::io::Error::other(e.to_string()),
+                })?;
         }
-        writer.flush().map_err(write_err)?;
     }
-    let mut file = File::create(&tmp).map_err(write_err)?;
-    file.write_all(&buffer).map_err(write_err)?;
-    file.sync_all().map_err(write_err)?;
-    fs::rename(&tmp, path).map_err(write_err)
+    Ok(buffer)
+}
+
+fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(read_err(path, e.to_string())),
+    };
+    let mut reader = csv::Reader::from_reader(file);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| read_err(path, e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    check_header(path, &header)?;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| read_err(path, e.to_string()))?;
+        if record.iter().eq(header.iter().map(String::as_str)) {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(read_err(
+                path,
+                format!("line {line} repeats the header; remove it (rows are never written there by microcal)"),
+            ));
+        }
+        let columns = header
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(h, v)| (h.clone(), v.to_string()))
+            .collect();
+        rows.push(Row { columns });
+    }
+    Ok((header, rows))
+}
+
+/// Writes the whole table through a temporary file and an atomic rename; the temporary file
+/// is removed on every error path.
+fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), ResultsError> {
+    let write_err = |cause| ResultsError::Write {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut buffer = Vec::new();
+    {
+        let mut writer = csv::Writer::from_writer(&mut buffer);
+        writer
+            .write_record(header)
+            .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
+    }
+    buffer.extend(encode_rows(header, rows)?);
+    let tmp = temporary_path(path, std::process::id());
+    let written = File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(&buffer)?;
+            file.sync_all()
+        })
+        .and_then(|_| fs::rename(&tmp, path));
+    if let Err(cause) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(write_err(cause));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(id: &str, extra: &[(&str, &str)]) -> Row {
-        let mut r = Row::default();
-        r.push("job_id", id);
-        for (c, v) in extra {
-            r.push(*c, *v);
-        }
-        r
-    }
-
     #[test]
     fn union_header_upsert_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let table = ResultsTable::new(dir.path().join("sub/results.csv"));
         table
-            .upsert(&row(
+            .upsert(&full_row(
                 "a",
                 &[("auc", "0.9"), ("model.wavelet.family", "db5")],
             ))
             .unwrap();
         table
-            .upsert(&row("b", &[("auc", "0.8"), ("classifier", "svm, rbf")]))
+            .upsert(&full_row(
+                "b",
+                &[("auc", "0.8"), ("classifier", "svm, rbf")],
+            ))
             .unwrap();
-        table.upsert(&row("a", &[("auc", "0.95")])).unwrap();
+        table.upsert(&full_row("a", &[("auc", "0.95")])).unwrap();
         let (header, rows) = table.read().unwrap();
-        assert_eq!(
-            header,
-            vec!["job_id", "auc", "model.wavelet.family", "classifier"]
-        );
+        assert_eq!(header[5..], ["auc", "model.wavelet.family", "classifier"]);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].get("classifier"), Some("svm, rbf"));
         assert_eq!(rows[1].get("auc"), Some("0.95"));
@@ -234,8 +483,133 @@ mod tests {
         let path = dir.path().join("results.csv");
         fs::write(&path, "x,y\n1,2\n").unwrap();
         let table = ResultsTable::new(&path);
-        let err = table.upsert(&row("a", &[])).unwrap_err();
-        assert!(err.to_string().contains("no job_id column"), "{err}");
+        for err in [
+            table.upsert(&full_row("a", &[])).unwrap_err(),
+            table.append(&full_row("a", &[])).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("line 1 is not a complete microcal header"),
+                "{text}"
+            );
+            assert!(text.contains("`job_id`"), "{text}");
+        }
         assert_eq!(fs::read_to_string(&path).unwrap(), "x,y\n1,2\n");
+    }
+
+    /// A row with the required columns.
+    fn full_row(id: &str, extra: &[(&str, &str)]) -> Row {
+        let mut r = Row::default();
+        for c in ["time", "experiment", "file"] {
+            r.push(c, "x");
+        }
+        r.push("job_id", id);
+        r.push("status", "ok");
+        for (c, v) in extra {
+            r.push(*c, *v);
+        }
+        r
+    }
+
+    #[cfg(unix)]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn appends_in_place_and_rewrites_only_for_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = ResultsTable::new(dir.path().join("results.csv"));
+        table.append(&full_row("a", &[("auc", "0.9")])).unwrap();
+        let first = inode(&table.path);
+        table.append(&full_row("b", &[("auc", "0.8")])).unwrap();
+        assert_eq!(inode(&table.path), first, "appended in place");
+        table
+            .append(&full_row("c", &[("auc", "0.7"), ("new", "1")]))
+            .unwrap();
+        assert_ne!(inode(&table.path), first, "rewritten for a new column");
+        let (header, rows) = table.read().unwrap();
+        assert_eq!(header.last().map(String::as_str), Some("new"));
+        let ids: Vec<_> = rows.iter().map(|r| r.get("job_id").unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(rows[0].get("new"), None);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut_off_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = ResultsTable::new(dir.path().join("results.csv"));
+        table.append(&full_row("a", &[("auc", "0.9")])).unwrap();
+        let mut text = fs::read_to_string(&table.path).unwrap();
+        text.push_str("2026-01-01,x,x,half-writ");
+        fs::write(&table.path, text).unwrap();
+        table.append(&full_row("b", &[("auc", "0.8")])).unwrap();
+        let (_, rows) = table.read().unwrap();
+        let ids: Vec<_> = rows.iter().map(|r| r.get("job_id").unwrap()).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_table_is_written_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        ResultsTable::new(&real)
+            .append(&full_row("a", &[]))
+            .unwrap();
+        let via_link = ResultsTable::new(&link);
+        via_link.append(&full_row("b", &[("auc", "1")])).unwrap();
+        via_link.upsert(&full_row("c", &[])).unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(ResultsTable::new(&real).job_ids().unwrap().len(), 3);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_folder_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.csv");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a valid NUL-terminated path and has no other effect.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let err = ResultsTable::new(&fifo).job_ids().unwrap_err().to_string();
+        assert!(err.contains("named pipe"), "{err}");
+        let err = ResultsTable::new(dir.path())
+            .read()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a folder"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_header_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = ResultsTable::new(dir.path().join("results.csv"));
+        table.append(&full_row("a", &[])).unwrap();
+        let text = fs::read_to_string(&table.path).unwrap();
+        let header = text.lines().next().unwrap().to_string();
+        fs::write(&table.path, format!("{text}{header}\n")).unwrap();
+        let err = table.read().unwrap_err().to_string();
+        assert!(err.contains("line 3 repeats the header"), "{err}");
+    }
+
+    #[test]
+    fn temporaries_of_dead_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = ResultsTable::new(dir.path().join("results.csv"));
+        // No process has pid u32::MAX - 1; pid 1 always runs.
+        let stale = temporary_path(&table.path, u32::MAX - 1);
+        let live = temporary_path(&table.path, 1);
+        fs::write(&stale, "x").unwrap();
+        fs::write(&live, "x").unwrap();
+        table.append(&full_row("a", &[])).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
     }
 }

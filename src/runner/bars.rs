@@ -1,4 +1,5 @@
-//! Progress bars of a running experiment: one for jobs, one for the current job's epochs.
+//! Progress bars of a running experiment: one for the jobs (with ETA), and one line per
+//! worker for the epochs of the job it runs.
 
 use std::path::Path;
 
@@ -11,11 +12,12 @@ use crate::results::Row;
 pub(super) struct Bars {
     multi: MultiProgress,
     jobs: ProgressBar,
-    pub(super) epochs: ProgressBar,
+    /// One line per worker: the epochs of the job it runs.
+    pub(super) epochs: Vec<ProgressBar>,
 }
 
 impl Bars {
-    pub(super) fn new(jobs: usize, visible: bool, file: &Path) -> Self {
+    pub(super) fn new(jobs: usize, workers: usize, visible: bool, file: &Path) -> Self {
         let target = if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -34,10 +36,15 @@ impl Bars {
                 .to_string_lossy()
                 .into_owned(),
         );
-        let epochs = multi.add(ProgressBar::new(1));
-        epochs.set_style(style(
-            "  {prefix} {bar:30.green/white} epoch {pos}/{len} {msg}",
-        ));
+        let epochs = (0..workers.max(1))
+            .map(|_| {
+                let bar = multi.add(ProgressBar::new(1));
+                bar.set_style(style(
+                    "  {prefix} {bar:30.green/white} epoch {pos}/{len} {msg}",
+                ));
+                bar
+            })
+            .collect();
         Self {
             multi,
             jobs: jobs_bar,
@@ -45,10 +52,10 @@ impl Bars {
         }
     }
 
-    pub(super) fn start_job(&self, job: &Job) {
+    pub(super) fn start_job(&self, worker: usize, job: &Job) {
         let params: Vec<String> = job.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let fold = job.fold.map(|f| format!(" fold={f}")).unwrap_or_default();
-        self.epochs.set_prefix(format!(
+        self.epochs[worker].set_prefix(format!(
             "{} seed={}{fold} {}",
             job.id,
             job.seed,
@@ -70,8 +77,15 @@ impl Bars {
         }
     }
 
+    /// A job another process holds or finished: counted, not run here.
+    pub(super) fn skip_job(&self) {
+        self.jobs.inc(1);
+    }
+
     pub(super) fn finish(&self) {
-        self.epochs.finish_and_clear();
+        for bar in &self.epochs {
+            bar.finish_and_clear();
+        }
         self.jobs.finish();
     }
 }

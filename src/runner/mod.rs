@@ -4,8 +4,10 @@
 mod bars;
 mod migrate;
 mod row;
+mod workers;
 
 pub use migrate::{legacy_job_id, migrate_ids, Migration};
+pub use workers::Shard;
 
 pub use row::timestamp_utc;
 
@@ -20,7 +22,7 @@ use crate::config::{ConfigError, Experiment, Job};
 use crate::data::{self, DataError, Dataset, Partition};
 use crate::metrics::{bootstrap_ci, BinaryMetrics, BootstrapCi};
 use crate::models::{self, ModelError, ModelOutcome};
-use crate::results::{run_dir, write_artefacts, PredictionRecord, ResultsError, ResultsTable};
+use crate::results::{PredictionRecord, ResultsError, ResultsTable};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -43,6 +45,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Draw progress bars (on a terminal).
     pub progress: bool,
+    /// Jobs run at once (None: as many as the cores allow for the jobs' own threads).
+    pub jobs: Option<usize>,
+    /// Run only this part of the job list.
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,6 +57,10 @@ pub struct RunSummary {
     pub ran: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Jobs left to other processes: held by one, or finished by one after the plan.
+    pub elsewhere: usize,
+    /// Jobs of other shards.
+    pub other_shards: usize,
     pub table: PathBuf,
 }
 
@@ -193,16 +203,21 @@ pub fn run_experiment(
 ) -> Result<RunSummary, RunError> {
     let plan = plan_experiment(experiment, options, cache)?;
     let table_path = plan.table.clone();
-    let table = ResultsTable::new(&table_path);
+    let in_shard = |job: &Job| options.shard.is_none_or(|s| s.contains(&job.id));
     let todo: Vec<&Job> = plan
         .jobs
         .iter()
-        .filter(|(_, done)| options.force || !done)
+        .filter(|(job, done)| (options.force || !done) && in_shard(job))
         .map(|(job, _)| job)
         .collect();
     let mut summary = RunSummary {
         planned: plan.jobs.len(),
-        skipped: plan.jobs.len() - todo.len(),
+        skipped: plan
+            .jobs
+            .iter()
+            .filter(|(job, done)| *done && !options.force && in_shard(job))
+            .count(),
+        other_shards: plan.jobs.iter().filter(|(job, _)| !in_shard(job)).count(),
         table: table_path.clone(),
         ..Default::default()
     };
@@ -216,38 +231,26 @@ pub fn run_experiment(
     if todo.is_empty() {
         return Ok(summary);
     }
-    let data_err = |cause| RunError::Data {
-        file: experiment.path.clone(),
-        cause,
-    };
-    let bars = bars::Bars::new(todo.len(), options.progress, &experiment.path);
-    for job in todo {
-        let cfg = &job.config.data;
-        let dataset = cache.get(cfg).map_err(data_err)?;
-        let partition = data::make_split(&dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold)
-            .map_err(data_err)?;
-        bars.start_job(job);
-        let started = timestamp_utc();
-        let result = execute(job, &dataset, &partition, &bars.epochs);
-        let (status, row) = row::build(job, &started, &result);
-        if let Ok(done) = &result {
-            write_artefacts(
-                &table_path,
-                &job.id,
-                &job.resolved_toml(&run_dir(&table_path, &job.id)),
-                &done.predictions,
-                &done.outcome.fit.history,
-                done.outcome.weights.as_deref(),
-            )?;
-        }
-        table.upsert(&row)?;
-        summary.ran += 1;
-        if status != JobStatus::Ok {
-            summary.failed += 1;
-        }
-        bars.finish_job(job, status, &row);
-    }
+    // Data is loaded once, before the workers start, and shared by them.
+    let datasets = todo
+        .iter()
+        .map(|job| cache.get(&job.config.data))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|cause| RunError::Data {
+            file: experiment.path.clone(),
+            cause,
+        })?;
+    let workers = options
+        .jobs
+        .unwrap_or_else(|| workers::default_workers(&todo, rayon::current_num_threads()))
+        .clamp(1, todo.len());
+    let bars = bars::Bars::new(todo.len(), workers, options.progress, &experiment.path);
+    let outcome = workers::run_jobs(&todo, &datasets, workers, &table_path, options.force, &bars);
     bars.finish();
+    let outcome = outcome?;
+    summary.ran = outcome.ran;
+    summary.failed = outcome.failed;
+    summary.elsewhere = outcome.elsewhere;
     Ok(summary)
 }
 
@@ -262,7 +265,7 @@ pub(crate) struct Finished {
     pub dropped_duplicates: usize,
 }
 
-fn execute(
+pub(crate) fn execute(
     job: &Job,
     data: &Dataset,
     partition: &Partition,

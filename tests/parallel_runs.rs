@@ -1,0 +1,140 @@
+//! Several jobs at once: the same numbers whatever --jobs is, processes sharing a table run
+//! each job once, and shards split a job list between processes.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A 12-job synthetic sweep (3 families × 2 levels × 2 seeds) of small MLPs.
+fn sweep(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("sweep.toml");
+    std::fs::write(
+        &file,
+        "name = \"sweep\"\n[data]\nsource = \"synthetic\"\nsynthetic_train_per_class = 40\n\
+         synthetic_test_per_class = 20\n[model]\nkind = \"wavelet-mlp\"\n[model.mlp]\nhidden = [16]\n\
+         [train]\nepochs = 4\nseeds = [0, 1]\n[grid]\n\"model.wavelet.family\" = [\"haar\", \"db2\", \"db4\"]\n\
+         \"model.wavelet.level\" = [2, 3]\n",
+    )
+    .unwrap();
+    file
+}
+
+/// job id → every column that does not depend on timing, of every row.
+fn numbers(table: &Path) -> BTreeMap<String, Vec<(String, String)>> {
+    let (header, rows) = read_csv(table);
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let cells: Vec<(String, String)> = header
+            .iter()
+            .cloned()
+            .zip(row.iter().cloned())
+            .filter(|(h, _)| !["time", "train_seconds", "images_per_s"].contains(&h.as_str()))
+            .collect();
+        let id = cells.iter().find(|(h, _)| h == "job_id").unwrap().1.clone();
+        assert!(
+            out.insert(id.clone(), cells).is_none(),
+            "job {id} twice in {}",
+            table.display()
+        );
+    }
+    out
+}
+
+#[test]
+fn the_numbers_do_not_depend_on_how_many_jobs_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep(dir.path());
+    let mut tables = Vec::new();
+    for jobs in ["1", "3"] {
+        let table = dir.path().join(format!("jobs{jobs}.csv"));
+        let out = microcal_run(&[
+            file.to_str().unwrap(),
+            "--jobs",
+            jobs,
+            "--results",
+            table.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("12 jobs, 12 run"), "{}", stdout(&out));
+        tables.push(numbers(&table));
+    }
+    assert_eq!(tables[0].len(), 12);
+    assert_eq!(tables[0], tables[1]);
+}
+
+#[test]
+fn processes_sharing_a_table_run_each_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep(dir.path());
+    let table = dir.path().join("shared.csv");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_microcal-run"))
+                .args([
+                    file.to_str().unwrap(),
+                    "--jobs",
+                    "1",
+                    "--set",
+                    "train.epochs=40",
+                    "--results",
+                    table.to_str().unwrap(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ran = 0;
+    let mut busy = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let n: usize = text
+            .split(" jobs, ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        ran += n;
+        busy += usize::from(n > 0);
+    }
+    assert_eq!(ran, 12, "each job ran once between the three processes");
+    eprintln!("{busy} of 3 processes ran jobs");
+    assert_eq!(numbers(&table).len(), 12, "one row per job");
+}
+
+#[test]
+fn shards_split_the_jobs_and_cover_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep(dir.path());
+    let table = dir.path().join("t.csv");
+    let mut ran = 0;
+    for shard in ["0/3", "1/3", "2/3"] {
+        let out = microcal_run(&[
+            file.to_str().unwrap(),
+            "--shard",
+            shard,
+            "--results",
+            table.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("in other shards"), "{text}");
+        ran += text
+            .split(" jobs, ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap();
+    }
+    assert_eq!(ran, 12);
+    assert_eq!(numbers(&table).len(), 12);
+    let bad = microcal_run(&[file.to_str().unwrap(), "--shard", "3/3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("0 <= I < N"), "{}", stderr(&bad));
+}
