@@ -8,7 +8,9 @@ use anyhow::Result;
 use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
-use microcal::runner::{plan_experiment, run_experiment, DataCache, RunOptions, Shard};
+use microcal::runner::{
+    launch_slurm, plan_experiment, run_experiment, DataCache, RunOptions, Shard, SlurmLaunch,
+};
 
 /// Run classification experiments declared in TOML files.
 #[derive(Parser)]
@@ -40,6 +42,31 @@ struct Args {
     /// given the same files and shards 0/N..N-1/N run every job once between them.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
+    /// Jobs in this table count as done too (repeatable); Slurm tasks read the main table so.
+    #[arg(long, value_name = "TABLE")]
+    done_in: Vec<PathBuf>,
+    /// Submit the jobs elsewhere instead of running them here.
+    #[arg(long, value_enum)]
+    launcher: Option<Launcher>,
+    /// With --launcher slurm: array tasks (each runs one shard of the job list).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    tasks: u32,
+    /// With --launcher slurm: wait for the array and the merge, then count the jobs.
+    #[arg(long)]
+    wait: bool,
+    /// With --launcher slurm: an sbatch option for each task (repeatable), e.g.
+    /// --sbatch=--time=2:00:00; after those of [launcher.slurm].
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    sbatch: Vec<String>,
+    /// With --launcher slurm: print the scripts, submit nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Launcher {
+    /// A Slurm job array and a job that merges the tasks' tables (see README).
+    Slurm,
 }
 
 fn main() -> ExitCode {
@@ -66,7 +93,11 @@ fn run(args: Args) -> Result<ExitCode> {
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         jobs: args.jobs.map(|n| n as usize),
         shard: args.shard,
+        done_in: args.done_in.clone(),
     };
+    if let Some(Launcher::Slurm) = args.launcher {
+        return submit_to_slurm(&experiments, &args);
+    }
     if args.plan {
         print_plan(&experiments, &options)?;
         return Ok(ExitCode::SUCCESS);
@@ -98,6 +129,53 @@ fn run(args: Args) -> Result<ExitCode> {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+fn submit_to_slurm(experiments: &[Experiment], args: &Args) -> Result<ExitCode> {
+    let launch = SlurmLaunch {
+        tasks: args.tasks as usize,
+        wait: args.wait,
+        dry_run: args.dry_run,
+        sbatch: args.sbatch.clone(),
+        overrides: args.set.clone(),
+        results: args.results.clone(),
+    };
+    let report = launch_slurm(experiments, &launch)?;
+    if args.dry_run {
+        println!(
+            "# {}/array.sh\n{}",
+            report.folder.display(),
+            report.array_script
+        );
+        println!(
+            "# {}/merge.sh\n{}",
+            report.folder.display(),
+            report.merge_script
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "submitted array job {} ({} tasks) and merge job {}; scripts and logs in {}",
+        report.array_id.as_deref().unwrap_or("?"),
+        args.tasks,
+        report.merge_id.as_deref().unwrap_or("?"),
+        report.folder.display()
+    );
+    Ok(match report.counts {
+        Some((ok, failed, missing)) => {
+            println!(
+                "slurm: {} jobs: {} ran ({failed} of them failed), {missing} missing",
+                ok + failed + missing,
+                ok + failed
+            );
+            if failed + missing > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        None => ExitCode::SUCCESS,
     })
 }
 

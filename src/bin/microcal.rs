@@ -128,6 +128,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Append to a table the rows of other tables whose jobs it lacks, moving each job's
+    /// artefacts along (the Slurm launcher's merge job runs this).
+    MergeTables {
+        /// The table to add to.
+        #[arg(long)]
+        into: PathBuf,
+        /// Tables to take rows from; missing ones are skipped.
+        parts: Vec<PathBuf>,
+    },
     /// Throughput benchmarks; the last line printed is machine-readable.
     Bench {
         #[command(subcommand)]
@@ -227,6 +236,16 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::MergeTables { into, parts } => {
+            let m = microcal::results::merge_tables(&into, &parts)?;
+            println!(
+                "{}: {} rows added, {} already there",
+                into.display(),
+                m.added,
+                m.already
+            );
+            Ok(())
+        }
         Command::MigrateIds { results, files } => {
             let experiments = files
                 .iter()

@@ -23,6 +23,9 @@ pub struct ExperimentConfig {
     pub train: TrainConfig,
     #[serde(default, skip_serializing)]
     pub output: OutputConfig,
+    /// How `--launcher` submits the jobs (resources, account); never part of a job's id.
+    #[serde(default, skip_serializing)]
+    pub launcher: LauncherConfig,
     /// The `[grid]` as written. Only present while the file itself is checked; the grid is
     /// expanded on the raw table (see `config::grid`), so a resolved config never has one.
     #[serde(default, skip_serializing)]
@@ -285,6 +288,31 @@ fn default_lr() -> f64 {
 }
 fn default_seeds() -> Vec<u64> {
     vec![0]
+}
+
+/// `[launcher]`: settings of the launchers that submit jobs elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LauncherConfig {
+    #[serde(default)]
+    pub slurm: Option<SlurmSettings>,
+}
+
+/// `[launcher.slurm]`: what each array task asks Slurm for. Every field becomes an
+/// `#SBATCH` line; `--sbatch` arguments on the command line come after them and win.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Wall-clock limit of one task, as Slurm writes it (`30`, `2:00:00`, `1-00:00:00`).
+    pub time: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    /// Memory per node, as Slurm writes it (`4G`, `500M`).
+    pub mem: Option<String>,
+    /// Further sbatch options, each as `--option=value`.
+    #[serde(default)]
+    pub extra: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -243,6 +243,9 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     if t.seeds.is_empty() {
         return fail("train.seeds", "must list at least one seed".into());
     }
+    if let Some(slurm) = &c.launcher.slurm {
+        validate_slurm(slurm)?;
+    }
     Ok(())
 }
 
@@ -281,6 +284,52 @@ fn reject_sections(c: &ExperimentConfig, sections: &[&str]) -> Result<(), (Strin
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Slurm settings must be what sbatch accepts, or the array is refused only after submission.
+fn validate_slurm(s: &SlurmSettings) -> Result<(), (String, String)> {
+    let fail = |key: &str, msg: String| Err((format!("launcher.slurm.{key}"), msg));
+    for (key, value) in [
+        ("partition", &s.partition),
+        ("account", &s.account),
+        ("mem", &s.mem),
+    ] {
+        if let Some(v) = value {
+            if v.is_empty()
+                || v.chars()
+                    .any(|c| c.is_whitespace() || c == '\'' || c == '"')
+            {
+                return fail(key, format!("must be one word without quotes, got {v:?}"));
+            }
+        }
+    }
+    if let Some(time) = &s.time {
+        let valid = !time.is_empty()
+            && time
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+            && time.chars().next().is_some_and(|c| c.is_ascii_digit());
+        if !valid {
+            return fail(
+                "time",
+                format!("must be a Slurm time such as 30, 2:00:00 or 1-00:00:00, got {time:?}"),
+            );
+        }
+    }
+    if s.cpus_per_task == Some(0) || s.cpus_per_task.is_some_and(|c| c > 4096) {
+        return fail("cpus_per_task", "must be between 1 and 4096".into());
+    }
+    if let Some(bad) = s
+        .extra
+        .iter()
+        .find(|e| !e.starts_with("--") || e.contains('\n') || e.contains('\''))
+    {
+        return fail(
+            "extra",
+            format!("each entry must be one sbatch option such as \"--qos=long\", got {bad:?}"),
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod artefacts;
 mod claims;
 pub mod figures;
+mod merge;
 pub mod plots;
 pub mod report;
 mod table;
@@ -12,6 +13,7 @@ pub use artefacts::{
     decode_weights, encode_weights, run_dir, write_artefacts, PredictionRecord, WEIGHTS_FILE,
 };
 pub use claims::{claims_dir, Claim, ClaimOutcome};
+pub use merge::{merge_tables, Merged};
 pub use table::{ResultsTable, Row};
 pub use table_bench::{bench_table, TableTimings};
 

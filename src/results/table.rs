@@ -86,6 +86,24 @@ impl ResultsTable {
         })
     }
 
+    /// Makes the header hold `columns` (in their order, after its own), rewriting the table
+    /// only if it lacks some; an absent table gets a header line alone.
+    pub fn ensure_columns(&self, columns: &[String]) -> Result<(), ResultsError> {
+        let path = self.file()?;
+        let header = read_header(&path)?;
+        if !header.is_empty() && columns.iter().all(|c| header.contains(c)) {
+            return Ok(());
+        }
+        self.update(|header, _| -> Result<(), ResultsError> {
+            for c in columns {
+                if !header.contains(c) {
+                    header.push(c.clone());
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Adds `row`, replacing any row with the same `job_id` (a forced re-run), atomically.
     pub fn upsert(&self, row: &Row) -> Result<(), ResultsError> {
         self.update(|header, rows| {

@@ -4,9 +4,11 @@
 mod bars;
 mod migrate;
 mod row;
+mod slurm;
 mod workers;
 
 pub use migrate::{legacy_job_id, migrate_ids, Migration};
+pub use slurm::{launch_slurm, SlurmError, SlurmLaunch, SlurmReport};
 pub use workers::Shard;
 
 pub use row::timestamp_utc;
@@ -49,6 +51,9 @@ pub struct RunOptions {
     pub jobs: Option<usize>,
     /// Run only this part of the job list.
     pub shard: Option<Shard>,
+    /// Further tables whose jobs count as done (a Slurm task reads the main table here
+    /// while it writes its own).
+    pub done_in: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -180,7 +185,10 @@ pub fn plan_experiment(
         .results
         .clone()
         .unwrap_or_else(|| experiment.results_path.clone());
-    let done = ResultsTable::new(&table).job_ids()?;
+    let mut done = ResultsTable::new(&table).job_ids()?;
+    for other in &options.done_in {
+        done.extend(ResultsTable::new(other).job_ids()?);
+    }
     let jobs = jobs
         .into_iter()
         .map(|job| {
