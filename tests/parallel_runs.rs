@@ -78,7 +78,7 @@ fn processes_sharing_a_table_run_each_job_once() {
                     "--jobs",
                     "1",
                     "--set",
-                    "train.epochs=40",
+                    "train.epochs=300",
                     "--results",
                     table.to_str().unwrap(),
                 ])
@@ -137,4 +137,72 @@ fn shards_split_the_jobs_and_cover_them_all() {
     let bad = microcal_run(&[file.to_str().unwrap(), "--shard", "3/3"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("0 <= I < N"), "{}", stderr(&bad));
+}
+
+#[test]
+fn killing_a_parallel_sweep_again_and_again_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep(dir.path());
+    let seeds = [
+        "--set",
+        "train.seeds=[0, 1, 2, 3, 4, 5, 6, 7]",
+        "--set",
+        "train.epochs=300",
+        "--set",
+        "model.mlp.hidden=[256, 64]",
+    ];
+    let reference = dir.path().join("reference.csv");
+    let mut args = vec![
+        file.to_str().unwrap(),
+        "--results",
+        reference.to_str().unwrap(),
+    ];
+    args.extend(seeds);
+    let out = microcal_run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = numbers(&reference);
+    assert_eq!(expected.len(), 48);
+
+    let table = dir.path().join("killed.csv");
+    let mut args = vec![
+        file.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--results",
+        table.to_str().unwrap(),
+    ];
+    args.extend(seeds);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..15 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = 20 + state % 250;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_microcal-run"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let partial = if table.exists() {
+        numbers(&table).len()
+    } else {
+        0
+    };
+    assert!(
+        partial < 48,
+        "the kills came too late to interrupt anything"
+    );
+    eprintln!("{partial} of 48 jobs done after 15 kills");
+    let out = microcal_run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        numbers(&table),
+        expected,
+        "every job once, with the clean run's numbers"
+    );
 }

@@ -75,6 +75,12 @@ impl Experiment {
         let mut base: Table = toml::from_str(text).map_err(parse_err)?;
         let mut axes = take_grid(&mut base, path)?;
         for (key, value) in overrides {
+            if key == "grid" || key.starts_with("grid.") {
+                return Err(ConfigError::Override {
+                    spec: format!("{key}={value}"),
+                    message: "--set cannot change [grid]; set the key itself (--set model.wavelet.family=db2 replaces that axis), or edit the file".into(),
+                });
+            }
             // An axis at or below an overridden key has nothing left to vary.
             axes.retain(|(k, _)| k != key && !k.starts_with(&format!("{key}.")));
             set_dotted(&mut base, key, value.clone()).map_err(|message| ConfigError::Override {

@@ -1,5 +1,6 @@
 //! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
 
+mod bounds;
 mod classifier;
 mod grid;
 mod identity;

@@ -85,6 +85,13 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     if c.name.trim().is_empty() {
         return fail("name", "must not be empty".into());
     }
+    if c.output.results.trim().is_empty() {
+        return fail(
+            "output.results",
+            "must name a results table file, e.g. \"results/results.csv\"".into(),
+        );
+    }
+    super::bounds::check(c)?;
     let d = &c.data;
     if d.source == DataSource::Folder && d.root.is_none() {
         return fail(

@@ -159,8 +159,13 @@ pub fn holdout(
             .filter(|&i| data.samples[i].label == label)
             .collect();
         rng.shuffle(&mut members);
-        let n_held = ((members.len() as f64 * fraction).round() as usize)
-            .clamp(1, members.len().saturating_sub(1));
+        // At least one of each class is held out and one kept; a class with a single
+        // member keeps it for training.
+        let n_held = if members.len() < 2 {
+            0
+        } else {
+            ((members.len() as f64 * fraction).round() as usize).clamp(1, members.len() - 1)
+        };
         held.extend_from_slice(&members[..n_held]);
         keep.extend_from_slice(&members[n_held..]);
     }

@@ -324,8 +324,21 @@ fn check_header(path: &Path, header: &[String]) -> Result<(), ResultsError> {
     ))
 }
 
+/// Fields of the first CSV record in `bytes` (0 if none).
+fn fields(bytes: &[u8]) -> usize {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .map_or(0, |r| r.len())
+}
+
 /// Appends one row as one line: if an interrupted append left a partial last line, it is
-/// cut off first (that job has no row and runs again).
+/// cut off first (that job has no row and runs again); a whole last row without its line
+/// end gets one.
 fn append_line(path: &Path, header: &[String], row: &Row) -> Result<(), ResultsError> {
     let write_err = |cause| ResultsError::Write {
         path: path.to_path_buf(),
@@ -337,16 +350,25 @@ fn append_line(path: &Path, header: &[String], row: &Row) -> Result<(), ResultsE
         .open(path)
         .map_err(write_err)?;
     let complete = complete_length(&mut file).map_err(write_err)?;
-    if complete != file.metadata().map_err(write_err)?.len() {
-        tracing::warn!(
-            "{}: cut off an incomplete last line left by an interrupted run",
-            path.display()
-        );
-        file.set_len(complete).map_err(write_err)?;
+    let len = file.metadata().map_err(write_err)?.len();
+    let mut line = Vec::new();
+    if complete != len {
+        let mut tail = vec![0u8; (len - complete) as usize];
+        file.seek(SeekFrom::Start(complete)).map_err(write_err)?;
+        file.read_exact(&mut tail).map_err(write_err)?;
+        if fields(&tail) < header.len() {
+            tracing::warn!(
+                "{}: cut off an incomplete last line left by an interrupted run",
+                path.display()
+            );
+            file.set_len(complete).map_err(write_err)?;
+        } else {
+            line.push(b'\n');
+        }
     }
-    file.seek(SeekFrom::Start(complete)).map_err(write_err)?;
-    file.write_all(&encode_rows(header, std::slice::from_ref(row))?)
-        .map_err(write_err)?;
+    line.extend(encode_rows(header, std::slice::from_ref(row))?);
+    file.seek(SeekFrom::End(0)).map_err(write_err)?;
+    file.write_all(&line).map_err(write_err)?;
     file.sync_all().map_err(write_err)
 }
 
@@ -397,12 +419,23 @@ fn encode_rows(header: &[String], rows: &[Row]) -> Result<Vec<u8>, ResultsError>
 }
 
 fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let mut bytes = match fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(read_err(path, e.to_string())),
     };
-    let mut reader = csv::Reader::from_reader(file);
+    // microcal ends every line it writes; a last line without its end and with too few
+    // fields was cut short by a killed append: that job has no row, and the next append
+    // removes the fragment. (A whole row that merely lacks its end, as an editor may leave
+    // it, is kept.)
+    if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
+        let header_fields = fields(&bytes[..end]);
+        if bytes.len() > end + 1 && fields(&bytes[end + 1..]) < header_fields {
+            tracing::warn!("{}: ignoring an incomplete last line", path.display());
+            bytes.truncate(end + 1);
+        }
+    }
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| read_err(path, e.to_string()))?
@@ -555,17 +588,25 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_last_line_is_cut_off_by_the_next_append() {
+    fn a_partial_last_line_is_ignored_then_cut_off_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let table = ResultsTable::new(dir.path().join("results.csv"));
         table.append(&full_row("a", &[("auc", "0.9")])).unwrap();
         let mut text = fs::read_to_string(&table.path).unwrap();
         text.push_str("2026-01-01,x,x,half-writ");
         fs::write(&table.path, text).unwrap();
+        assert_eq!(table.job_ids().unwrap().len(), 1, "the fragment is no row");
         table.append(&full_row("b", &[("auc", "0.8")])).unwrap();
         let (_, rows) = table.read().unwrap();
         let ids: Vec<_> = rows.iter().map(|r| r.get("job_id").unwrap()).collect();
         assert_eq!(ids, ["a", "b"]);
+        // A whole row without its line end (an editor's doing) is a row, and stays one.
+        let text = fs::read_to_string(&table.path).unwrap();
+        fs::write(&table.path, text.trim_end()).unwrap();
+        assert_eq!(table.job_ids().unwrap().len(), 2);
+        table.append(&full_row("c", &[("auc", "0.7")])).unwrap();
+        let text = fs::read_to_string(&table.path).unwrap();
+        assert_eq!(table.job_ids().unwrap().len(), 3, "{text}");
     }
 
     #[cfg(unix)]
