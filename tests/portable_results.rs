@@ -307,7 +307,7 @@ fn shared() -> PathBuf {
 
 #[test]
 #[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it when the data is there"]
-fn a_fresh_clone_elsewhere_reproduces_every_committed_result() {
+fn on_real_data_a_fresh_clone_elsewhere_reproduces_every_committed_result() {
     let shared = shared();
     let dir = tempfile::tempdir().unwrap();
     let place = dir.path().join("somewhere/else");

@@ -1,4 +1,5 @@
-//! Checks on the real dataset (skipped with a note where ../shared is absent) and the
+//! Checks on the real dataset (ignored tests, named `on_real_data_*`, that `.ci/run` runs
+//! whenever ../shared has the data, and skips, saying so, where it has not) and the
 //! synthetic stand-in.
 
 mod common;
@@ -45,8 +46,9 @@ fn synthetic_data_is_not_separable_by_mean_intensity() {
 }
 
 #[test]
-fn real_dataset_loads_with_its_known_counts() {
-    let Some(root) = real_data() else { return };
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_the_dataset_loads_with_its_known_counts() {
+    let root = real_data();
     let mut config = default_data("folder");
     config.root = Some(root.to_string_lossy().into_owned());
     let dataset = data::load(&config).unwrap();
@@ -75,8 +77,9 @@ fn real_dataset_loads_with_its_known_counts() {
 
 /// `microcal wavelet --format json` against PyWavelets checksums of real images.
 #[test]
-fn wavelet_cli_json_matches_pywavelets_on_dataset_images() {
-    let Some(root) = real_data() else { return };
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_wavelet_cli_json_matches_pywavelets() {
+    let root = real_data();
     let path = repo().join("tests/fixtures/wavedec2_real_checksums.json");
     let fixture: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -124,10 +127,9 @@ fn wavelet_cli_json_matches_pywavelets_on_dataset_images() {
 /// The acceptance number: db5/level 4 sub-band statistics + the MLP on the given
 /// split reach a mean test ROC AUC of at least 0.96 over three seeds.
 #[test]
-fn subband_stats_mlp_reaches_auc_096_on_the_given_split() {
-    if real_data().is_none() {
-        return;
-    }
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_subband_stats_mlp_reaches_auc_096() {
+    real_data();
     let dir = tempfile::tempdir().unwrap();
     let overrides = [
         "model.wavelet.family=db5",
@@ -158,8 +160,9 @@ fn subband_stats_mlp_reaches_auc_096_on_the_given_split() {
 /// Random forest on sub-band statistics (scikit-learn: test AUC 0.987) and naive Bayes on
 /// raw coefficients (scikit-learn: 0.84) on the given split.
 #[test]
-fn classical_classifiers_reach_scikit_learn_range() {
-    let Some(root) = real_data() else { return };
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_classical_classifiers_reach_scikit_learn_range() {
+    let root = real_data();
     let dir = tempfile::tempdir().unwrap();
     let run = |features: &str, classifier: &str| {
         let text = format!(
@@ -192,8 +195,9 @@ fn classical_classifiers_reach_scikit_learn_range() {
 }
 
 #[test]
-fn data_check_finds_the_duplicates_and_shared_mammograms() {
-    let Some(root) = real_data() else { return };
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_data_check_finds_duplicates_and_shared_mammograms() {
+    let root = real_data();
     let out = microcal(&["data", "check", root.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -229,10 +233,9 @@ fn data_check_finds_the_duplicates_and_shared_mammograms() {
 /// The intensity baseline: brightness alone ranks the test patches well (mean intensity:
 /// 0.86); every row carries bootstrap intervals around its AUC and accuracy.
 #[test]
-fn baseline_is_a_real_floor_with_confidence_intervals() {
-    if real_data().is_none() {
-        return;
-    }
+#[ignore = "needs the real data in ../shared/data/microcal; .ci/run runs it whenever the data is there"]
+fn on_real_data_baseline_is_a_real_floor_with_confidence_intervals() {
+    real_data();
     let dir = tempfile::tempdir().unwrap();
     let exp = Experiment::load(&repo().join("experiments/baseline.toml"), &[]).unwrap();
     let options = RunOptions {

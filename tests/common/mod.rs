@@ -8,15 +8,16 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The real dataset beside the checkout, when present (CI has it; a fresh clone may not).
-pub fn real_data() -> Option<PathBuf> {
+/// The real dataset beside the checkout. Tests that call this are `#[ignore]`d with that
+/// reason and named `on_real_data_*`; run without the data, they fail rather than pass.
+pub fn real_data() -> PathBuf {
     let root = repo().join("../shared/data/microcal");
-    if root.join("Train").is_dir() {
-        Some(root)
-    } else {
-        eprintln!("note: {} absent; real-data checks skipped", root.display());
-        None
-    }
+    assert!(
+        root.join("Train").is_dir(),
+        "this test needs the real data at {}",
+        root.display()
+    );
+    root
 }
 
 pub fn run_bin(bin: &str, args: &[&str], cwd: &Path) -> Output {
