@@ -5,16 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use microcal::bench;
+use microcal::bench::reports;
 use microcal::cli;
-use microcal::config::{parse_layers, reference_layer_values, Experiment, WaveletConfig};
-use microcal::data::{self, synthetic, Dataset, Origin};
-use microcal::models;
-use microcal::models::saved::SavedCnn;
+use microcal::config::Experiment;
+use microcal::data;
+use microcal::models::saved::predict_paths;
 use microcal::results::report::{build_report, Filter, ReportFormat};
 use microcal::results::{figures, ResultsTable};
 use microcal::runner::{experiment_jobs, migrate_ids, DataCache};
-use microcal::wavelet::FeatureKind;
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
 #[derive(Parser)]
@@ -315,7 +313,7 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Bench {
             what: Bench::Wavelet { data, seconds },
-        } => bench_wavelet(data, seconds),
+        } => Ok(reports::wavelet(data, seconds)?),
         Command::Bench {
             what:
                 Bench::Table {
@@ -324,19 +322,19 @@ fn run(args: Args) -> Result<()> {
                     sweep,
                     dir,
                 },
-        } => bench_table_cmd(rows, appends, sweep, dir),
+        } => Ok(reports::table(rows, appends, sweep, dir)?),
         Command::Bench {
             what: Bench::Matmul { seconds },
         } => {
-            bench_matmul(seconds);
+            reports::matmul(seconds);
             Ok(())
         }
         Command::Bench {
             what: Bench::Classical { data },
-        } => bench_classical(data),
+        } => Ok(reports::classical(data)?),
         Command::Bench {
             what: Bench::Cnn { data, repeats },
-        } => bench_cnn(data, repeats as usize),
+        } => Ok(reports::cnn(data, repeats as usize)?),
     }
 }
 
@@ -373,71 +371,6 @@ fn print_wavelet(family: &str, level: usize, format: Format, path: &std::path::P
     Ok(())
 }
 
-/// The real data under `root`, or synthetic images with the real data's counts.
-fn bench_dataset(root: Option<&PathBuf>) -> Result<(Dataset, String)> {
-    Ok(match root {
-        Some(root) => (
-            data::load_folder(root, 60, "^([^_]+)_")?,
-            root.display().to_string(),
-        ),
-        None => (
-            synthetic::generate(&synthetic::SyntheticSpec {
-                size: 60,
-                train_per_class: 318,
-                test_per_class: 81,
-                seed: 0,
-            }),
-            "synthetic".to_string(),
-        ),
-    })
-}
-
-fn bench_wavelet(root: Option<PathBuf>, seconds: f64) -> Result<()> {
-    let (dataset, source) = bench_dataset(root.as_ref())?;
-    let spec = bench::reference_wavelet_spec();
-    println!(
-        "wavelet features: db5 level 4, detail levels 2-4 ({} coefficients) on {} images from {source}",
-        spec.extract(&Array2::new(60, 60, vec![0.0; 3600]))?.len(),
-        dataset.samples.len()
-    );
-    let single = bench::wavelet_throughput(&dataset, &spec, seconds, false);
-    println!("1 thread:  {:.0} images/s", single.images_per_s());
-    let all = bench::wavelet_throughput(&dataset, &spec, seconds, true);
-    println!(
-        "{} threads: {:.0} images/s",
-        rayon::current_num_threads(),
-        all.images_per_s()
-    );
-    println!("images_per_s={:.0}", all.images_per_s());
-    Ok(())
-}
-
-fn bench_classical(root: Option<PathBuf>) -> Result<()> {
-    let (dataset, source) = bench_dataset(root.as_ref())?;
-    let wavelet = WaveletConfig {
-        keep_levels: Some(vec![2, 3, 4]),
-        features: FeatureKind::Coefficients,
-        ..WaveletConfig::default()
-    };
-    let train = dataset.indices_of(Origin::Train);
-    let raw = models::wavelet_features(&dataset, &wavelet)?.select(&train);
-    let x = models::Standardizer::fit(&raw).apply(&raw);
-    println!(
-        "fitting on {} x {} (db5 level 4 coefficients, Train part of {source})",
-        x.rows, x.cols
-    );
-    let times = bench::classical_fit_seconds(&x, &dataset.labels(&train), 0)?;
-    for (kind, seconds) in &times {
-        println!("{:<14} {seconds:>8.3} s", kind.name());
-    }
-    let line: Vec<String> = times
-        .iter()
-        .map(|(kind, s)| format!("fit_s_{}={s:.3}", kind.name().replace('-', "_")))
-        .collect();
-    println!("{}", line.join(" "));
-    Ok(())
-}
-
 /// A benchmark duration: a number of seconds above 0 and at most an hour.
 fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
@@ -448,136 +381,9 @@ fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
-fn bench_table_cmd(rows: usize, appends: usize, sweep: usize, dir: Option<PathBuf>) -> Result<()> {
-    let temporary = tempfile::tempdir()?;
-    if let Some(dir) = &dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let folder = dir.as_deref().unwrap_or(temporary.path());
-    let t = microcal::results::bench_table(folder, rows, appends.max(1), sweep)?;
-    println!(
-        "append one row to a {}-row table: {:.2} ms (median of {appends})",
-        t.rows_before, t.append_ms
-    );
-    for (i, s) in t.sweep_s_per_thousand.iter().enumerate() {
-        println!(
-            "sweep rows {:>6}-{:>6}: {s:.3} s",
-            i * 1000 + 1,
-            (i + 1) * 1000
-        );
-    }
-    let total: f64 = t.sweep_s_per_thousand.iter().sum();
-    let first = t.sweep_s_per_thousand.first().copied().unwrap_or(f64::NAN);
-    let last = t.sweep_s_per_thousand.last().copied().unwrap_or(f64::NAN);
-    println!(
-        "append_ms_at_{}={:.3} sweep_rows={sweep} sweep_s={total:.3} first_1k_s={first:.3} last_1k_s={last:.3}",
-        t.rows_before, t.append_ms
-    );
-    Ok(())
-}
-
-fn bench_matmul(seconds: f64) {
-    // (layer, m = positions, n = filters, k = 3·3·channels in) of one image's forward product.
-    let shapes = [
-        ("conv2", 900, 64, 288),
-        ("conv3", 225, 128, 576),
-        ("conv4", 49, 128, 1152),
-    ];
-    let mut all = Vec::new();
-    for (layer, m, n, k) in shapes {
-        let gflops = microcal::engine::matmul_gflops(m, n, k, seconds);
-        println!("{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s");
-        all.push(format!("gflops_{layer}={gflops:.1}"));
-    }
-    println!("{}", all.join(" "));
-}
-
-fn bench_cnn(root: Option<PathBuf>, repeats: usize) -> Result<()> {
-    let (dataset, source) = bench_dataset(root.as_ref())?;
-    let layers = parse_layers(&reference_layer_values()).map_err(anyhow::Error::msg)?;
-    let n = 640.min(dataset.samples.len());
-    let images: Vec<f32> = dataset.samples[..n]
-        .iter()
-        .flat_map(|s| s.pixels.iter().map(|v| v / 255.0))
-        .collect();
-    let labels: Vec<f32> = dataset.samples[..n]
-        .iter()
-        .map(|s| s.label as f32)
-        .collect();
-    println!(
-        "reference CNN (568,449 parameters), {n} images from {source}, batch 32, {} threads",
-        rayon::current_num_threads()
-    );
-    let (train, infer) = bench::cnn_throughput(&layers, 60, (&images, &labels), 0, repeats);
-    let rates = |runs: &[bench::Throughput]| {
-        let list: Vec<String> = runs
-            .iter()
-            .map(|r| format!("{:.0}", r.images_per_s()))
-            .collect();
-        list.join(" ")
-    };
-    let (train_median, infer_median) = (
-        bench::median_images_per_s(&train),
-        bench::median_images_per_s(&infer),
-    );
-    println!(
-        "training:  {train_median:.0} images/s median of {} epochs ({})",
-        train.len(),
-        rates(&train)
-    );
-    println!(
-        "inference: {infer_median:.0} images/s median of {} passes ({})",
-        infer.len(),
-        rates(&infer)
-    );
-    println!("train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0}");
-    Ok(())
-}
-
 fn predict(run_dir: &std::path::Path, inputs: &[PathBuf]) -> Result<()> {
-    let saved = SavedCnn::load(run_dir)?;
-    let mut files = Vec::new();
-    for input in inputs {
-        collect_images(input, &mut files)
-            .with_context(|| format!("listing {}", input.display()))?;
-    }
-    let mut images = Vec::with_capacity(files.len());
-    for file in &files {
-        let (rows, cols, pixels) = data::read_image(file)?;
-        if rows != saved.image_size || cols != saved.image_size {
-            anyhow::bail!(
-                "{} is {cols}x{rows} pixels; the model expects {1}x{1}",
-                file.display(),
-                saved.image_size
-            );
-        }
-        images.push(pixels);
-    }
-    for (file, score) in files.iter().zip(saved.score(&images)) {
+    for (file, score) in predict_paths(run_dir, inputs)? {
         println!("{}\t{score:.6}\t{}", file.display(), u8::from(score >= 0.5));
-    }
-    Ok(())
-}
-
-/// An image file itself, or every image file under a folder (sorted).
-fn collect_images(path: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        let is_image = entry.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            ["pgm", "png", "tif", "tiff"].contains(&e.to_ascii_lowercase().as_str())
-        });
-        if entry.is_dir() {
-            collect_images(&entry, out)?;
-        } else if is_image {
-            out.push(entry);
-        }
     }
     Ok(())
 }

@@ -92,6 +92,37 @@ pub(crate) fn list_images(root: &Path) -> Result<Vec<Entry>, DataError> {
     Ok(entries)
 }
 
+/// An image file itself, or every image file under a folder, recursively (sorted by path
+/// within each folder).
+pub fn find_images(path: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let mut out = Vec::new();
+    walk(path, &mut out)?;
+    Ok(out)
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|cause| DataError::List {
+            path: path.to_path_buf(),
+            cause,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, out)?;
+        } else if has_image_extension(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
 fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())

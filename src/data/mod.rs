@@ -9,7 +9,7 @@ pub mod synthetic;
 
 pub use check::{check_folder, DataReport};
 pub use fingerprint::{folder_fingerprint, synthetic_fingerprint};
-pub use folder::{content_hash, load_folder, read_image};
+pub use folder::{content_hash, find_images, load_folder, read_image};
 pub use split::{holdout, make_split, Partition};
 
 use std::path::PathBuf;

@@ -5,9 +5,11 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::adam::{Adam, Param};
-use super::conv::{conv_block, maxpool2, Act, ConvBlock, Geometry};
+use super::conv::{conv_block, ConvBlock};
 use super::dense::Dense;
 use super::dropout::dropout;
+use super::layout::{Act, Geometry};
+use super::maxpool::maxpool2;
 use super::{contiguous_vec, glorot_uniform};
 use crate::config::Layer;
 use crate::rng::Rng;

@@ -1,4 +1,5 @@
-//! 2-D convolution ('same' padding, stride 1) and 2×2 max-pooling as ops on dfdx's tape.
+//! 2-D convolution ('same' padding, stride 1), with the ReLU and 2×2 max-pool that follow
+//! it, as one op on dfdx's tape.
 //!
 //! dfdx 0.13 has these only behind its `nightly` feature. Activations here are NHWC images
 //! stored as 2-D tensors of shape (batch·height·width, channels). A convolution has three
@@ -19,27 +20,14 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::blocks::{pool2, relu_in_place, Output, CLIPPED};
 use super::contiguous_vec;
+use super::groups::{add_partials, image_groups, GRADIENT_GROUPS};
 use super::kernel::MR;
+use super::layout::{Act, Geometry};
 use super::linalg::{matmul, matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
-
-/// Spatial layout of a batch of NHWC images held as (batch·h·w, channels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
-    pub batch: usize,
-    pub h: usize,
-    pub w: usize,
-}
-
-impl Geometry {
-    pub fn positions(&self) -> usize {
-        self.batch * self.h * self.w
-    }
-}
-
-pub(crate) type Act<T> = Tensor<(usize, usize), f32, Cpu, T>;
 
 /// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
 /// computed in one op so that the full-resolution activations never leave the thread's
@@ -52,10 +40,6 @@ pub(crate) struct ConvBlock {
     pub pool: bool,
     pub input_grad: bool,
 }
-
-/// Where each output's gradient goes: for pooled outputs the position (0-3) of the maximum in
-/// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
-const CLIPPED: u8 = u8::MAX;
 
 /// Floats of one strip's full-resolution activations (or their gradients), kept in L2
 /// until pooled.
@@ -197,28 +181,6 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     (y.put_tape(tape), out_g)
 }
 
-/// Adds per-group sums into `total`, in parallel over slices of it and in group order.
-fn add_partials<'a>(total: &mut [f32], parts: impl Iterator<Item = &'a Vec<f32>>) {
-    const SLICE: usize = 8192;
-    let parts: Vec<&Vec<f32>> = parts.collect();
-    total
-        .par_chunks_mut(SLICE)
-        .enumerate()
-        .for_each(|(i, total)| {
-            for part in &parts {
-                for (t, p) in total.iter_mut().zip(&part[i * SLICE..]) {
-                    *t += p;
-                }
-            }
-        });
-}
-
-/// Weight-gradient groups of a batch (or part of one) in the backward pass: enough for
-/// threads to even out when one runs slower, few enough that the per-group sums stay cheap
-/// to transform and add. A constant, not a multiple of the number of threads, so that the
-/// order of summation (and so the results) does not depend on the machine's core count.
-const GRADIENT_GROUPS: usize = 4;
-
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
@@ -254,12 +216,12 @@ enum Weights {
 
 /// Sizes of one convolution over one image.
 #[derive(Debug, Clone, Copy)]
-struct ConvShape {
-    cin: usize,
-    cout: usize,
-    kernel: usize,
-    h: usize,
-    w: usize,
+pub(crate) struct ConvShape {
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) kernel: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
 }
 
 impl ConvShape {
@@ -481,7 +443,7 @@ impl ConvShape {
 
     /// The gradient with respect to the pooled strip's convolution outputs (before ReLU and
     /// pooling): each pooled output's gradient goes to the position its route names.
-    fn route_back_pooled(
+    pub(crate) fn route_back_pooled(
         &self,
         dy: &[f32],
         routes: &[u8],
@@ -649,488 +611,6 @@ impl ConvShape {
     }
 }
 
-/// Where a convolution's outputs go.
-pub(crate) enum Output<'a> {
-    /// Max-pooled 2×2 ((h/2)·(w/2)·cout), with the route of each maximum (first corner
-    /// holding it, corners numbered row by row) when given.
-    Pooled {
-        out: &'a mut [f32],
-        routes: Option<&'a mut [u8]>,
-    },
-    /// Every output (h·w·cout), written or added to what is there.
-    Full {
-        out: &'a mut [f32],
-        accumulate: bool,
-    },
-}
-
-/// The 2×2 output blocks over an h×w image, (rows, columns): when `pooled`, exactly the
-/// pooling windows (an odd last row or column is dropped), otherwise enough to cover every
-/// output (edge blocks hang over the border).
-pub(crate) fn output_blocks(h: usize, w: usize, pooled: bool) -> (usize, usize) {
-    if pooled {
-        (h / 2, w / 2)
-    } else {
-        (h.div_ceil(2), w.div_ceil(2))
-    }
-}
-
-impl Output<'_> {
-    /// The 2×2 output blocks over an h×w image ([`output_blocks`]).
-    pub(crate) fn blocks(&self, h: usize, w: usize) -> (usize, usize) {
-        output_blocks(h, w, matches!(self, Output::Pooled { .. }))
-    }
-
-    /// Pools or stores the four corners (row by row) of output block (by, bx) of an h×w
-    /// output with `c` channels, for the `L` channels from `ch`.
-    #[inline(always)]
-    pub(crate) fn emit_block<const L: usize>(
-        &mut self,
-        corners: &[[f32; L]; 4],
-        (by, bx, ch): (usize, usize, usize),
-        c: usize,
-        (h, w): (usize, usize),
-    ) {
-        match self {
-            Output::Pooled { out, routes } => {
-                let o = (by * (w / 2) + bx) * c + ch;
-                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
-                let [c0, c1, c2, c3] = corners;
-                pool_corners([c0, c1, c2, c3], &mut out[o..o + L], routes);
-            }
-            Output::Full { out, accumulate } => {
-                for (corner, values) in corners.iter().enumerate() {
-                    let (oy, ox) = (2 * by + corner / 2, 2 * bx + corner % 2);
-                    if oy >= h || ox >= w {
-                        continue;
-                    }
-                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
-                    for l in 0..L {
-                        dst[l] = if *accumulate {
-                            dst[l] + values[l]
-                        } else {
-                            values[l]
-                        };
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The maximum of four corners (positions numbered row by row in a 2×2 window), channel
-/// by channel, into `out`, and in `routes` (when given) which corner first holds it.
-/// Branch-free: the comparisons are coin flips to a branch predictor.
-#[inline(always)]
-fn pool_corners(corners: [&[f32]; 4], out: &mut [f32], routes: Option<&mut [u8]>) {
-    let n = out.len();
-    let [c0, c1, c2, c3] = corners.map(|corner| &corner[..n]);
-    for ch in 0..n {
-        out[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
-    }
-    if let Some(routes) = routes {
-        // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
-        for (ch, route) in routes[..n].iter_mut().enumerate() {
-            let m = out[ch];
-            let not0 = (c0[ch] != m) as u8;
-            let not1 = not0 & (c1[ch] != m) as u8;
-            let not2 = not1 & (c2[ch] != m) as u8;
-            *route = not0 + not1 + not2;
-        }
-    }
-}
-
-/// Max-pools one image (h×w×c, NHWC) 2×2 into `out` ((h/2)×(w/2)×c); records in `routes`
-/// (when given) which of the four positions held the maximum (first one on ties). Loops
-/// run along the channels so that they vectorise.
-fn pool2(img: &[f32], h: usize, w: usize, c: usize, out: &mut [f32], routes: Option<&mut [u8]>) {
-    let (oh, ow) = (h / 2, w / 2);
-    let mut routes = routes;
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let o = (oy * ow + ox) * c;
-            let corner = |r: usize| &img[((2 * oy + (r >> 1)) * w + 2 * ox + (r & 1)) * c..][..c];
-            let routes = routes.as_deref_mut().map(|r| &mut r[o..o + c]);
-            pool_corners([0, 1, 2, 3].map(corner), &mut out[o..o + c], routes);
-        }
-    }
-}
-
-/// ReLU on one image's outputs, marking the clipped ones in `routes` (when given).
-fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
-    match routes {
-        Some(routes) => {
-            for (v, r) in values.iter_mut().zip(routes) {
-                if *v <= 0.0 {
-                    *v = 0.0;
-                    *r = CLIPPED;
-                }
-            }
-        }
-        None => values.iter_mut().for_each(|v| *v = v.max(0.0)),
-    }
-}
-
-/// Splits per-image items into at most `groups` contiguous groups.
-fn image_groups<I>(items: Vec<I>, groups: usize) -> Vec<Vec<I>> {
-    let per_task = items.len().div_ceil(groups.max(1)).max(1);
-    let mut groups: Vec<Vec<I>> = Vec::new();
-    for item in items {
-        if groups.last().is_none_or(|g| g.len() == per_task) {
-            groups.push(Vec::with_capacity(per_task));
-        }
-        groups.last_mut().expect("just pushed").push(item);
-    }
-    groups
-}
-
-/// 2×2 max-pooling with stride 2 on its own (when the layer before it is not a convolution);
-/// odd sizes drop the last row/column (15 → 7). Returns the pooled activations and their
-/// geometry.
-pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Geometry) {
-    let (x, mut tape) = x.split_tape();
-    let c = x.shape().1;
-    let out_g = Geometry {
-        batch: g.batch,
-        h: g.h / 2,
-        w: g.w / 2,
-    };
-    let data = contiguous_vec(&x);
-    let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let mut out = vec![0.0; out_g.positions() * c];
-    let mut routes = vec![0u8; out.len()];
-    out.par_chunks_mut(out_per_image)
-        .zip(routes.par_chunks_mut(out_per_image))
-        .zip(data.par_chunks(in_per_image))
-        .for_each(|((out, routes), img)| {
-            pool2(img, g.h, g.w, c, out, Some(routes));
-        });
-    let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
-    if T::OWNS_TAPE {
-        let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
-        let shape = ConvShape {
-            cin: c,
-            cout: c,
-            kernel: 1,
-            h: g.h,
-            w: g.w,
-        };
-        tape.add_backward_op(move |grads| {
-            let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            let dx = grads.get_or_alloc_mut(&x_ghost)?;
-            dx.par_chunks_mut(in_per_image)
-                .zip(dy.par_chunks(out_per_image))
-                .zip(routes.par_chunks(out_per_image))
-                .for_each(|((dx, dy), routes)| {
-                    let mut dconv = Vec::new();
-                    let rows = 2 * (g.h / 2) * g.w;
-                    shape.route_back_pooled(dy, routes, (0, rows), &mut dconv);
-                    for (d, g) in dx.iter_mut().zip(&dconv) {
-                        *d += g;
-                    }
-                });
-            **grads.get_or_alloc_mut(&y_ghost)? = dy;
-            Ok(())
-        });
-    }
-    (y.put_tape(tape), out_g)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::Rng;
-
-    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.normal() as f32).collect()
-    }
-
-    /// Loss = Σ y·r for fixed random r, so dLoss/dy = r; compares analytic gradients of x, w
-    /// and b with central finite differences.
-    #[test]
-    fn conv_gradients_match_finite_differences() {
-        check_conv_gradients(false, false, (3, 5, 4), 3);
-    }
-
-    #[test]
-    fn fused_relu_conv_gradients_match_finite_differences() {
-        check_conv_gradients(true, false, (3, 5, 4), 3);
-    }
-
-    #[test]
-    fn fused_relu_and_pool_gradients_match_finite_differences() {
-        check_conv_gradients(true, true, (3, 5, 4), 3);
-        check_conv_gradients(false, true, (2, 7, 6), 5);
-        check_conv_gradients(true, true, (4, 7, 5), 3); // odd width: a dropped column
-    }
-
-    /// One input channel: the patches are built as shifted planes (transposed).
-    #[test]
-    fn single_channel_patches_give_the_same_gradients() {
-        check_conv_gradients(false, false, (1, 7, 6), 3);
-        check_conv_gradients(true, true, (1, 9, 8), 5);
-    }
-
-    /// Wide layers (several strips per image, weight blocks of several window rows),
-    /// against the definition computed in f64: output, and the gradients of Σ y·r. (Finite
-    /// differences in f32 are too noisy at this width.) 3×3 kernels run by Winograd, 5×5
-    /// ones by the direct product.
-    #[test]
-    fn wide_layers_match_the_definition_in_f64() {
-        let direct = ConvShape {
-            cin: 32,
-            cout: 200,
-            kernel: 5,
-            h: 11,
-            w: 9,
-        };
-        assert!(!direct.winograd(direct.cin));
-        assert!(direct.strips(false, usize::MAX).len() > 1);
-        check_against_definition((64, 200), (15, 13), 3);
-        check_against_definition((32, 200), (11, 9), 5);
-        check_against_definition((24, 17), (9, 8), 5);
-        // One input channel: tap by tap, 16 output channels at a time and the rest one by one.
-        check_against_definition((1, 37), (9, 8), 3);
-        check_against_definition((1, 20), (7, 6), 5);
-    }
-
-    fn check_against_definition((cin, cout): (usize, usize), (h, w): (usize, usize), k: usize) {
-        let dev = Cpu::seed_from_u64(0);
-        let mut rng = Rng::new(11);
-        let g = Geometry { batch: 2, h, w };
-        let pad = k / 2;
-        let x = random(g.positions() * cin, &mut rng);
-        let wt = random(k * k * cin * cout, &mut rng);
-        let bias = random(cout, &mut rng);
-        let r = random(g.positions() * cout, &mut rng);
-        let mut y = vec![0.0f64; g.positions() * cout];
-        let mut dx = vec![0.0f64; x.len()];
-        let mut dw = vec![0.0f64; wt.len()];
-        for b in 0..g.batch {
-            for oy in 0..h {
-                for ox in 0..w {
-                    let o = (b * h + oy) * w + ox;
-                    for co in 0..cout {
-                        y[o * cout + co] = bias[co] as f64;
-                    }
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let (iy, ix) =
-                                ((oy + ky).wrapping_sub(pad), (ox + kx).wrapping_sub(pad));
-                            if iy >= h || ix >= w {
-                                continue;
-                            }
-                            let i = (b * h + iy) * w + ix;
-                            for ci in 0..cin {
-                                for co in 0..cout {
-                                    let wi = ((ky * k + kx) * cin + ci) * cout + co;
-                                    y[o * cout + co] += x[i * cin + ci] as f64 * wt[wi] as f64;
-                                    dw[wi] += x[i * cin + ci] as f64 * r[o * cout + co] as f64;
-                                    dx[i * cin + ci] += wt[wi] as f64 * r[o * cout + co] as f64;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let xt = dev.tensor_from_vec(x, (g.positions(), cin));
-        let w_t = dev.tensor_from_vec(wt, (k * k * cin, cout));
-        let b_t = dev.tensor_from_vec(bias, (cout,));
-        let spec = ConvBlock {
-            kernel: k,
-            relu: false,
-            pool: false,
-            input_grad: true,
-        };
-        let (out, _) = conv_block(xt.leaky_trace(), g, spec, &w_t, &b_t);
-        let close = |got: &[f32], want: &[f64], what: &str| {
-            for (i, (a, b)) in got.iter().zip(want).enumerate() {
-                assert!(
-                    (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()) * (cin as f64).sqrt(),
-                    "{what}[{i}]: {a} vs {b}"
-                );
-            }
-        };
-        close(&out.as_vec(), &y, "y");
-        let rt = dev.tensor_from_vec(r, (g.positions(), cout));
-        let grads = (out * rt).sum().backward();
-        close(&grads.get(&xt).as_vec(), &dx, "dx");
-        close(&grads.get(&w_t).as_vec(), &dw, "dw");
-    }
-
-    fn check_conv_gradients(relu: bool, pool: bool, (cin, h, w): (usize, usize, usize), k: usize) {
-        let dev = Cpu::seed_from_u64(0);
-        let mut rng = Rng::new(5);
-        let g = Geometry { batch: 2, h, w };
-        let cout = 3;
-        let spec = ConvBlock {
-            kernel: k,
-            relu,
-            pool,
-            input_grad: true,
-        };
-        let out_positions = if pool {
-            2 * (h / 2) * (w / 2)
-        } else {
-            g.positions()
-        };
-        let x0 = random(g.positions() * cin, &mut rng);
-        let w0 = random(k * k * cin * cout, &mut rng);
-        let b0 = random(cout, &mut rng);
-        let r = random(out_positions * cout, &mut rng);
-        let loss_of = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-            let xt = dev.tensor_from_vec(x.to_vec(), (g.positions(), cin));
-            let wt = dev.tensor_from_vec(w.to_vec(), (k * k * cin, cout));
-            let bt = dev.tensor_from_vec(b.to_vec(), (cout,));
-            let y = conv_block(xt, g, spec, &wt, &bt).0.as_vec();
-            y.iter()
-                .zip(&r)
-                .map(|(a, b)| (*a as f64) * (*b as f64))
-                .sum()
-        };
-        let xt = dev.tensor_from_vec(x0.clone(), (g.positions(), cin));
-        let wt = dev.tensor_from_vec(w0.clone(), (k * k * cin, cout));
-        let bt = dev.tensor_from_vec(b0.clone(), (cout,));
-        let (y, out_g) = conv_block(xt.leaky_trace(), g, spec, &wt, &bt);
-        assert_eq!(out_g.positions(), out_positions);
-        let rt = dev.tensor_from_vec(r.clone(), (out_positions, cout));
-        let grads = (y * rt).sum().backward();
-        let analytic = [
-            grads.get(&xt).as_vec(),
-            grads.get(&wt).as_vec(),
-            grads.get(&bt).as_vec(),
-        ];
-        // Small enough that no bump crosses a ReLU kink or swaps a pooling window's maximum.
-        let eps = 1e-3;
-        for (which, base) in [(0, &x0), (1, &w0), (2, &b0)] {
-            for i in (0..base.len()).step_by(base.len() / 150 + 1) {
-                let bump = |d: f32| {
-                    let mut v = base.clone();
-                    v[i] += d;
-                    match which {
-                        0 => loss_of(&v, &w0, &b0),
-                        1 => loss_of(&x0, &v, &b0),
-                        _ => loss_of(&x0, &w0, &v),
-                    }
-                };
-                let numeric = (bump(eps) - bump(-eps)) / (2.0 * eps as f64);
-                let a = analytic[which][i] as f64;
-                assert!(
-                    (a - numeric).abs() < 1e-2 * (1.0 + numeric.abs()),
-                    "param {which}[{i}]: {a} vs {numeric}"
-                );
-            }
-        }
-    }
-
-    /// Shifted planes (one input channel) hold the transpose of the ordinary patch matrix,
-    /// for strips that start and end inside image rows.
-    #[test]
-    fn shifted_planes_are_the_transposed_patches() {
-        let mut rng = Rng::new(3);
-        for kernel in [3, 5] {
-            let shape = ConvShape {
-                cin: 1,
-                cout: 1,
-                kernel,
-                h: 6,
-                w: 7,
-            };
-            let img = random(42, &mut rng);
-            let kk = shape.kk();
-            for (p0, rows) in [(0, 42), (5, 11), (13, 29)] {
-                // The patch matrix by its definition.
-                let mut cols = vec![0.0; rows * kk];
-                for (r, row) in cols.chunks_mut(kk).enumerate() {
-                    let (oy, ox) = ((p0 + r) / shape.w, (p0 + r) % shape.w);
-                    for (t, v) in row.iter_mut().enumerate() {
-                        let (iy, ix) = (oy + t / kernel, ox + t % kernel);
-                        let (iy, ix) = (iy.wrapping_sub(kernel / 2), ix.wrapping_sub(kernel / 2));
-                        if iy < shape.h && ix < shape.w {
-                            *v = img[iy * shape.w + ix];
-                        }
-                    }
-                }
-                let mut planes = vec![f32::NAN; rows * kk];
-                shape.shifted_planes(&img, p0, rows, &mut planes);
-                for r in 0..rows {
-                    for t in 0..kk {
-                        assert_eq!(
-                            planes[t * rows + r],
-                            cols[r * kk + t],
-                            "k{kernel} p{p0}+{r} tap {t}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    /// The fused block computes exactly what its layers compute one after another (by
-    /// Winograd and, for one input channel, tap by tap).
-    #[test]
-    fn fused_block_equals_convolution_then_relu_then_pool() {
-        for (cin, cout) in [(4, 5), (1, 21)] {
-            let dev = Cpu::seed_from_u64(0);
-            let mut rng = Rng::new(8);
-            let g = Geometry {
-                batch: 3,
-                h: 7,
-                w: 6,
-            };
-            let x = random(g.positions() * cin, &mut rng);
-            let x = dev.tensor_from_vec(x, (g.positions(), cin));
-            let w = dev.tensor_from_vec(random(9 * cin * cout, &mut rng), (9 * cin, cout));
-            let b = dev.tensor_from_vec(random(cout, &mut rng), (cout,));
-            let spec = |relu, pool| ConvBlock {
-                kernel: 3,
-                relu,
-                pool,
-                input_grad: true,
-            };
-            let (fused, fused_g) = conv_block(x.clone(), g, spec(true, true), &w, &b);
-            let (plain, _) = conv_block(x, g, spec(false, false), &w, &b);
-            let (stepwise, step_g) = maxpool2(plain.relu(), g);
-            assert_eq!(fused_g, step_g);
-            assert_eq!(fused.as_vec(), stepwise.as_vec(), "{cin} → {cout} channels");
-        }
-    }
-
-    #[test]
-    fn maxpool_routes_gradients_to_the_maximum_and_floors_odd_sizes() {
-        let dev = Cpu::seed_from_u64(0);
-        let g = Geometry {
-            batch: 1,
-            h: 3,
-            w: 5,
-        };
-        let x: Vec<f32> = (0..15).map(|v| ((v * 7) % 11) as f32).collect();
-        let xt = dev.tensor_from_vec(x.clone(), (15usize, 1usize));
-        let (y, out_g) = maxpool2(xt.leaky_trace(), g);
-        assert_eq!(
-            out_g,
-            Geometry {
-                batch: 1,
-                h: 1,
-                w: 2
-            }
-        );
-        let values = y.as_vec();
-        assert_eq!(
-            values,
-            vec![
-                x[0].max(x[1]).max(x[5]).max(x[6]),
-                x[2].max(x[3]).max(x[7]).max(x[8])
-            ]
-        );
-        let grads = y.sum().backward();
-        let dx = grads.get(&xt).as_vec();
-        assert_eq!(dx.iter().sum::<f32>(), 2.0);
-        for (i, d) in dx.iter().enumerate() {
-            if *d == 1.0 {
-                assert!(values.contains(&x[i]));
-            }
-        }
-    }
-}
+#[path = "conv_tests.rs"]
+mod tests;

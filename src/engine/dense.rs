@@ -133,11 +133,24 @@ impl DenseNet {
     }
 
     /// Restores parameters taken by [`DenseNet::snapshot`].
-    pub fn restore(&mut self, snapshot: &[Vec<f32>]) {
-        for (layer, pair) in self.layers.iter_mut().zip(snapshot.chunks(2)) {
-            layer.weight.set_values(&pair[0]);
-            layer.bias.set_values(&pair[1]);
+    /// Puts back values taken by `snapshot`; false (nothing changed) if their number or
+    /// sizes do not fit this network.
+    pub fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
+        let fits = snapshot.len() == 2 * self.layers.len()
+            && self
+                .layers
+                .iter()
+                .zip(snapshot.chunks(2))
+                .all(|(layer, pair)| {
+                    pair[0].len() == layer.weight.len() && pair[1].len() == layer.bias.len()
+                });
+        if fits {
+            for (layer, pair) in self.layers.iter_mut().zip(snapshot.chunks(2)) {
+                layer.weight.set_values(&pair[0]);
+                layer.bias.set_values(&pair[1]);
+            }
         }
+        fits
     }
 }
 
@@ -196,7 +209,7 @@ mod tests {
         let mut adam = Adam::new(0.1, 0.0);
         net.train_batch(&x, &[1.0], &mut adam);
         assert_ne!(net.predict_logits(&x), before);
-        net.restore(&snap);
+        assert!(net.restore(&snap));
         assert_eq!(net.predict_logits(&x), before);
     }
 }

@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
-use super::conv::Act;
+use super::layout::Act;
 use crate::rng::Rng;
 
 const CHUNK: usize = 4096;

@@ -78,17 +78,22 @@ macro_rules! with_avx2 {
 pub(crate) use with_avx2;
 
 /// Which tile code this CPU runs.
-pub(crate) fn run(tile: &Tile) {
+///
+/// # Safety
+/// The pointers in `tile` must be valid for the reads and writes its fields describe:
+/// `rows_a[r]` for `kc` columns (`a_step` apart, `seg_skip` more after every `seg_len`),
+/// `b` for `kc * NR` floats, `c` for `rows` rows of `cols` floats, `ldc` apart.
+pub(crate) unsafe fn run(tile: &Tile) {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA; the pointers are valid per `Tile`'s contract,
-            // which `linalg::matmul_packed` establishes.
+            // SAFETY: the CPU has AVX2 and FMA; the pointers are valid per this function's
+            // contract.
             unsafe { avx2::tile(tile) };
             return;
         }
     }
-    // SAFETY: as above.
+    // SAFETY: the pointers are valid per this function's contract.
     unsafe { portable(tile) }
 }
 

@@ -250,7 +250,7 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     accumulate: bool,
     a: RowsOfA<F>,
     b: &PackedB,
-    tile_code: impl Fn(&Tile),
+    tile_code: unsafe fn(&Tile),
 ) {
     let (n, k) = (b.n, b.k);
     assert!(c.len() >= m * n, "matmul result too small");
@@ -275,7 +275,7 @@ fn product<F: Fn(usize, usize) -> *const f32>(
                 std::array::from_fn(|r| (a.at)(i0 + r.min(rows - 1), k0));
             for (p, panel) in packed.chunks(depth * NR).enumerate() {
                 let j0 = p * NR;
-                tile_code(&Tile {
+                let tile = Tile {
                     kc,
                     rows_a,
                     a_step: a.step,
@@ -287,7 +287,12 @@ fn product<F: Fn(usize, usize) -> *const f32>(
                     rows,
                     cols: NR.min(n - j0),
                     accumulate: accumulate || block > 0,
-                });
+                };
+                // SAFETY: the caller checked that every element of A the tile reads from
+                // `rows_a` lies in A's buffer; `panel` holds `depth * NR >= kc * NR` floats;
+                // `c` holds m×n floats (asserted above), and the tile writes `rows` rows of
+                // `cols` floats from (i0, j0), `n` apart, all inside it.
+                unsafe { tile_code(&tile) };
             }
         }
     }
@@ -337,7 +342,7 @@ mod tests {
     #[test]
     fn blocked_products_match_the_definition_at_every_edge() {
         let mut rng = crate::rng::Rng::new(9);
-        let portable = |t: &Tile| unsafe { kernel::portable(t) };
+        let portable: unsafe fn(&Tile) = kernel::portable;
         for (m, n, k) in [
             (1, 1, 1),
             (7, 17, 5),
@@ -437,9 +442,7 @@ mod tests {
                 seg_skip: seg_stride - seg_len * step,
             };
             let mut plain = vec![0.0; m * n];
-            product(m, &mut plain, false, rows, &packed, |t: &Tile| unsafe {
-                kernel::portable(t)
-            });
+            product(m, &mut plain, false, rows, &packed, kernel::portable);
             for ((w, f), p) in want.iter().zip(&fast).zip(&plain) {
                 assert!((w - f).abs() < 1e-3 && (w - p).abs() < 1e-3, "{w} {f} {p}");
             }

@@ -5,12 +5,16 @@
 //! touching the rest.
 
 mod adam;
+mod blocks;
 mod cnn;
 mod conv;
 mod dense;
 mod dropout;
+mod groups;
 mod kernel;
+mod layout;
 mod linalg;
+mod maxpool;
 mod taps;
 mod winograd;
 

@@ -6,7 +6,7 @@
 //! output's sums for 8 channels stay in one vector register while the k·k pixels are
 //! broadcast against the kernel's rows, and pooled outputs are pooled at once.
 
-use super::conv::Output;
+use super::blocks::Output;
 
 /// Output channels computed together: two 8-lane vectors (for a pooling window, 8 sums in
 /// flight, enough to hide the latency of the multiply-adds).

@@ -32,23 +32,30 @@ pub struct CnnClassifier {
 }
 
 impl CnnClassifier {
-    pub fn new(layers: &[Layer], size: usize, train: &TrainConfig, seed: u64) -> Self {
-        Self {
+    /// A network with fresh weights; an augmentation name that does not parse is an error
+    /// (the file's validation rejects them first).
+    pub fn new(
+        layers: &[Layer],
+        size: usize,
+        train: &TrainConfig,
+        seed: u64,
+    ) -> Result<Self, String> {
+        Ok(Self {
             net: ConvNet::new(layers, size, seed),
             adam: Adam::new(train.lr, train.weight_decay),
             size,
             augments: train
                 .augment
                 .iter()
-                .filter_map(|a| Augment::parse(a).ok())
-                .collect(),
+                .map(|a| Augment::parse(a))
+                .collect::<Result<_, _>>()?,
             rng: Rng::derived(seed, "augment"),
-        }
+        })
     }
 
     /// Rebuilds a trained network from saved values (see [`CnnClassifier::weights`]).
     pub fn from_weights(layers: &[Layer], size: usize, values: &[Vec<f32>]) -> Option<Self> {
-        let mut model = Self::new(layers, size, &TrainConfig::default(), 0);
+        let mut model = Self::new(layers, size, &TrainConfig::default(), 0).ok()?;
         model.net.load_values(values).then_some(model)
     }
 
@@ -93,7 +100,7 @@ impl Trainable for CnnClassifier {
             .collect()
     }
 
-    fn restore(&mut self, snapshot: &[Vec<f32>]) {
-        self.net.load_values(snapshot);
+    fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
+        self.net.load_values(snapshot)
     }
 }

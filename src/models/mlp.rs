@@ -45,7 +45,7 @@ impl Trainable for MlpClassifier {
         self.net.snapshot()
     }
 
-    fn restore(&mut self, snapshot: &[Vec<f32>]) {
+    fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
         self.net.restore(snapshot)
     }
 }

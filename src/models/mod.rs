@@ -87,7 +87,8 @@ pub fn train_and_score(
                 .map_err(ModelError::Settings)?;
             let x = cnn::pixel_matrix(data);
             let model =
-                cnn::CnnClassifier::new(&layers, config.data.image_size, &config.train, seed);
+                cnn::CnnClassifier::new(&layers, config.data.image_size, &config.train, seed)
+                    .map_err(ModelError::Settings)?;
             tracing::info!(parameters = model.parameter_count(), "CNN built");
             let (model, mut outcome) =
                 fit_engine_model(model, &x, config, seed, data, partition, on_epoch)?;

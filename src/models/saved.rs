@@ -20,6 +20,43 @@ pub enum SavedModelError {
     Weights { path: PathBuf, message: String },
     #[error("{path}: the saved weights do not fit the layers in config.toml")]
     Mismatch { path: PathBuf },
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{path} is {cols}x{rows} pixels; the model expects {size}x{size}")]
+    WrongSize {
+        path: PathBuf,
+        rows: usize,
+        cols: usize,
+        size: usize,
+    },
+}
+
+/// Scores every image in `inputs` (files, or folders searched recursively) with the CNN
+/// saved in `run_dir`: (path, probability of label 1), in order.
+pub fn predict_paths(
+    run_dir: &Path,
+    inputs: &[PathBuf],
+) -> Result<Vec<(PathBuf, f64)>, SavedModelError> {
+    let saved = SavedCnn::load(run_dir)?;
+    let mut files = Vec::new();
+    for input in inputs {
+        files.extend(crate::data::find_images(input)?);
+    }
+    let mut images = Vec::with_capacity(files.len());
+    for file in &files {
+        let (rows, cols, pixels) = crate::data::read_image(file)?;
+        if rows != saved.image_size || cols != saved.image_size {
+            return Err(SavedModelError::WrongSize {
+                path: file.clone(),
+                rows,
+                cols,
+                size: saved.image_size,
+            });
+        }
+        images.push(pixels);
+    }
+    let scores = saved.score(&images);
+    Ok(files.into_iter().zip(scores).collect())
 }
 
 /// A trained CNN and the image size it expects.

@@ -44,7 +44,8 @@ pub trait Trainable {
     /// Probabilities of label 1 for every row of `x`.
     fn predict(&self, x: &Matrix) -> Vec<f64>;
     fn snapshot(&self) -> Vec<Vec<f32>>;
-    fn restore(&mut self, snapshot: &[Vec<f32>]);
+    /// Puts back values taken by `snapshot`; false if they do not fit the model.
+    fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool;
 }
 
 /// One line of the training history.
@@ -72,6 +73,8 @@ pub struct FitReport {
 pub enum TrainError {
     #[error("loss became {loss} in epoch {epoch}; lower train.lr or standardise the inputs")]
     Diverged { epoch: usize, loss: f32 },
+    #[error("the weights of epoch {epoch} (best on validation) no longer fit the model")]
+    Restore { epoch: usize },
 }
 
 /// Trains `model` on `x`/`labels`, validating on `validation` after each epoch if given.
@@ -145,7 +148,9 @@ pub fn fit(
     }
     let best_epoch = match &best {
         Some((_, epoch, snapshot)) => {
-            model.restore(snapshot);
+            if !model.restore(snapshot) {
+                return Err(TrainError::Restore { epoch: *epoch });
+            }
             *epoch
         }
         None => history.len(),
@@ -188,8 +193,9 @@ mod tests {
         fn snapshot(&self) -> Vec<Vec<f32>> {
             vec![vec![self.step as f32]]
         }
-        fn restore(&mut self, s: &[Vec<f32>]) {
+        fn restore(&mut self, s: &[Vec<f32>]) -> bool {
             self.weight = s[0][0];
+            true
         }
     }
 

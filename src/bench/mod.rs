@@ -1,5 +1,7 @@
 //! Throughput benchmarks behind `microcal bench ...` (speed targets live here, never in tests).
 
+pub mod reports;
+
 use std::time::Instant;
 
 use rayon::prelude::*;

@@ -1,0 +1,179 @@
+//! The `microcal bench ...` commands: set up the data, run the timings of this module's
+//! parent, and print them, the last line machine-readable (`key=value ...`).
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::config::{check_shapes, parse_layers, reference_layer_values, WaveletConfig};
+use crate::data::{self, synthetic, Dataset, Origin};
+use crate::wavelet::{Array2, FeatureKind};
+
+/// What can stop a benchmark.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Wavelet(#[from] crate::wavelet::WaveletError),
+    #[error(transparent)]
+    Classical(#[from] crate::models::classical::ClassicalError),
+    #[error(transparent)]
+    Results(#[from] crate::results::ResultsError),
+    #[error("reference layers: {0}")]
+    Layers(String),
+    #[error("cannot make the benchmark's scratch folder: {0}")]
+    Scratch(#[from] std::io::Error),
+}
+
+/// The real data under `root`, or synthetic images with the real data's counts.
+fn dataset(root: Option<&PathBuf>) -> Result<(Dataset, String), BenchError> {
+    Ok(match root {
+        Some(root) => (
+            data::load_folder(root, 60, "^([^_]+)_")?,
+            root.display().to_string(),
+        ),
+        None => (
+            synthetic::generate(&synthetic::SyntheticSpec {
+                size: 60,
+                train_per_class: 318,
+                test_per_class: 81,
+                seed: 0,
+            }),
+            "synthetic".to_string(),
+        ),
+    })
+}
+
+pub fn wavelet(root: Option<PathBuf>, seconds: f64) -> Result<(), BenchError> {
+    let (dataset, source) = dataset(root.as_ref())?;
+    let spec = super::reference_wavelet_spec();
+    println!(
+        "wavelet features: db5 level 4, detail levels 2-4 ({} coefficients) on {} images from {source}",
+        spec.extract(&Array2::new(60, 60, vec![0.0; 3600]))?.len(),
+        dataset.samples.len()
+    );
+    let single = super::wavelet_throughput(&dataset, &spec, seconds, false);
+    println!("1 thread:  {:.0} images/s", single.images_per_s());
+    let all = super::wavelet_throughput(&dataset, &spec, seconds, true);
+    println!(
+        "{} threads: {:.0} images/s",
+        rayon::current_num_threads(),
+        all.images_per_s()
+    );
+    println!("images_per_s={:.0}", all.images_per_s());
+    Ok(())
+}
+
+pub fn classical(root: Option<PathBuf>) -> Result<(), BenchError> {
+    let (dataset, source) = dataset(root.as_ref())?;
+    let wavelet = WaveletConfig {
+        keep_levels: Some(vec![2, 3, 4]),
+        features: FeatureKind::Coefficients,
+        ..WaveletConfig::default()
+    };
+    let train = dataset.indices_of(Origin::Train);
+    let raw = crate::models::wavelet_features(&dataset, &wavelet)?.select(&train);
+    let x = crate::models::Standardizer::fit(&raw).apply(&raw);
+    println!(
+        "fitting on {} x {} (db5 level 4 coefficients, Train part of {source})",
+        x.rows, x.cols
+    );
+    let times = super::classical_fit_seconds(&x, &dataset.labels(&train), 0)?;
+    for (kind, seconds) in &times {
+        println!("{:<14} {seconds:>8.3} s", kind.name());
+    }
+    let line: Vec<String> = times
+        .iter()
+        .map(|(kind, s)| format!("fit_s_{}={s:.3}", kind.name().replace('-', "_")))
+        .collect();
+    println!("{}", line.join(" "));
+    Ok(())
+}
+
+pub fn table(
+    rows: usize,
+    appends: usize,
+    sweep: usize,
+    dir: Option<PathBuf>,
+) -> Result<(), BenchError> {
+    let temporary = tempfile::tempdir()?;
+    if let Some(dir) = &dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let folder = dir.as_deref().unwrap_or(temporary.path());
+    let t = crate::results::bench_table(folder, rows, appends.max(1), sweep)?;
+    println!(
+        "append one row to a {}-row table: {:.2} ms (median of {appends})",
+        t.rows_before, t.append_ms
+    );
+    for (i, s) in t.sweep_s_per_thousand.iter().enumerate() {
+        println!(
+            "sweep rows {:>6}-{:>6}: {s:.3} s",
+            i * 1000 + 1,
+            (i + 1) * 1000
+        );
+    }
+    let total: f64 = t.sweep_s_per_thousand.iter().sum();
+    let first = t.sweep_s_per_thousand.first().copied().unwrap_or(f64::NAN);
+    let last = t.sweep_s_per_thousand.last().copied().unwrap_or(f64::NAN);
+    println!(
+        "append_ms_at_{}={:.3} sweep_rows={sweep} sweep_s={total:.3} first_1k_s={first:.3} last_1k_s={last:.3}",
+        t.rows_before, t.append_ms
+    );
+    Ok(())
+}
+
+pub fn matmul(seconds: f64) {
+    // (layer, m = positions, n = filters, k = 3·3·channels in) of one image's forward product.
+    let shapes = [
+        ("conv2", 900, 64, 288),
+        ("conv3", 225, 128, 576),
+        ("conv4", 49, 128, 1152),
+    ];
+    let mut all = Vec::new();
+    for (layer, m, n, k) in shapes {
+        let gflops = crate::engine::matmul_gflops(m, n, k, seconds);
+        println!("{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s");
+        all.push(format!("gflops_{layer}={gflops:.1}"));
+    }
+    println!("{}", all.join(" "));
+}
+
+pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
+    let (dataset, source) = dataset(root.as_ref())?;
+    let layers = parse_layers(&reference_layer_values()).map_err(BenchError::Layers)?;
+    let parameters = check_shapes(&layers, 60).map_err(BenchError::Layers)?;
+    let n = 640.min(dataset.samples.len());
+    let subset = Dataset::new(dataset.samples[..n].to_vec());
+    let images = crate::models::cnn::pixel_matrix(&subset).data;
+    let labels: Vec<f32> = subset.samples.iter().map(|s| s.label as f32).collect();
+    println!(
+        "reference CNN ({parameters} parameters), {n} images from {source}, batch 32, {} threads",
+        rayon::current_num_threads()
+    );
+    let (train, infer) = super::cnn_throughput(&layers, 60, (&images, &labels), 0, repeats);
+    let rates = |runs: &[super::Throughput]| {
+        let list: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.0}", r.images_per_s()))
+            .collect();
+        list.join(" ")
+    };
+    let (train_median, infer_median) = (
+        super::median_images_per_s(&train),
+        super::median_images_per_s(&infer),
+    );
+    println!(
+        "training:  {train_median:.0} images/s median of {} epochs ({})",
+        train.len(),
+        rates(&train)
+    );
+    println!(
+        "inference: {infer_median:.0} images/s median of {} passes ({})",
+        infer.len(),
+        rates(&infer)
+    );
+    println!("train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0}");
+    Ok(())
+}

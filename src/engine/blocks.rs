@@ -1,0 +1,137 @@
+//! How a convolution's outputs are written: stored, added, or max-pooled 2×2 with the route
+//! of each maximum, and ReLU with the positions it clipped. Shared by every way of computing
+//! a convolution (`conv`'s matrix products, `winograd`, `taps`) and by the pooling op, so
+//! that one rule decides which corner wins a window and where its gradient goes.
+
+/// Where each output's gradient goes: for pooled outputs the position (0-3) of the maximum in
+/// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
+pub(crate) const CLIPPED: u8 = u8::MAX;
+
+/// Where a convolution's outputs go.
+pub(crate) enum Output<'a> {
+    /// Max-pooled 2×2 ((h/2)·(w/2)·cout), with the route of each maximum (first corner
+    /// holding it, corners numbered row by row) when given.
+    Pooled {
+        out: &'a mut [f32],
+        routes: Option<&'a mut [u8]>,
+    },
+    /// Every output (h·w·cout), written or added to what is there.
+    Full {
+        out: &'a mut [f32],
+        accumulate: bool,
+    },
+}
+
+/// The 2×2 output blocks over an h×w image, (rows, columns): when `pooled`, exactly the
+/// pooling windows (an odd last row or column is dropped), otherwise enough to cover every
+/// output (edge blocks hang over the border).
+pub(crate) fn output_blocks(h: usize, w: usize, pooled: bool) -> (usize, usize) {
+    if pooled {
+        (h / 2, w / 2)
+    } else {
+        (h.div_ceil(2), w.div_ceil(2))
+    }
+}
+
+impl Output<'_> {
+    /// The 2×2 output blocks over an h×w image ([`output_blocks`]).
+    pub(crate) fn blocks(&self, h: usize, w: usize) -> (usize, usize) {
+        output_blocks(h, w, matches!(self, Output::Pooled { .. }))
+    }
+
+    /// Pools or stores the four corners (row by row) of output block (by, bx) of an h×w
+    /// output with `c` channels, for the `L` channels from `ch`.
+    #[inline(always)]
+    pub(crate) fn emit_block<const L: usize>(
+        &mut self,
+        corners: &[[f32; L]; 4],
+        (by, bx, ch): (usize, usize, usize),
+        c: usize,
+        (h, w): (usize, usize),
+    ) {
+        match self {
+            Output::Pooled { out, routes } => {
+                let o = (by * (w / 2) + bx) * c + ch;
+                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
+                let [c0, c1, c2, c3] = corners;
+                pool_corners([c0, c1, c2, c3], &mut out[o..o + L], routes);
+            }
+            Output::Full { out, accumulate } => {
+                for (corner, values) in corners.iter().enumerate() {
+                    let (oy, ox) = (2 * by + corner / 2, 2 * bx + corner % 2);
+                    if oy >= h || ox >= w {
+                        continue;
+                    }
+                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
+                    for l in 0..L {
+                        dst[l] = if *accumulate {
+                            dst[l] + values[l]
+                        } else {
+                            values[l]
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The maximum of four corners (positions numbered row by row in a 2×2 window), channel
+/// by channel, into `out`, and in `routes` (when given) which corner first holds it.
+/// Branch-free: the comparisons are coin flips to a branch predictor.
+#[inline(always)]
+pub(crate) fn pool_corners(corners: [&[f32]; 4], out: &mut [f32], routes: Option<&mut [u8]>) {
+    let n = out.len();
+    let [c0, c1, c2, c3] = corners.map(|corner| &corner[..n]);
+    for ch in 0..n {
+        out[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
+    }
+    if let Some(routes) = routes {
+        // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
+        for (ch, route) in routes[..n].iter_mut().enumerate() {
+            let m = out[ch];
+            let not0 = (c0[ch] != m) as u8;
+            let not1 = not0 & (c1[ch] != m) as u8;
+            let not2 = not1 & (c2[ch] != m) as u8;
+            *route = not0 + not1 + not2;
+        }
+    }
+}
+
+/// Max-pools one image (h×w×c, NHWC) 2×2 into `out` ((h/2)×(w/2)×c); records in `routes`
+/// (when given) which of the four positions held the maximum (first one on ties). Loops
+/// run along the channels so that they vectorise.
+pub(crate) fn pool2(
+    img: &[f32],
+    h: usize,
+    w: usize,
+    c: usize,
+    out: &mut [f32],
+    routes: Option<&mut [u8]>,
+) {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut routes = routes;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let o = (oy * ow + ox) * c;
+            let corner = |r: usize| &img[((2 * oy + (r >> 1)) * w + 2 * ox + (r & 1)) * c..][..c];
+            let routes = routes.as_deref_mut().map(|r| &mut r[o..o + c]);
+            pool_corners([0, 1, 2, 3].map(corner), &mut out[o..o + c], routes);
+        }
+    }
+}
+
+/// ReLU on one image's outputs, marking the clipped ones in `routes` (when given).
+pub(crate) fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
+    match routes {
+        Some(routes) => {
+            for (v, r) in values.iter_mut().zip(routes) {
+                if *v <= 0.0 {
+                    *v = 0.0;
+                    *r = CLIPPED;
+                }
+            }
+        }
+        None => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
+}
