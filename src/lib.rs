@@ -27,5 +27,6 @@ pub mod models;
 pub mod results;
 pub mod rng;
 pub mod runner;
+pub mod stats;
 pub mod train;
 pub mod wavelet;

@@ -1,21 +1,9 @@
 //! The CNN's layer list as written in the experiment file, parsed with errors that name the
 //! layer, and checked for shape before anything trains.
 
-use serde::{Deserialize, Serialize};
 use toml::Value;
 
-/// One layer. Convolutions are 'same'-padded with stride 1; pooling is 2×2 with floor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Layer {
-    Conv { filters: usize, kernel: usize },
-    Relu,
-    Maxpool,
-    Batchnorm,
-    Dropout { p: f64 },
-    Flatten,
-    Dense { units: usize },
-}
+pub use crate::engine::Layer;
 
 /// The reference network: 4 conv3×3 layers 32-64-128-128 with ReLU and 2×2 max-pool,
 /// dropouts .25/.25/.5, dense 256-128-1 (568,449 parameters on 60×60×1 inputs).

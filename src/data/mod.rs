@@ -2,20 +2,20 @@
 
 pub mod augment;
 mod check;
+mod config;
 mod fingerprint;
 mod folder;
 mod split;
 pub mod synthetic;
 
 pub use check::{check_folder, DataReport};
+pub use config::{DataConfig, DataSource, SplitKind};
 pub use fingerprint::{folder_fingerprint, synthetic_fingerprint};
 pub use folder::{content_hash, find_images, load_folder, read_image};
 pub use split::{holdout, make_split, Partition};
 
 use std::path::PathBuf;
 use thiserror::Error;
-
-use crate::config::{DataConfig, DataSource};
 
 /// Which half of the given partition a sample came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::SplitKind;
 use super::{DataError, Dataset, Origin};
-use crate::config::SplitKind;
 use crate::rng::Rng;
 
 /// Sample indices for one job. Anything fitted (standardisation, the model) sees `train` only.

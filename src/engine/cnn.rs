@@ -8,10 +8,10 @@ use super::adam::{Adam, Param};
 use super::conv::{conv_block, ConvBlock};
 use super::dense::Dense;
 use super::dropout::dropout;
+use super::layer::Layer;
 use super::layout::{Act, Geometry};
 use super::maxpool::maxpool2;
 use super::{contiguous_vec, glorot_uniform};
-use crate::config::Layer;
 use crate::rng::Rng;
 
 enum Block {

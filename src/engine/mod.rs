@@ -12,6 +12,7 @@ mod dense;
 mod dropout;
 mod groups;
 mod kernel;
+mod layer;
 mod layout;
 mod linalg;
 mod maxpool;
@@ -21,6 +22,7 @@ mod winograd;
 pub use adam::Adam;
 pub use cnn::ConvNet;
 pub use dense::DenseNet;
+pub use layer::Layer;
 
 /// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
 /// repeated for at least `min_seconds` after one untimed product.

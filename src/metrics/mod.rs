@@ -193,8 +193,8 @@ pub fn bootstrap_ci(
     let interval = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (
-            crate::wavelet::percentile_sorted(&v, 2.5),
-            crate::wavelet::percentile_sorted(&v, 97.5),
+            crate::stats::percentile_sorted(&v, 2.5),
+            crate::stats::percentile_sorted(&v, 97.5),
         )
     };
     BootstrapCi {

@@ -4,8 +4,8 @@
 //! beyond brightness.
 
 use crate::data::Dataset;
+use crate::stats::percentile_sorted;
 use crate::train::Matrix;
-use crate::wavelet::percentile_sorted;
 
 /// Names of the baseline's features, in order.
 pub const FEATURES: [&str; 9] = ["mean", "sd", "min", "p5", "p25", "p50", "p75", "p95", "max"];

@@ -1,11 +1,12 @@
 //! The CNN family: the engine's convolutional network behind the training-loop trait, with
 //! seeded augmentation of each training batch.
 
-use crate::config::{Layer, TrainConfig};
 use crate::data::augment::{augment_batch, Augment};
 use crate::data::Dataset;
+use crate::engine::Layer;
 use crate::engine::{Adam, ConvNet};
 use crate::rng::Rng;
+use crate::train::TrainConfig;
 use crate::train::{Matrix, Trainable};
 
 /// Images as network input: one row of size² values per sample, scaled to 0..1 (as the

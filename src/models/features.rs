@@ -2,9 +2,9 @@
 
 use rayon::prelude::*;
 
-use crate::config::WaveletConfig;
 use crate::data::Dataset;
 use crate::train::Matrix;
+use crate::wavelet::WaveletConfig;
 use crate::wavelet::{Array2, FeatureSpec, Wavelet, WaveletError, LANES};
 
 impl TryFrom<&WaveletConfig> for FeatureSpec {

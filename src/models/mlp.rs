@@ -1,7 +1,9 @@
 //! The wavelet family's MLP: the engine's dense network behind the training-loop trait.
 
-use crate::config::{MlpConfig, TrainConfig};
+use serde::{Deserialize, Serialize};
+
 use crate::engine::{Adam, DenseNet};
+use crate::train::TrainConfig;
 use crate::train::{Matrix, Trainable};
 
 pub struct MlpClassifier {
@@ -48,4 +50,29 @@ impl Trainable for MlpClassifier {
     fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
         self.net.restore(snapshot)
     }
+}
+
+/// The `[model.mlp]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Widths of the hidden layers (ReLU); the output is one logit.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Dropout probability after each hidden layer while training.
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            hidden: default_hidden(),
+            dropout: 0.0,
+        }
+    }
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![256, 64]
 }

@@ -9,7 +9,7 @@ mod mlp;
 pub mod saved;
 
 pub use features::{wavelet_features, Standardizer};
-pub use mlp::MlpClassifier;
+pub use mlp::{MlpClassifier, MlpConfig};
 
 use thiserror::Error;
 

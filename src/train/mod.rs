@@ -1,12 +1,15 @@
 //! The mini-batch training loop shared by every engine-trained model: seeded shuffling,
 //! per-epoch history, validation, early stopping, divergence detection.
 
+mod config;
+
+pub use config::TrainConfig;
+
 use std::time::Instant;
 
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::TrainConfig;
 use crate::metrics::{log_loss, BinaryMetrics};
 use crate::rng::Rng;
 

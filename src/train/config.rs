@@ -1,0 +1,57 @@
+//! The `[train]` section: the training loop's settings.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// L2 penalty added to the gradient (Adam with coupled weight decay, like Keras' `l2`).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Fraction of the training part held out (stratified) for validation loss/accuracy.
+    #[serde(default)]
+    pub validation_fraction: f64,
+    /// Patience in epochs on validation loss; 0 = off. Needs `validation_fraction` > 0.
+    #[serde(default)]
+    pub early_stopping: usize,
+    /// One job per seed; the seed drives initial weights, shuffling and dropout.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// CNN training-time augmentation: any of "hflip", "vflip", "rot90", "shift:N".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub augment: Vec<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            lr: default_lr(),
+            weight_decay: 0.0,
+            validation_fraction: 0.0,
+            early_stopping: 0,
+            seeds: default_seeds(),
+            augment: Vec::new(),
+        }
+    }
+}
+
+fn default_epochs() -> usize {
+    50
+}
+fn default_batch_size() -> usize {
+    32
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
