@@ -206,3 +206,46 @@ fn killing_a_parallel_sweep_again_and_again_loses_and_repeats_nothing() {
         "every job once, with the clean run's numbers"
     );
 }
+
+#[test]
+fn files_given_together_share_the_workers_and_give_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep(dir.path());
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("name = \"sweep\"", "name = \"other\"")
+            .replace("hidden = [16]", "hidden = [8]"),
+    )
+    .unwrap();
+    let apart = dir.path().join("apart.csv");
+    for f in [&file, &other] {
+        let out = microcal_run(&[
+            f.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--results",
+            apart.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let together = dir.path().join("together.csv");
+    let out = microcal_run(&[
+        file.to_str().unwrap(),
+        other.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--results",
+        together.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("sweep.toml: 12 jobs, 12 run")
+            && text.contains("other.toml: 12 jobs, 12 run"),
+        "{text}"
+    );
+    assert_eq!(numbers(&apart), numbers(&together));
+}

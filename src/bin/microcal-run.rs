@@ -9,7 +9,7 @@ use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
 use microcal::runner::{
-    launch_slurm, plan_experiment, run_experiment, DataCache, RunOptions, Shard, SlurmLaunch,
+    launch_slurm, plan_experiment, run_experiments, DataCache, RunOptions, Shard, SlurmLaunch,
 };
 
 /// Run classification experiments declared in TOML files.
@@ -104,9 +104,9 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     let mut cache = DataCache::default();
     let mut failed = 0;
-    for exp in &experiments {
-        // Errors name the file, key or path themselves.
-        let summary = run_experiment(exp, &options, &mut cache)?;
+    // Errors name the file, key or path themselves.
+    let summaries = run_experiments(&experiments, &options, &mut cache)?;
+    for (exp, summary) in experiments.iter().zip(summaries) {
         let mut line = format!(
             "{}: {} jobs, {} run, {} already in {}, {} failed",
             exp.path.display(),

@@ -1,8 +1,6 @@
 //! Progress bars of a running experiment: one for the jobs (with ETA), and one line per
 //! worker for the epochs of the job it runs.
 
-use std::path::Path;
-
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::JobStatus;
@@ -17,7 +15,7 @@ pub(super) struct Bars {
 }
 
 impl Bars {
-    pub(super) fn new(jobs: usize, workers: usize, visible: bool, file: &Path) -> Self {
+    pub(super) fn new(jobs: usize, workers: usize, visible: bool, label: &str) -> Self {
         let target = if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -30,12 +28,7 @@ impl Bars {
         jobs_bar.set_style(style(
             "{prefix:.bold} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} jobs (eta {eta}) {msg}",
         ));
-        jobs_bar.set_prefix(
-            file.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-        );
+        jobs_bar.set_prefix(label.to_string());
         let epochs = (0..workers.max(1))
             .map(|_| {
                 let bar = multi.add(ProgressBar::new(1));

@@ -199,67 +199,97 @@ pub fn plan_experiment(
     Ok(Plan { table, jobs })
 }
 
-/// Runs every job of `experiment` that is not yet in its results table.
-///
-/// Problems that concern the whole experiment (unreadable data, impossible split, unwritable
-/// table) stop it with an error; a job that fails on its own (diverged loss) gets a row with
-/// its status and the sweep goes on.
+/// Runs every job of `experiment` that is not yet in its results table (see
+/// [`run_experiments`]).
 pub fn run_experiment(
     experiment: &Experiment,
     options: &RunOptions,
     cache: &mut DataCache,
 ) -> Result<RunSummary, RunError> {
-    let plan = plan_experiment(experiment, options, cache)?;
-    let table_path = plan.table.clone();
+    Ok(run_experiments(std::slice::from_ref(experiment), options, cache)?.remove(0))
+}
+
+/// Runs every job of `experiments` that is not yet in its results table, all files' jobs
+/// sharing one set of workers (so a one-job file does not leave cores idle). Every file is
+/// planned and its data loaded before any job runs.
+///
+/// Problems that concern a whole experiment (unreadable data, impossible split, unwritable
+/// table) stop the run with an error; a job that fails on its own (diverged loss) gets a row
+/// with its status and the sweep goes on.
+pub fn run_experiments(
+    experiments: &[Experiment],
+    options: &RunOptions,
+    cache: &mut DataCache,
+) -> Result<Vec<RunSummary>, RunError> {
     let in_shard = |job: &Job| options.shard.is_none_or(|s| s.contains(&job.id));
-    let todo: Vec<&Job> = plan
-        .jobs
+    let plans = experiments
         .iter()
-        .filter(|(job, done)| (options.force || !done) && in_shard(job))
-        .map(|(job, _)| job)
-        .collect();
-    let mut summary = RunSummary {
-        planned: plan.jobs.len(),
-        skipped: plan
+        .map(|e| plan_experiment(e, options, cache))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut summaries = Vec::new();
+    let mut tasks = Vec::new();
+    for (index, (experiment, plan)) in experiments.iter().zip(&plans).enumerate() {
+        let todo: Vec<&Job> = plan
             .jobs
             .iter()
-            .filter(|(job, done)| *done && !options.force && in_shard(job))
-            .count(),
-        other_shards: plan.jobs.iter().filter(|(job, _)| !in_shard(job)).count(),
-        table: table_path.clone(),
-        ..Default::default()
-    };
-    tracing::info!(
-        file = %experiment.path.display(),
-        jobs = plan.jobs.len(),
-        to_run = todo.len(),
-        table = %table_path.display(),
-        "experiment planned"
-    );
-    if todo.is_empty() {
-        return Ok(summary);
+            .filter(|(job, done)| (options.force || !done) && in_shard(job))
+            .map(|(job, _)| job)
+            .collect();
+        summaries.push(RunSummary {
+            planned: plan.jobs.len(),
+            skipped: plan
+                .jobs
+                .iter()
+                .filter(|(job, done)| *done && !options.force && in_shard(job))
+                .count(),
+            other_shards: plan.jobs.iter().filter(|(job, _)| !in_shard(job)).count(),
+            table: plan.table.clone(),
+            ..Default::default()
+        });
+        tracing::info!(
+            file = %experiment.path.display(),
+            jobs = plan.jobs.len(),
+            to_run = todo.len(),
+            table = %plan.table.display(),
+            "experiment planned"
+        );
+        // Data is loaded once, before the workers start, and shared by them.
+        for job in todo {
+            let dataset = cache
+                .get(&job.config.data)
+                .map_err(|cause| RunError::Data {
+                    file: experiment.path.clone(),
+                    cause,
+                })?;
+            tasks.push(workers::Task {
+                job,
+                experiment: index,
+                table: &plan.table,
+                dataset,
+            });
+        }
     }
-    // Data is loaded once, before the workers start, and shared by them.
-    let datasets = todo
-        .iter()
-        .map(|job| cache.get(&job.config.data))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|cause| RunError::Data {
-            file: experiment.path.clone(),
-            cause,
-        })?;
+    if tasks.is_empty() {
+        return Ok(summaries);
+    }
+    let jobs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
     let workers = options
         .jobs
-        .unwrap_or_else(|| workers::default_workers(&todo, rayon::current_num_threads()))
-        .clamp(1, todo.len());
-    let bars = bars::Bars::new(todo.len(), workers, options.progress, &experiment.path);
-    let outcome = workers::run_jobs(&todo, &datasets, workers, &table_path, options.force, &bars);
+        .unwrap_or_else(|| workers::default_workers(&jobs, rayon::current_num_threads()))
+        .clamp(1, tasks.len());
+    let label = match experiments {
+        [one] => one.path.display().to_string(),
+        many => format!("{} files", many.len()),
+    };
+    let bars = bars::Bars::new(tasks.len(), workers, options.progress, &label);
+    let outcomes = workers::run_jobs(&tasks, experiments.len(), workers, options.force, &bars);
     bars.finish();
-    let outcome = outcome?;
-    summary.ran = outcome.ran;
-    summary.failed = outcome.failed;
-    summary.elsewhere = outcome.elsewhere;
-    Ok(summary)
+    for (summary, outcome) in summaries.iter_mut().zip(outcomes?) {
+        summary.ran = outcome.ran;
+        summary.failed = outcome.failed;
+        summary.elsewhere = outcome.elsewhere;
+    }
+    Ok(summaries)
 }
 
 /// A finished job: model outcome, metrics and the per-image predictions.

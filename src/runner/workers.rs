@@ -61,8 +61,8 @@ pub(super) fn default_workers(jobs: &[&Job], cores: usize) -> usize {
     (cores / per_job).max(1)
 }
 
-/// What the workers did.
-#[derive(Debug, Default)]
+/// What the workers did for one experiment.
+#[derive(Debug, Default, Clone)]
 pub(super) struct Outcome {
     pub ran: usize,
     pub failed: usize,
@@ -70,32 +70,39 @@ pub(super) struct Outcome {
     pub elsewhere: usize,
 }
 
+/// One job to run: which experiment (index) it belongs to and the table it goes to.
+pub(super) struct Task<'a> {
+    pub job: &'a Job,
+    pub experiment: usize,
+    pub table: &'a Path,
+    pub dataset: Arc<Dataset>,
+}
+
 enum JobEnd {
     Ran(JobStatus),
     Elsewhere,
 }
 
-/// Runs `jobs` (with their datasets) on `workers` workers; the first error that concerns
-/// the whole experiment (a split that cannot be made, an unwritable table) stops every
-/// worker after its current job and is returned.
+/// Runs `tasks` (of `experiments` experiments, in any mix) on `workers` workers; returns
+/// what happened per experiment. The first error that concerns a whole experiment (a split
+/// that cannot be made, an unwritable table) stops every worker after its current job and
+/// is returned.
 pub(super) fn run_jobs(
-    jobs: &[&Job],
-    datasets: &[Arc<Dataset>],
+    tasks: &[Task],
+    experiments: usize,
     workers: usize,
-    table: &Path,
     force: bool,
     bars: &Bars,
-) -> Result<Outcome, RunError> {
+) -> Result<Vec<Outcome>, RunError> {
     let cores = rayon::current_num_threads();
     let threads = (cores / workers).max(1);
-    let table = ResultsTable::new(table.to_path_buf());
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let outcome = Mutex::new(Outcome::default());
+    let outcome = Mutex::new(vec![Outcome::default(); experiments]);
     let error: Mutex<Option<RunError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (next, stop, outcome, error, table) = (&next, &stop, &outcome, &error, &table);
+            let (next, stop, outcome, error) = (&next, &stop, &outcome, &error);
             scope.spawn(move || {
                 let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
                     Ok(pool) => pool,
@@ -106,10 +113,12 @@ pub(super) fn run_jobs(
                 };
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result =
-                        pool.install(|| run_one(worker, job, &datasets[i], table, force, bars));
-                    let mut o = outcome.lock().unwrap_or_else(|p| p.into_inner());
+                    let Some(task) = tasks.get(i) else { break };
+                    let table = ResultsTable::new(task.table.to_path_buf());
+                    let result = pool
+                        .install(|| run_one(worker, task.job, &task.dataset, &table, force, bars));
+                    let mut all = outcome.lock().unwrap_or_else(|p| p.into_inner());
+                    let o = &mut all[task.experiment];
                     match result {
                         Ok(JobEnd::Ran(status)) => {
                             o.ran += 1;
