@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -20,27 +19,6 @@ fn sweep(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     file
-}
-
-/// job id → every column that does not depend on timing, of every row.
-fn numbers(table: &Path) -> BTreeMap<String, Vec<(String, String)>> {
-    let (header, rows) = read_csv(table);
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let cells: Vec<(String, String)> = header
-            .iter()
-            .cloned()
-            .zip(row.iter().cloned())
-            .filter(|(h, _)| !["time", "train_seconds", "images_per_s"].contains(&h.as_str()))
-            .collect();
-        let id = cells.iter().find(|(h, _)| h == "job_id").unwrap().1.clone();
-        assert!(
-            out.insert(id.clone(), cells).is_none(),
-            "job {id} twice in {}",
-            table.display()
-        );
-    }
-    out
 }
 
 #[test]

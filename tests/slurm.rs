@@ -70,23 +70,6 @@ fn sweep(dir: &Path) -> PathBuf {
     file
 }
 
-/// job id → the columns that do not depend on timing or place.
-fn numbers(table: &Path) -> BTreeMap<String, Vec<(String, String)>> {
-    let (header, rows) = read_csv(table);
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let cells: Vec<(String, String)> = header
-            .iter()
-            .cloned()
-            .zip(row.iter().cloned())
-            .filter(|(h, _)| !["time", "train_seconds", "images_per_s"].contains(&h.as_str()))
-            .collect();
-        let id = cells.iter().find(|(h, _)| h == "job_id").unwrap().1.clone();
-        assert!(out.insert(id.clone(), cells).is_none(), "job {id} twice");
-    }
-    out
-}
-
 /// Asserts two tables' numbers are equal, showing the first difference only.
 fn assert_same(
     got: &BTreeMap<String, Vec<(String, String)>>,

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -92,4 +93,25 @@ pub fn write_pgm(path: &Path, width: usize, height: usize, value: impl Fn(usize,
     }
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
+}
+
+/// job id → every column that does not depend on timing, of every row.
+pub fn numbers(table: &Path) -> BTreeMap<String, Vec<(String, String)>> {
+    let (header, rows) = read_csv(table);
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let cells: Vec<(String, String)> = header
+            .iter()
+            .cloned()
+            .zip(row.iter().cloned())
+            .filter(|(h, _)| !["time", "train_seconds", "images_per_s"].contains(&h.as_str()))
+            .collect();
+        let id = cells.iter().find(|(h, _)| h == "job_id").unwrap().1.clone();
+        assert!(
+            out.insert(id.clone(), cells).is_none(),
+            "job {id} twice in {}",
+            table.display()
+        );
+    }
+    out
 }
