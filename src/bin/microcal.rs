@@ -9,10 +9,9 @@ use microcal::bench::reports;
 use microcal::cli;
 use microcal::config::Experiment;
 use microcal::data;
-use microcal::models::saved::predict_paths;
 use microcal::results::report::{build_report, Filter, ReportFormat};
 use microcal::results::{figures, ResultsTable};
-use microcal::runner::{experiment_jobs, migrate_ids, DataCache};
+use microcal::runner::{experiment_jobs, migrate_ids, predict_paths, sample_sheet, DataCache};
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
 #[derive(Parser)]
@@ -270,7 +269,7 @@ fn run(args: Args) -> Result<()> {
             let Selection { results, by, .. } = select;
             let mut written = figures::make_figures(&results, by.as_deref(), &filters, &out)?;
             if let Some(job) = samples {
-                written.extend(figures::job_sample_sheet(&results, &job, 24, &out)?);
+                written.extend(sample_sheet(&results, &job, 24, &out)?);
             }
             for path in &written {
                 println!("{}", path.display());

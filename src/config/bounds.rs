@@ -7,8 +7,8 @@
 //! moments, activations of a batch) against the machine's memory. The estimate errs high;
 //! it names the key that dominates it.
 
-use super::layers::{parse_layers, Layer};
 use super::schema::{DataSource, ExperimentConfig, ModelKind};
+use crate::models::{parse_layers, Layer};
 use crate::wavelet::FeatureKind;
 
 /// Fixed limits: (dotted key, largest accepted value).

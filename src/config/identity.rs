@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::job::dotted_config as dotted;
-use super::schema::{DataSource, ExperimentConfig, ModelKind, SplitKind};
+use super::schema::ExperimentConfig;
 use super::validate::resolve;
+use crate::models::key_applies;
 
 /// Keys that name or locate a job without changing its numbers.
 const LABELS: &[&str] = &["name", "description", "data.root"];
@@ -84,30 +85,6 @@ fn defaults_for(config: &ExperimentConfig) -> ExperimentConfig {
     let parsed: ExperimentConfig =
         serde_json::from_value(minimal).expect("a source and a kind make a complete config");
     resolve(parsed, std::path::Path::new("."))
-}
-
-/// Whether a configuration key can change the numbers of a job with this model kind, data
-/// source and split. Training-loop settings mean nothing to the classical classifiers and
-/// the baseline (they have no epochs or learning rate), the generator's settings nothing to
-/// a folder, the group pattern and fold count nothing to a fixed split.
-pub fn key_applies(kind: ModelKind, source: DataSource, split: SplitKind, key: &str) -> bool {
-    let engine = matches!(kind, ModelKind::WaveletMlp | ModelKind::Cnn);
-    let kfold = matches!(split, SplitKind::Kfold | SplitKind::GroupKfold);
-    if key == "train.seeds" {
-        return true;
-    }
-    if key.starts_with("train.") {
-        return engine;
-    }
-    if key.starts_with("data.synthetic_") {
-        return source == DataSource::Synthetic;
-    }
-    match key {
-        "data.root" => source == DataSource::Folder,
-        "data.group_pattern" => split == SplitKind::GroupKfold,
-        "data.folds" | "data.split_seed" => kfold,
-        _ => true,
-    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,20 @@
 //! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
 
 mod bounds;
-mod classifier;
 mod grid;
 mod identity;
 mod job;
-mod layers;
 mod schema;
 mod validate;
 
-pub use classifier::*;
+pub use crate::models::{
+    check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS,
+};
+pub use crate::models::{
+    key_applies, ClassifierKind, ClassifierParams, KnnWeights, SvmKernel, TreeCriterion,
+};
 pub use grid::{parse_override, Experiment};
-pub use identity::key_applies;
 pub use job::{flatten_config, relative_path, Job};
-pub use layers::{check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS};
 pub use schema::*;
 
 use std::path::PathBuf;

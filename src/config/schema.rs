@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::classifier::ClassifierKind;
 // The sections' types live with the code they configure; the file composes them.
 pub use crate::data::{DataConfig, DataSource, SplitKind};
-pub use crate::models::MlpConfig;
+pub use crate::models::{MlpConfig, ModelConfig, ModelKind};
 pub use crate::train::TrainConfig;
 pub use crate::wavelet::WaveletConfig;
 
@@ -32,54 +31,6 @@ pub struct ExperimentConfig {
     /// expanded on the raw table (see `config::grid`), so a resolved config never has one.
     #[serde(default, skip_serializing)]
     pub grid: Option<toml::Table>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// Wavelet features and a multilayer perceptron trained with the engine.
-    WaveletMlp,
-    /// Wavelet features and a classical classifier (smartcore), chosen by `model.classifier`.
-    WaveletClassical,
-    /// A convolutional network on the pixels, declared by `model.layers`.
-    Cnn,
-    /// The floor: logistic regression on intensity statistics (mean, s.d., percentiles).
-    Baseline,
-}
-
-impl ModelKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::WaveletMlp => "wavelet-mlp",
-            ModelKind::WaveletClassical => "wavelet-classical",
-            ModelKind::Cnn => "cnn",
-            ModelKind::Baseline => "baseline",
-        }
-    }
-
-    /// Whether the model reads wavelet features (and so `[model.wavelet]`).
-    pub fn uses_wavelets(self) -> bool {
-        matches!(self, ModelKind::WaveletMlp | ModelKind::WaveletClassical)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    pub kind: ModelKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wavelet: Option<WaveletConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mlp: Option<MlpConfig>,
-    /// For `wavelet-classical`: which classifier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classifier: Option<ClassifierKind>,
-    /// For `wavelet-classical`: the classifier's parameters, checked against its schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params: Option<toml::Table>,
-    /// For `cnn`: the layer list (default: the reference network), see `config::layers`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layers: Option<Vec<toml::Value>>,
 }
 
 /// `[launcher]`: settings of the launchers that submit jobs elsewhere.

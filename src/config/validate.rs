@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::classifier::ClassifierParams;
-use super::layers::{check_shapes, parse_layers, reference_layer_values};
 use super::schema::*;
+use crate::models::{check_shapes, parse_layers, reference_layer_values};
+use crate::models::{ClassifierKind, ClassifierParams};
 use crate::wavelet::Wavelet;
 
 /// Makes a config complete and canonical: sections the model kind uses get their defaults,

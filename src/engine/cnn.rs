@@ -491,7 +491,7 @@ impl ConvNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{check_shapes, parse_layers, reference_layer_values};
+    use crate::models::{check_shapes, parse_layers, reference_layer_values};
 
     /// A layer list written as in an experiment file, parsed and shape-checked for
     /// `size`×`size` images.

@@ -27,7 +27,7 @@ use smartcore::tree::decision_tree_classifier::{
     DecisionTreeClassifier, DecisionTreeClassifierParameters, SplitCriterion,
 };
 
-use crate::config::{ClassifierParams, KnnWeights, SvmKernel, TreeCriterion};
+use super::{ClassifierParams, KnnWeights, SvmKernel, TreeCriterion};
 use crate::rng::Rng;
 use crate::train::Matrix;
 
@@ -408,8 +408,8 @@ mod tests {
     /// Two shifted Gaussian clouds; every classifier must rank them well.
     #[test]
     fn every_classifier_scores_a_separable_problem() {
-        use crate::config::{ClassifierKind, ClassifierParams};
         use crate::metrics::roc_auc;
+        use crate::models::{ClassifierKind, ClassifierParams};
         let make = |n: usize, seed: u64| {
             let mut m = random_matrix(n, 30, seed);
             let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();

@@ -3,21 +3,28 @@
 
 pub mod baseline;
 pub mod classical;
+mod classifier_params;
 pub mod cnn;
 mod features;
+mod layers;
 mod mlp;
 pub mod saved;
+mod spec;
+mod weights;
 
+pub use classifier_params::*;
 pub use features::{wavelet_features, Standardizer};
+pub use layers::{check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS};
 pub use mlp::{MlpClassifier, MlpConfig};
+pub use spec::{key_applies, ModelConfig, ModelKind};
+pub use weights::{decode_weights, encode_weights, WEIGHTS_FILE};
 
 use thiserror::Error;
 
 use std::time::Instant;
 
-use crate::config::{parse_layers, ClassifierKind, ClassifierParams, ExperimentConfig, ModelKind};
 use crate::data::{holdout, Dataset, Partition};
-use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainError, Trainable};
+use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainConfig, TrainError, Trainable};
 use crate::wavelet::WaveletError;
 
 #[derive(Debug, Error)]
@@ -46,30 +53,28 @@ pub struct ModelOutcome {
     pub weights: Option<Vec<(String, Vec<f32>)>>,
 }
 
-/// Trains the configured model on `partition.train` and scores the other parts.
+/// Trains the model `spec` describes (with the training settings `train`, on images of
+/// `image_size` pixels a side) on `partition.train` and scores the other parts.
 pub fn train_and_score(
-    config: &ExperimentConfig,
+    spec: &ModelConfig,
+    train: &TrainConfig,
+    image_size: usize,
     seed: u64,
     data: &Dataset,
     partition: &Partition,
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<ModelOutcome, ModelError> {
-    match config.model.kind {
+    match spec.kind {
         ModelKind::WaveletMlp => {
-            let wavelet = config.model.wavelet.clone().unwrap_or_default();
-            let mlp = config.model.mlp.clone().unwrap_or_default();
+            let wavelet = spec.wavelet.clone().unwrap_or_default();
+            let mlp = spec.mlp.clone().unwrap_or_default();
             let raw = wavelet_features(data, &wavelet)?;
             // Standardise with the rows the network is fitted on (not the validation hold-out).
-            let (fit_idx, _) = holdout(
-                data,
-                &partition.train,
-                config.train.validation_fraction,
-                seed,
-            );
+            let (fit_idx, _) = holdout(data, &partition.train, train.validation_fraction, seed);
             let x = Standardizer::fit(&raw.select(&fit_idx)).apply(&raw);
-            let model = MlpClassifier::new(x.cols, &mlp, &config.train, seed);
+            let model = MlpClassifier::new(x.cols, &mlp, train, seed);
             let (model, mut outcome) =
-                fit_engine_model(model, &x, config, seed, data, partition, on_epoch)?;
+                fit_engine_model(model, &x, train, seed, data, partition, on_epoch)?;
             outcome
                 .facts
                 .insert(0, ("n_features".to_string(), x.cols.to_string()));
@@ -83,15 +88,14 @@ pub fn train_and_score(
             Ok(outcome)
         }
         ModelKind::Cnn => {
-            let layers = parse_layers(config.model.layers.as_deref().unwrap_or(&[]))
+            let layers = parse_layers(spec.layers.as_deref().unwrap_or(&[]))
                 .map_err(ModelError::Settings)?;
             let x = cnn::pixel_matrix(data);
-            let model =
-                cnn::CnnClassifier::new(&layers, config.data.image_size, &config.train, seed)
-                    .map_err(ModelError::Settings)?;
+            let model = cnn::CnnClassifier::new(&layers, image_size, train, seed)
+                .map_err(ModelError::Settings)?;
             tracing::info!(parameters = model.parameter_count(), "CNN built");
             let (model, mut outcome) =
-                fit_engine_model(model, &x, config, seed, data, partition, on_epoch)?;
+                fit_engine_model(model, &x, train, seed, data, partition, on_epoch)?;
             outcome.facts.insert(
                 0,
                 (
@@ -109,14 +113,12 @@ pub fn train_and_score(
             classical_outcome(&params, seed, data, partition, &raw)
         }
         ModelKind::WaveletClassical => {
-            let wavelet = config.model.wavelet.clone().unwrap_or_default();
-            let kind = config
-                .model
+            let wavelet = spec.wavelet.clone().unwrap_or_default();
+            let kind = spec
                 .classifier
                 .ok_or_else(|| ModelError::Settings("model.classifier is missing".into()))?;
-            let params =
-                ClassifierParams::parse(kind, &config.model.params.clone().unwrap_or_default())
-                    .map_err(ModelError::Settings)?;
+            let params = ClassifierParams::parse(kind, &spec.params.clone().unwrap_or_default())
+                .map_err(ModelError::Settings)?;
             let raw = wavelet_features(data, &wavelet)?;
             classical_outcome(&params, seed, data, partition, &raw)
         }
@@ -165,29 +167,18 @@ fn classical_outcome(
 fn fit_engine_model<M: Trainable>(
     mut model: M,
     x: &Matrix,
-    config: &ExperimentConfig,
+    train: &TrainConfig,
     seed: u64,
     data: &Dataset,
     partition: &Partition,
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<(M, ModelOutcome), ModelError> {
-    let (fit_idx, val_idx) = holdout(
-        data,
-        &partition.train,
-        config.train.validation_fraction,
-        seed,
-    );
+    let (fit_idx, val_idx) = holdout(data, &partition.train, train.validation_fraction, seed);
     let (fit_x, fit_y) = (x.select(&fit_idx), data.labels(&fit_idx));
     let (val_x, val_y) = (x.select(&val_idx), data.labels(&val_idx));
     let validation = (!val_idx.is_empty()).then_some((&val_x, val_y.as_slice()));
     let report = fit(
-        &mut model,
-        &fit_x,
-        &fit_y,
-        validation,
-        &config.train,
-        seed,
-        on_epoch,
+        &mut model, &fit_x, &fit_y, validation, train, seed, on_epoch,
     )?;
     let score = |idx: &[usize]| model.predict(&x.select(idx));
     let outcome = ModelOutcome {

@@ -6,14 +6,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::cnn::CnnClassifier;
-use crate::config::{parse_layers, Experiment, ModelKind};
-use crate::results::{decode_weights, WEIGHTS_FILE};
+use super::{decode_weights, parse_layers, ModelConfig, ModelKind, WEIGHTS_FILE};
 use crate::train::Matrix;
 
 #[derive(Debug, Error)]
 pub enum SavedModelError {
-    #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
     #[error("{path}: only CNN jobs save weights; this job is kind = \"{kind}\"")]
     NotCnn { path: PathBuf, kind: &'static str },
     #[error("cannot read weights {path}: {message}")]
@@ -31,34 +28,6 @@ pub enum SavedModelError {
     },
 }
 
-/// Scores every image in `inputs` (files, or folders searched recursively) with the CNN
-/// saved in `run_dir`: (path, probability of label 1), in order.
-pub fn predict_paths(
-    run_dir: &Path,
-    inputs: &[PathBuf],
-) -> Result<Vec<(PathBuf, f64)>, SavedModelError> {
-    let saved = SavedCnn::load(run_dir)?;
-    let mut files = Vec::new();
-    for input in inputs {
-        files.extend(crate::data::find_images(input)?);
-    }
-    let mut images = Vec::with_capacity(files.len());
-    for file in &files {
-        let (rows, cols, pixels) = crate::data::read_image(file)?;
-        if rows != saved.image_size || cols != saved.image_size {
-            return Err(SavedModelError::WrongSize {
-                path: file.clone(),
-                rows,
-                cols,
-                size: saved.image_size,
-            });
-        }
-        images.push(pixels);
-    }
-    let scores = saved.score(&images);
-    Ok(files.into_iter().zip(scores).collect())
-}
-
 /// A trained CNN and the image size it expects.
 pub struct SavedCnn {
     pub model: CnnClassifier,
@@ -66,22 +35,17 @@ pub struct SavedCnn {
 }
 
 impl SavedCnn {
-    /// Loads the job folder written by the runner (`results/runs/<job id>`).
-    pub fn load(run_dir: &Path) -> Result<Self, SavedModelError> {
+    /// Loads the weights in a job folder written by the runner (`results/runs/<job id>`),
+    /// for the model its `config.toml` describes (`model`, on `size`-pixel images).
+    pub fn load(run_dir: &Path, model: &ModelConfig, size: usize) -> Result<Self, SavedModelError> {
         let config_path = run_dir.join("config.toml");
-        let experiment = Experiment::load(&config_path, &[])?;
-        let (config, _) = experiment
-            .configs()?
-            .into_iter()
-            .next()
-            .expect("one combination");
-        if config.model.kind != ModelKind::Cnn {
+        if model.kind != ModelKind::Cnn {
             return Err(SavedModelError::NotCnn {
                 path: config_path,
-                kind: config.model.kind.name(),
+                kind: model.kind.name(),
             });
         }
-        let layers = parse_layers(config.model.layers.as_deref().unwrap_or(&[])).map_err(|_| {
+        let layers = parse_layers(model.layers.as_deref().unwrap_or(&[])).map_err(|_| {
             SavedModelError::Mismatch {
                 path: config_path.clone(),
             }
@@ -96,13 +60,36 @@ impl SavedCnn {
             message,
         })?;
         let values: Vec<Vec<f32>> = named.into_iter().map(|(_, v)| v).collect();
-        let size = config.data.image_size;
         let model = CnnClassifier::from_weights(&layers, size, &values)
             .ok_or(SavedModelError::Mismatch { path: weights_path })?;
         Ok(Self {
             model,
             image_size: size,
         })
+    }
+
+    /// Scores every image in `inputs` (files, or folders searched recursively): (path,
+    /// probability of label 1), in order.
+    pub fn score_paths(&self, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, f64)>, SavedModelError> {
+        let mut files = Vec::new();
+        for input in inputs {
+            files.extend(crate::data::find_images(input)?);
+        }
+        let mut images = Vec::with_capacity(files.len());
+        for file in &files {
+            let (rows, cols, pixels) = crate::data::read_image(file)?;
+            if rows != self.image_size || cols != self.image_size {
+                return Err(SavedModelError::WrongSize {
+                    path: file.clone(),
+                    rows,
+                    cols,
+                    size: self.image_size,
+                });
+            }
+            images.push(pixels);
+        }
+        let scores = self.score(&images);
+        Ok(files.into_iter().zip(scores).collect())
     }
 
     /// Probability of label 1 for each image (pixels on the 0..255 scale, size² each).

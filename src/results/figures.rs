@@ -263,6 +263,7 @@ fn truncate(text: &str, n: usize) -> String {
 pub fn job_sample_sheet(
     table: &Path,
     job_id: &str,
+    dataset: &crate::data::Dataset,
     count: usize,
     out: &Path,
 ) -> Result<Vec<PathBuf>, ResultsError> {
@@ -277,15 +278,6 @@ pub fn job_sample_sheet(
     };
     let predictions =
         read_predictions(&run_dir).ok_or_else(|| read_err("no readable predictions.csv".into()))?;
-    let experiment = crate::config::Experiment::load(&run_dir.join("config.toml"), &[])
-        .map_err(|e| read_err(e.to_string()))?;
-    let (config, _) = experiment
-        .configs()
-        .map_err(|e| read_err(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| read_err("empty config".into()))?;
-    let dataset = crate::data::load(&config.data).map_err(|e| read_err(e.to_string()))?;
     let by_id: std::collections::HashMap<&str, &crate::data::Sample> =
         dataset.samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut ranked = predictions.clone();

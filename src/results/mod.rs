@@ -9,9 +9,7 @@ pub mod report;
 mod table;
 mod table_bench;
 
-pub use artefacts::{
-    decode_weights, encode_weights, run_dir, write_artefacts, PredictionRecord, WEIGHTS_FILE,
-};
+pub use artefacts::{run_dir, write_artefacts, PredictionRecord};
 pub use claims::{claims_dir, Claim, ClaimOutcome};
 pub use merge::{merge_tables, Merged};
 pub use table::{ResultsTable, Row};

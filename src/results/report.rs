@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{ResultsError, Row};
-use crate::config::key_applies;
+use crate::models::key_applies;
 
 /// Metrics summarised per group, with their column names and headings.
 const METRICS: &[(&str, &str)] = &[

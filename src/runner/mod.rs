@@ -3,11 +3,13 @@
 
 mod bars;
 mod migrate;
+mod predict;
 mod row;
 mod slurm;
 mod workers;
 
 pub use migrate::{legacy_job_id, migrate_ids, Migration};
+pub use predict::{predict_paths, sample_sheet};
 pub use slurm::{launch_slurm, SlurmError, SlurmLaunch, SlurmReport};
 pub use workers::Shard;
 
@@ -34,6 +36,8 @@ pub enum RunError {
     Data { file: PathBuf, cause: DataError },
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(transparent)]
+    SavedModel(#[from] crate::models::saved::SavedModelError),
     #[error("{table}: {} rows match no job of the given experiment files (ids {}); pass every file whose rows are in the table, unchanged since those rows were made; nothing was written", ids.len(), ids.join(", "))]
     UnmatchedRows { table: PathBuf, ids: Vec<String> },
 }
@@ -312,11 +316,19 @@ pub(crate) fn execute(
     let cfg = &job.config;
     epoch_bar.set_length(cfg.train.epochs as u64);
     epoch_bar.set_position(0);
-    let outcome = models::train_and_score(cfg, job.seed, data, partition, &mut |record| {
-        epoch_bar.set_position(record.epoch as u64);
-        epoch_bar.set_message(format!("loss {:.4}", record.train_loss));
-        tracing::debug!(job = %job.id, epoch = record.epoch, loss = record.train_loss, val_loss = ?record.val_loss, "epoch");
-    })?;
+    let outcome = models::train_and_score(
+        &cfg.model,
+        &cfg.train,
+        cfg.data.image_size,
+        job.seed,
+        data,
+        partition,
+        &mut |record| {
+            epoch_bar.set_position(record.epoch as u64);
+            epoch_bar.set_message(format!("loss {:.4}", record.train_loss));
+            tracing::debug!(job = %job.id, epoch = record.epoch, loss = record.train_loss, val_loss = ?record.val_loss, "epoch");
+        },
+    )?;
     let eval_labels = data.labels(&partition.eval);
     let eval = BinaryMetrics::compute(&eval_labels, &outcome.eval_scores, 0.5);
     let eval_ci = bootstrap_ci(&eval_labels, &outcome.eval_scores, 0.5, 1000, job.seed);
