@@ -193,40 +193,41 @@ fn mutated_experiment_files_never_crash_the_runner() {
     bases.sort();
     let table = dir.path().join("table.csv");
     let t = table.to_str().unwrap();
+    // Mutates a base once or, one time in `twice_in`, twice; writes it; runs microcal-run
+    // on it with `args` and checks the outcome.
+    let mut try_case = |name: String, base: &str, twice_in: usize, args: &[&str], limit: u64| {
+        let mut text = mutate(base, &mut cases);
+        if cases.below(twice_in) == 0 {
+            text = mutate(&text, &mut cases);
+        }
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, &text).unwrap();
+        let out = run_limited(&file, args, dir.path(), Duration::from_secs(limit));
+        check(&out, &file);
+        out.status.code()
+    };
     let (mut planned, mut ran) = (0, 0);
     for case in 0..300 {
         let (name, base) = &bases[case % bases.len()];
-        let mut text = mutate(base, &mut cases);
-        if cases.below(3) == 0 {
-            text = mutate(&text, &mut cases);
-        }
-        let file = dir.path().join(format!("case{case:03}_{name}.toml"));
-        std::fs::write(&file, &text).unwrap();
-        let out = run_limited(
-            &file,
+        try_case(
+            format!("case{case:03}_{name}"),
+            base,
+            3,
             &["--plan", "--results", t],
-            dir.path(),
-            Duration::from_secs(30),
+            30,
         );
-        check(&out, &file);
         planned += 1;
     }
     // Runs for real: mutations of a tiny synthetic experiment.
     for case in 0..60 {
-        let mut text = mutate(SYNTHETIC, &mut cases);
-        if cases.below(2) == 0 {
-            text = mutate(&text, &mut cases);
-        }
-        let file = dir.path().join(format!("run{case:03}.toml"));
-        std::fs::write(&file, &text).unwrap();
-        let out = run_limited(
-            &file,
+        let status = try_case(
+            format!("run{case:03}"),
+            SYNTHETIC,
+            2,
             &["--no-progress", "--results", t],
-            dir.path(),
-            Duration::from_secs(60),
+            60,
         );
-        check(&out, &file);
-        ran += usize::from(out.status.code() == Some(0));
+        ran += usize::from(status == Some(0));
     }
     assert!(planned == 300 && ran > 5, "{ran} of 60 mutated files ran");
 }
