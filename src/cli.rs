@@ -30,8 +30,43 @@ pub fn exit_with(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and each of its sources, joined by ": ", leaving out a source whose text the
+/// message already holds (the library's messages name their cause; the chain keeps it for
+/// code that walks `source()`).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn causes_are_kept_and_shown_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = crate::results::ResultsError::Write {
+            path: PathBuf::from("t.csv"),
+            cause: io,
+        };
+        assert!(std::error::Error::source(&e).is_some(), "the chain is kept");
+        let text = describe(&anyhow::Error::new(e));
+        assert_eq!(text.matches("disk on fire").count(), 1, "{text}");
+        let wrapped = anyhow::Error::msg("inner cause").context("outer");
+        assert_eq!(describe(&wrapped), "outer: inner cause");
     }
 }

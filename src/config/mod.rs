@@ -27,6 +27,7 @@ pub enum ConfigError {
     #[error("cannot read experiment file {path}: {cause}")]
     Io {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
     #[error("{path}: {message}")]

@@ -109,6 +109,7 @@ pub enum DataError {
     #[error("cannot list {path}: {cause}")]
     List {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
     #[error("cannot read image {path}: {message} (expected a PGM, PNG or TIFF file, 8 or 16 bit grayscale)")]

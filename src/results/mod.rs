@@ -23,6 +23,7 @@ pub enum ResultsError {
     #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
     #[error("results table {path} is {what}; name a regular file (or a new path) with --results or [output] results")]

@@ -33,7 +33,11 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{file}: {cause}")]
-    Data { file: PathBuf, cause: DataError },
+    Data {
+        file: PathBuf,
+        #[source]
+        cause: DataError,
+    },
     #[error(transparent)]
     Results(#[from] ResultsError),
     #[error(transparent)]

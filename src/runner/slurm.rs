@@ -31,11 +31,13 @@ pub enum SlurmError {
     #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
     #[error("cannot run {program} (is Slurm installed and SLURM_CONF set?): {cause}")]
     Spawn {
         program: String,
+        #[source]
         cause: std::io::Error,
     },
     #[error("{program} failed: {stderr}")]
