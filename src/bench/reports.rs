@@ -72,20 +72,42 @@ pub fn classical(root: Option<PathBuf>) -> Result<(), BenchError> {
         features: FeatureKind::Coefficients,
         ..WaveletConfig::default()
     };
-    let train = dataset.indices_of(Origin::Train);
-    let raw = crate::models::wavelet_features(&dataset, &wavelet)?.select(&train);
-    let x = crate::models::Standardizer::fit(&raw).apply(&raw);
-    println!(
-        "fitting on {} x {} (db5 level 4 coefficients, Train part of {source})",
-        x.rows, x.cols
+    let (train, test) = (
+        dataset.indices_of(Origin::Train),
+        dataset.indices_of(Origin::Test),
     );
-    let times = super::classical_fit_seconds(&x, &dataset.labels(&train), 0)?;
-    for (kind, seconds) in &times {
-        println!("{:<14} {seconds:>8.3} s", kind.name());
+    let raw = crate::models::wavelet_features(&dataset, &wavelet)?;
+    let scaler = crate::models::Standardizer::fit(&raw.select(&train));
+    let x = scaler.apply(&raw.select(&train));
+    let test_x = scaler.apply(&raw.select(&test));
+    println!(
+        "fitting on {} x {} (db5 level 4 coefficients, Train part of {source}), scoring {} Test images",
+        x.rows, x.cols, test_x.rows
+    );
+    let (y, test_y) = (dataset.labels(&train), dataset.labels(&test));
+    let timings = super::classical_timings((&x, &y), (&test_x, &test_y), 0)?;
+    println!(
+        "{:<14} {:>8} {:>10} {:>9}",
+        "classifier", "fit s", "predict s", "test AUC"
+    );
+    for t in &timings {
+        println!(
+            "{:<14} {:>8.3} {:>10.3} {:>9.3}",
+            t.kind.name(),
+            t.fit_seconds,
+            t.predict_seconds,
+            t.test_auc
+        );
     }
-    let line: Vec<String> = times
+    let line: Vec<String> = timings
         .iter()
-        .map(|(kind, s)| format!("fit_s_{}={s:.3}", kind.name().replace('-', "_")))
+        .map(|t| {
+            let name = t.kind.name().replace('-', "_");
+            format!(
+                "fit_s_{name}={:.3} predict_s_{name}={:.3} auc_{name}={:.3}",
+                t.fit_seconds, t.predict_seconds, t.test_auc
+            )
+        })
         .collect();
     println!("{}", line.join(" "));
     Ok(())
