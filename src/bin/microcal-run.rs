@@ -9,7 +9,7 @@ use clap::Parser;
 use microcal::cli;
 use microcal::config::{parse_override, Experiment};
 use microcal::runner::{
-    launch_slurm, plan_experiment, run_experiments, DataCache, RunOptions, Shard, SlurmLaunch,
+    launch_slurm, plan_experiments, run_experiments, DataCache, RunOptions, Shard, SlurmLaunch,
 };
 
 /// Run classification experiments declared in TOML files.
@@ -183,8 +183,10 @@ fn submit_to_slurm(experiments: &[Experiment], args: &Args) -> Result<ExitCode> 
 fn print_plan(experiments: &[Experiment], options: &RunOptions) -> Result<()> {
     let mut cache = DataCache::default();
     let (mut total, mut done) = (0, 0);
-    for exp in experiments {
-        let plan = plan_experiment(exp, options, &mut cache)?;
+    for (exp, plan) in experiments
+        .iter()
+        .zip(plan_experiments(experiments, options, &mut cache)?)
+    {
         println!(
             "{} → {} ({} jobs)",
             exp.path.display(),

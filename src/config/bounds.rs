@@ -47,17 +47,21 @@ fn within(key: &str, value: u64) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// Memory a job may plan to use: 80% of the machine's (16 GiB where it cannot be read).
+/// Memory a job may plan to use: 80% of the machine's (16 GiB where it cannot be read),
+/// read once per process (every grid combination is checked against it).
 fn memory_budget() -> u64 {
-    let total_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(16 << 20);
-    total_kib * 1024 / 10 * 8
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let total_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(16 << 20);
+        total_kib * 1024 / 10 * 8
+    })
 }
 
 /// Fixed limits, then the memory estimate.

@@ -94,12 +94,8 @@ impl Claim {
 
     /// Marks the job done (its row is written) and releases the claim.
     pub fn finish(mut self) -> Result<(), ResultsError> {
-        let mut done = self.path.clone().into_os_string();
-        done.push(".done");
-        fs::rename(&self.path, &done).map_err(|cause| ResultsError::Write {
-            path: PathBuf::from(done),
-            cause,
-        })?;
+        let done = self.done_path();
+        fs::rename(&self.path, &done).map_err(|cause| ResultsError::Write { path: done, cause })?;
         self.done = true;
         Ok(())
     }
@@ -108,9 +104,14 @@ impl Claim {
     /// process planned. (The caller confirms with the table: a marker outlives a row
     /// deleted by hand.)
     pub fn marked_done(&self) -> bool {
+        self.done_path().exists()
+    }
+
+    /// `<job id>.done` beside the claim.
+    fn done_path(&self) -> PathBuf {
         let mut done = self.path.clone().into_os_string();
         done.push(".done");
-        Path::new(&done).exists()
+        PathBuf::from(done)
     }
 }
 

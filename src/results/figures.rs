@@ -67,15 +67,23 @@ pub fn make_figures(
     let (header, rows) = ResultsTable::new(table).read()?;
     let runs_dir = table.parent().unwrap_or(Path::new(".")).join("runs");
     let grouping = group_rows(&header, &rows, by, filters)?;
-    let missing: Vec<String> = grouping
+    // Every selected job's predictions, read once; any missing stops the drawing.
+    let mut predictions = std::collections::HashMap::new();
+    let mut missing = Vec::new();
+    for id in grouping
         .groups
         .iter()
         .flat_map(|(_, members)| members)
         .filter(|r| r.get("status") == Some("ok"))
         .filter_map(|r| r.get("job_id"))
-        .filter(|id| read_predictions(&runs_dir.join(id)).is_none())
-        .map(str::to_string)
-        .collect();
+    {
+        match read_predictions(&runs_dir.join(id)) {
+            Some(p) => {
+                predictions.insert(id, p);
+            }
+            None => missing.push(id.to_string()),
+        }
+    }
     if !missing.is_empty() {
         return Err(ResultsError::MissingArtefacts {
             runs: runs_dir,
@@ -98,7 +106,7 @@ pub fn make_figures(
             let Some(id) = row.get("job_id") else {
                 continue;
             };
-            let Some(predictions) = read_predictions(&runs_dir.join(id)) else {
+            let Some(predictions) = predictions.get(id) else {
                 continue;
             };
             let labels: Vec<u8> = predictions.iter().map(|p| p.1).collect();

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{ResultsError, Row};
-use crate::models::key_applies;
+use crate::data::{DataSource, SplitKind};
+use crate::models::{key_applies, ModelKind};
 
 /// Metrics summarised per group, with their column names and headings.
 const METRICS: &[(&str, &str)] = &[
@@ -146,10 +147,14 @@ pub fn group_rows<'a>(
     };
     let mut grouped: BTreeMap<Vec<String>, Vec<&Row>> = BTreeMap::new();
     for row in rows {
+        let setting = model_setting(row);
+        let applies = |key: &str| {
+            setting.is_none_or(|(kind, source, split)| key_applies(kind, source, split, key))
+        };
         let values = keys
             .iter()
             .map(|k| match row.get(k) {
-                Some(v) if by.is_some() || applies(row, k) => v.to_string(),
+                Some(v) if by.is_some() || applies(k) => v.to_string(),
                 _ => String::new(),
             })
             .collect();
@@ -168,20 +173,18 @@ pub fn group_rows<'a>(
     })
 }
 
-/// Whether a configuration column means something for the row's model kind, data source and
-/// split (see `config::key_applies`); rows that do not say are taken to use every key.
-fn applies(row: &Row, key: &str) -> bool {
+/// The row's model kind, data source and split, which decide the configuration columns
+/// that mean something for it (see `models::key_applies`); None for rows that do not say,
+/// which are taken to use every column.
+fn model_setting(row: &Row) -> Option<(ModelKind, DataSource, SplitKind)> {
     fn parse<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Option<T> {
         serde_json::from_value(serde_json::Value::String(row.get(column)?.to_string())).ok()
     }
-    match (
-        parse(row, "model.kind"),
-        parse(row, "data.source"),
-        parse(row, "data.split"),
-    ) {
-        (Some(kind), Some(source), Some(split)) => key_applies(kind, source, split, key),
-        _ => true,
-    }
+    Some((
+        parse(row, "model.kind")?,
+        parse(row, "data.source")?,
+        parse(row, "data.split")?,
+    ))
 }
 
 /// Groups `rows` (see [`group_rows`]) and summarises each group's metrics.

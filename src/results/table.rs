@@ -192,7 +192,7 @@ impl ResultsTable {
             .open(lock_path(path))
             .map_err(write_err)?;
         lock.lock().map_err(write_err)?;
-        remove_stale_temporaries(path);
+        remove_stale_temporaries_once(path);
         let result = work();
         lock.unlock().map_err(write_err)?;
         result
@@ -228,6 +228,18 @@ fn temporary_path(path: &Path, pid: u32) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp{pid}"));
     path.with_file_name(name)
+}
+
+/// [`remove_stale_temporaries`] the first time this process writes the table at `path`:
+/// a killed run's leftovers are found on the next run's first write, and later appends do
+/// not list the folder again.
+fn remove_stale_temporaries_once(path: &Path) {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut cleaned = CLEANED.lock().unwrap_or_else(|p| p.into_inner());
+    if !cleaned.iter().any(|p| p == path) {
+        cleaned.push(path.to_path_buf());
+        remove_stale_temporaries(path);
+    }
 }
 
 /// Removes the temporary files of processes that no longer run (killed mid-rewrite, or on a

@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{plan_experiment, DataCache, RunError, RunOptions};
+use super::{experiment_jobs, DataCache, RunError};
 use crate::config::{Experiment, ExperimentConfig, Job};
 use crate::results::{run_dir, ResultsError, ResultsTable};
 
@@ -57,19 +57,10 @@ pub fn legacy_job_id(job: &Job, absolute_root: Option<&str>) -> String {
 
 /// Migrates `table` (see the module doc) to the ids of `experiments`' jobs.
 pub fn migrate_ids(table: &Path, experiments: &[Experiment]) -> Result<Migration, RunError> {
-    let options = RunOptions {
-        results: Some(table.to_path_buf()),
-        ..Default::default()
-    };
     let mut cache = DataCache::default();
     let mut jobs = Vec::new();
     for exp in experiments {
-        jobs.extend(
-            plan_experiment(exp, &options, &mut cache)?
-                .jobs
-                .into_iter()
-                .map(|(job, _)| job),
-        );
+        jobs.extend(experiment_jobs(exp, &mut cache)?);
     }
     let table = ResultsTable::new(table);
     let mut migration = Migration::default();

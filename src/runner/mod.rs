@@ -188,23 +188,44 @@ pub fn plan_experiment(
     options: &RunOptions,
     cache: &mut DataCache,
 ) -> Result<Plan, RunError> {
-    let jobs = experiment_jobs(experiment, cache)?;
-    let table = options
-        .results
-        .clone()
-        .unwrap_or_else(|| experiment.results_path.clone());
-    let mut done = ResultsTable::new(&table).job_ids()?;
-    for other in &options.done_in {
-        done.extend(ResultsTable::new(other).job_ids()?);
+    Ok(plan_experiments(std::slice::from_ref(experiment), options, cache)?.remove(0))
+}
+
+/// [`plan_experiment`] for each file, reading each results table (and `--done-in` table)
+/// once however many files share it.
+pub fn plan_experiments(
+    experiments: &[Experiment],
+    options: &RunOptions,
+    cache: &mut DataCache,
+) -> Result<Vec<Plan>, RunError> {
+    let mut read: HashMap<PathBuf, std::collections::HashSet<String>> = HashMap::new();
+    let mut ids_in = |path: &PathBuf| -> Result<std::collections::HashSet<String>, RunError> {
+        if !read.contains_key(path) {
+            read.insert(path.clone(), ResultsTable::new(path).job_ids()?);
+        }
+        Ok(read[path].clone())
+    };
+    let mut plans = Vec::with_capacity(experiments.len());
+    for experiment in experiments {
+        let jobs = experiment_jobs(experiment, cache)?;
+        let table = options
+            .results
+            .clone()
+            .unwrap_or_else(|| experiment.results_path.clone());
+        let mut done = ids_in(&table)?;
+        for other in &options.done_in {
+            done.extend(ids_in(other)?);
+        }
+        let jobs = jobs
+            .into_iter()
+            .map(|job| {
+                let present = done.contains(&job.id);
+                (job, present)
+            })
+            .collect();
+        plans.push(Plan { table, jobs });
     }
-    let jobs = jobs
-        .into_iter()
-        .map(|job| {
-            let present = done.contains(&job.id);
-            (job, present)
-        })
-        .collect();
-    Ok(Plan { table, jobs })
+    Ok(plans)
 }
 
 /// Runs every job of `experiment` that is not yet in its results table (see
@@ -230,10 +251,7 @@ pub fn run_experiments(
     cache: &mut DataCache,
 ) -> Result<Vec<RunSummary>, RunError> {
     let in_shard = |job: &Job| options.shard.is_none_or(|s| s.contains(&job.id));
-    let plans = experiments
-        .iter()
-        .map(|e| plan_experiment(e, options, cache))
-        .collect::<Result<Vec<_>, _>>()?;
+    let plans = plan_experiments(experiments, options, cache)?;
     let mut summaries = Vec::new();
     let mut tasks = Vec::new();
     for (index, (experiment, plan)) in experiments.iter().zip(&plans).enumerate() {
