@@ -17,11 +17,11 @@ pub enum BenchError {
     #[error(transparent)]
     Wavelet(#[from] crate::wavelet::WaveletError),
     #[error(transparent)]
-    Classical(#[from] crate::models::classical::ClassicalError),
+    Classical(#[from] crate::models::ClassicalError),
     #[error(transparent)]
     Results(#[from] crate::results::ResultsError),
     #[error("reference layers: {0}")]
-    Layers(String),
+    Layers(#[from] crate::models::LayerError),
     #[error("cannot make the benchmark's scratch folder: {0}")]
     Scratch(#[from] std::io::Error),
 }
@@ -164,11 +164,14 @@ pub fn matmul(seconds: f64) {
 
 pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
     let (dataset, source) = dataset(root.as_ref())?;
-    let layers = parse_layers(&reference_layer_values()).map_err(BenchError::Layers)?;
-    let parameters = check_shapes(&layers, 60).map_err(BenchError::Layers)?;
+    let layers = parse_layers(&reference_layer_values())?;
+    let parameters = check_shapes(&layers, 60)?;
     let n = 640.min(dataset.samples.len());
     let subset = Dataset::new(dataset.samples[..n].to_vec());
-    let images = crate::models::cnn::pixel_matrix(&subset).data;
+    let images = crate::models::Features::Pixels
+        .extract(&subset)
+        .expect("pixels always extract")
+        .data;
     let labels: Vec<f32> = subset.samples.iter().map(|s| s.label as f32).collect();
     println!(
         "reference CNN ({parameters} parameters), {n} images from {source}, batch 32, {} threads",

@@ -8,7 +8,7 @@
 //! it names the key that dominates it.
 
 use super::schema::{DataSource, ExperimentConfig, ModelKind};
-use crate::models::{parse_layers, Layer};
+use crate::models::{Layer, ModelSpec};
 use crate::wavelet::FeatureKind;
 
 /// Fixed limits: (dotted key, largest accepted value).
@@ -87,10 +87,10 @@ pub(crate) fn check(c: &ExperimentConfig) -> Result<(), (String, String)> {
             within("model.mlp.hidden", w as u64)?;
         }
     }
-    let layers = match c.model.kind {
-        ModelKind::Cnn => parse_layers(c.model.layers.as_deref().unwrap_or(&[]))
-            .map_err(|e| ("model.layers".to_string(), e))?,
-        _ => Vec::new(),
+    let layers = match c.model.spec() {
+        Ok(ModelSpec::Cnn { layers }) => layers,
+        Err(e) => return Err((e.key().to_string(), e.to_string())),
+        Ok(_) => Vec::new(),
     };
     for (i, layer) in layers.iter().enumerate() {
         let (what, value, max) = match layer {
@@ -193,6 +193,12 @@ fn estimate(c: &ExperimentConfig, layers: &[Layer]) -> Estimate {
                 widest = widest.max(w as u64);
             }
             (params, widest)
+        }
+        // The SVM's kernel matrix and k-NN's distances: n² numbers for n training images
+        // (known here for generated data; a folder is counted when it is read).
+        ModelKind::WaveletClassical if d.source == DataSource::Synthetic => {
+            let n = 2 * d.synthetic_train_per_class as u64;
+            (n.saturating_mul(n).saturating_mul(4), 0)
         }
         _ => (0, 0),
     };

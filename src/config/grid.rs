@@ -175,7 +175,12 @@ impl Experiment {
         let mut seen = std::collections::HashSet::new();
         for (config, grid) in self.configs()? {
             let data_identity = identify(&config.data)?;
-            for job in Job::expand(&self.path, config, grid, &data_identity) {
+            let model = config.model.spec().map_err(|e| ConfigError::Invalid {
+                path: self.path.clone(),
+                key: e.key().to_string(),
+                message: e.to_string(),
+            })?;
+            for job in Job::expand(&self.path, config, model, grid, &data_identity) {
                 if seen.insert(job.id.clone()) {
                     jobs.push(job);
                 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::identity::job_id;
 use super::schema::{ExperimentConfig, SplitKind};
+use crate::models::ModelSpec;
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -15,6 +16,8 @@ pub struct Job {
     pub id: String,
     pub file: PathBuf,
     pub config: ExperimentConfig,
+    /// The typed model `config.model` describes, parsed when the file was read.
+    pub model: ModelSpec,
     pub seed: u64,
     pub fold: Option<usize>,
     /// The grid values that produced this job, as (dotted key, value).
@@ -28,6 +31,7 @@ impl Job {
     pub(crate) fn expand(
         file: &Path,
         config: ExperimentConfig,
+        model: ModelSpec,
         grid: Vec<(String, String)>,
         data_identity: &str,
     ) -> Vec<Job> {
@@ -44,6 +48,7 @@ impl Job {
                     id: job_id(&single, data_identity, seed, fold),
                     file: file.to_path_buf(),
                     config: single.clone(),
+                    model: model.clone(),
                     seed,
                     fold,
                     grid: grid.clone(),

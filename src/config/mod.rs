@@ -8,10 +8,8 @@ mod schema;
 mod validate;
 
 pub use crate::models::{
-    check_shapes, parse_layers, reference_layer_values, Layer, REFERENCE_LAYERS,
-};
-pub use crate::models::{
-    key_applies, ClassifierKind, ClassifierParams, KnnWeights, SvmKernel, TreeCriterion,
+    check_shapes, key_applies, parse_layers, reference_layer_values, ClassifierKind,
+    ClassifierParams, KnnWeights, Layer, ModelSpec, SvmKernel, TreeCriterion, REFERENCE_LAYERS,
 };
 pub use grid::{parse_override, Experiment};
 pub use job::{flatten_config, relative_path, Job};

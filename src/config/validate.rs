@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use super::schema::*;
-use crate::models::{check_shapes, parse_layers, reference_layer_values};
-use crate::models::{ClassifierKind, ClassifierParams};
+use crate::models::{check_shapes, reference_layer_values, ClassifierParams, ModelSpec};
 use crate::wavelet::Wavelet;
 
 /// Makes a config complete and canonical: sections the model kind uses get their defaults,
@@ -152,34 +151,19 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             );
         }
     }
-    let kind = c.model.kind.name();
-    match c.model.kind {
-        ModelKind::WaveletClassical => {
-            let Some(classifier) = c.model.classifier else {
-                return fail(
-                    "model.classifier",
-                    format!(
-                        "is required for kind = \"{kind}\"; one of {}",
-                        classifier_names()
-                    ),
-                );
-            };
-            let params = c.model.params.clone().unwrap_or_default();
-            if let Err(e) = ClassifierParams::parse(classifier, &params) {
-                return fail(
-                    "model.params",
-                    format!("{e} (for classifier = \"{}\")", classifier.name()),
-                );
-            }
+    let spec = c
+        .model
+        .spec()
+        .map_err(|e| (e.key().to_string(), e.to_string()))?;
+    match &spec {
+        ModelSpec::WaveletClassical { .. } => {
             reject_sections(c, &["model.mlp"])?;
         }
-        ModelKind::Baseline => {
+        ModelSpec::Baseline { .. } => {
             reject_sections(c, WAVELET_SECTIONS)?;
         }
-        ModelKind::Cnn => {
-            let layers = parse_layers(c.model.layers.as_deref().unwrap_or(&[]))
-                .map_err(|e| ("model.layers".to_string(), e))?;
-            check_shapes(&layers, d.image_size).map_err(|e| {
+        ModelSpec::Cnn { layers } => {
+            check_shapes(layers, d.image_size).map_err(|e| {
                 (
                     "model.layers".to_string(),
                     format!("{e} (input {0}x{0}x1)", d.image_size),
@@ -187,7 +171,7 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
             })?;
             reject_sections(c, WAVELET_SECTIONS)?;
         }
-        ModelKind::WaveletMlp => {
+        ModelSpec::WaveletMlp { .. } => {
             reject_sections(c, &["model.classifier", "model.params"])?;
         }
     }
@@ -235,7 +219,7 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     }
     for a in &t.augment {
         if let Err(e) = crate::data::augment::Augment::parse(a) {
-            return fail("train.augment", e);
+            return fail("train.augment", e.to_string());
         }
     }
     if !t.augment.is_empty() && c.model.kind != ModelKind::Cnn {
@@ -244,7 +228,10 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     if c.model.kind != ModelKind::Cnn && c.model.layers.is_some() {
         return fail(
             "model.layers",
-            format!("is only used by kind = \"cnn\", not \"{kind}\""),
+            format!(
+                "is only used by kind = \"cnn\", not \"{}\"",
+                c.model.kind.name()
+            ),
         );
     }
     if t.seeds.is_empty() {
@@ -254,14 +241,6 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         validate_slurm(slurm)?;
     }
     Ok(())
-}
-
-fn classifier_names() -> String {
-    ClassifierKind::ALL
-        .iter()
-        .map(|k| k.name())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The sections only the wavelet kinds read.

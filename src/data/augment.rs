@@ -3,6 +3,11 @@
 
 use crate::rng::Rng;
 
+/// An augmentation name that is not one of the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown augmentation `{0}`; valid: \"hflip\", \"vflip\", \"rot90\", \"shift:N\" (N ≥ 1 pixels)")]
+pub struct UnknownAugment(pub String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Augment {
     /// Mirror left-right with probability 1/2.
@@ -17,16 +22,14 @@ pub enum Augment {
 
 impl Augment {
     /// Parses `hflip`, `vflip`, `rot90` or `shift:N`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnknownAugment> {
         match text {
             "hflip" => Ok(Augment::HFlip),
             "vflip" => Ok(Augment::VFlip),
             "rot90" => Ok(Augment::Rot90),
             other => match other.strip_prefix("shift:").map(str::parse::<usize>) {
                 Some(Ok(n)) if n > 0 => Ok(Augment::Shift(n)),
-                _ => Err(format!(
-                    "unknown augmentation `{other}`; valid: \"hflip\", \"vflip\", \"rot90\", \"shift:N\" (N ≥ 1 pixels)"
-                )),
+                _ => Err(UnknownAugment(other.to_string())),
             },
         }
     }
@@ -83,7 +86,10 @@ mod tests {
     fn parses_and_rejects() {
         assert_eq!(Augment::parse("shift:6"), Ok(Augment::Shift(6)));
         assert!(Augment::parse("shift:0").is_err());
-        assert!(Augment::parse("zoom").unwrap_err().contains("rot90"));
+        assert!(Augment::parse("zoom")
+            .unwrap_err()
+            .to_string()
+            .contains("rot90"));
     }
 
     #[test]

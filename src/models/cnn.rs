@@ -1,28 +1,12 @@
 //! The CNN family: the engine's convolutional network behind the training-loop trait, with
 //! seeded augmentation of each training batch.
 
-use crate::data::augment::{augment_batch, Augment};
-use crate::data::Dataset;
+use crate::data::augment::{augment_batch, Augment, UnknownAugment};
 use crate::engine::Layer;
 use crate::engine::{Adam, ConvNet};
 use crate::rng::Rng;
 use crate::train::TrainConfig;
 use crate::train::{Matrix, Trainable};
-
-/// Images as network input: one row of size² values per sample, scaled to 0..1 (as the
-/// reference's `rescale=1/255`).
-pub fn pixel_matrix(data: &Dataset) -> Matrix {
-    let cols = data.samples.first().map_or(0, |s| s.pixels.len());
-    Matrix {
-        rows: data.samples.len(),
-        cols,
-        data: data
-            .samples
-            .iter()
-            .flat_map(|s| s.pixels.iter().map(|v| v / 255.0))
-            .collect(),
-    }
-}
 
 pub struct CnnClassifier {
     net: ConvNet,
@@ -40,7 +24,7 @@ impl CnnClassifier {
         size: usize,
         train: &TrainConfig,
         seed: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UnknownAugment> {
         Ok(Self {
             net: ConvNet::new(layers, size, seed),
             adam: Adam::new(train.lr, train.weight_decay),

@@ -1,7 +1,12 @@
-//! Feature matrices for the wavelet family, and standardisation fitted on training rows.
+//! What a learner sees: the features of each image (pixels, wavelet coefficients or
+//! sub-band statistics, intensity statistics), and standardisation fitted on training rows.
+//! Features are computed from one image at a time, so computing them for every sample before
+//! splitting leaks nothing.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
+use super::baseline::intensity_features;
 use crate::data::Dataset;
 use crate::train::Matrix;
 use crate::wavelet::WaveletConfig;
@@ -18,6 +23,48 @@ impl TryFrom<&WaveletConfig> for FeatureSpec {
             keep_approx: c.keep_approx,
             kind: c.features,
         })
+    }
+}
+
+/// A model's features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "features", rename_all = "kebab-case")]
+pub enum Features {
+    /// Pixels scaled to 0..1 (the reference's `rescale=1/255`), for the CNN; not standardised.
+    Pixels,
+    /// Wavelet coefficients or sub-band statistics (`[model.wavelet]`).
+    Wavelet(WaveletConfig),
+    /// Mean, s.d. and percentiles of the raw intensities (the baseline).
+    Intensity,
+}
+
+impl Features {
+    /// One row per sample, in dataset order.
+    pub fn extract(&self, data: &Dataset) -> Result<Matrix, WaveletError> {
+        match self {
+            Features::Pixels => Ok(pixel_matrix(data)),
+            Features::Wavelet(config) => wavelet_features(data, config),
+            Features::Intensity => Ok(intensity_features(data)),
+        }
+    }
+
+    /// Whether learners see these features z-scored with the training rows' statistics.
+    pub fn standardised(&self) -> bool {
+        !matches!(self, Features::Pixels)
+    }
+}
+
+/// Images as network input: one row of size² values per sample, scaled to 0..1.
+fn pixel_matrix(data: &Dataset) -> Matrix {
+    let cols = data.samples.first().map_or(0, |s| s.pixels.len());
+    Matrix {
+        rows: data.samples.len(),
+        cols,
+        data: data
+            .samples
+            .iter()
+            .flat_map(|s| s.pixels.iter().map(|v| v / 255.0))
+            .collect(),
     }
 }
 
@@ -53,7 +100,7 @@ pub fn wavelet_features(data: &Dataset, config: &WaveletConfig) -> Result<Matrix
 }
 
 /// Per-column z-scoring with statistics of the rows it was fitted on (the training part).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standardizer {
     mean: Vec<f64>,
     scale: Vec<f64>,
@@ -80,6 +127,11 @@ impl Standardizer {
             .map(|v| if v > 1e-24 { v.sqrt() } else { 1.0 })
             .collect();
         Self { mean, scale }
+    }
+
+    /// Number of columns it was fitted on.
+    pub fn width(&self) -> usize {
+        self.mean.len()
     }
 
     pub fn apply(&self, x: &Matrix) -> Matrix {

@@ -1,6 +1,7 @@
 //! The CNN's layer list as written in the experiment file, parsed with errors that name the
 //! layer, and checked for shape before anything trains.
 
+use thiserror::Error;
 use toml::Value;
 
 pub use crate::engine::Layer;
@@ -18,13 +19,27 @@ pub const REFERENCE_LAYERS: &str = r#"[
 
 const VALID: &str = "\"relu\", \"maxpool\", \"batchnorm\", \"flatten\", { conv = N } (optionally kernel = K), { dropout = P }, { dense = N }";
 
+/// A layer that does not parse, or does not fit the shape of its input.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("layers[{index}] ({layer}): {message}")]
+pub struct LayerError {
+    pub index: usize,
+    /// The layer as written (or as parsed, for shape errors).
+    pub layer: String,
+    pub message: String,
+}
+
 /// Parses the file's `layers` list.
-pub fn parse_layers(values: &[Value]) -> Result<Vec<Layer>, String> {
+pub fn parse_layers(values: &[Value]) -> Result<Vec<Layer>, LayerError> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            parse_layer(v).map_err(|e| format!("layers[{i}] ({v}): {e}; valid layers are {VALID}"))
+        .map(|(index, v)| {
+            parse_layer(v).map_err(|e| LayerError {
+                index,
+                layer: v.to_string(),
+                message: format!("{e}; valid layers are {VALID}"),
+            })
         })
         .collect()
 }
@@ -94,7 +109,7 @@ fn parse_layer(v: &Value) -> Result<Layer, String> {
 
 /// Walks the stack over an input of `size`×`size`×1 and returns the parameter count, or an
 /// error naming the first impossible layer.
-pub fn check_shapes(layers: &[Layer], size: usize) -> Result<usize, String> {
+pub fn check_shapes(layers: &[Layer], size: usize) -> Result<usize, LayerError> {
     #[derive(Clone, Copy)]
     enum Shape {
         Image { h: usize, w: usize, c: usize },
@@ -107,7 +122,13 @@ pub fn check_shapes(layers: &[Layer], size: usize) -> Result<usize, String> {
     };
     let mut params = 0;
     for (i, layer) in layers.iter().enumerate() {
-        let fail = |msg: String| Err(format!("layers[{i}] ({layer:?}): {msg}"));
+        let fail = |message: String| {
+            Err(LayerError {
+                index: i,
+                layer: format!("{layer:?}"),
+                message,
+            })
+        };
         shape = match (layer, shape) {
             (Layer::Conv { filters, kernel }, Shape::Image { h, w, c }) => {
                 params += kernel * kernel * c * filters + filters;
@@ -151,7 +172,13 @@ pub fn check_shapes(layers: &[Layer], size: usize) -> Result<usize, String> {
     }
     match shape {
         Shape::Vector(1) => Ok(params),
-        _ => Err("the last layer must be { dense = 1 } (one logit)".into()),
+        _ => Err(LayerError {
+            index: layers.len().saturating_sub(1),
+            layer: layers
+                .last()
+                .map_or("nothing".to_string(), |l| format!("{l:?}")),
+            message: "the last layer must be { dense = 1 } (one logit)".into(),
+        }),
     }
 }
 
@@ -172,13 +199,15 @@ mod tests {
         values.insert(3, Value::String("maxpool".into()));
         values.insert(3, Value::String("maxpool".into()));
         values.insert(3, Value::String("maxpool".into()));
-        let err = check_shapes(&parse_layers(&values).unwrap(), 60).unwrap_err();
+        let err = check_shapes(&parse_layers(&values).unwrap(), 60)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("cannot pool a 1x1 image") && err.starts_with("layers["),
             "{err}"
         );
         let bad: Vec<Value> = vec![Value::String("relux".into())];
-        let err = parse_layers(&bad).unwrap_err();
+        let err = parse_layers(&bad).unwrap_err().to_string();
         assert!(
             err.contains("layers[0]")
                 && err.contains("unknown layer `relux`")
@@ -194,6 +223,7 @@ mod tests {
         .unwrap();
         assert!(check_shapes(&dense_first, 60)
             .unwrap_err()
+            .message
             .contains("flatten"));
     }
 }

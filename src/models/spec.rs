@@ -2,8 +2,13 @@
 //! network, classifier), each type living with the code it configures.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use super::{ClassifierKind, MlpConfig};
+use super::classifiers::{ClassifierKind, ClassifierParams, ParamsError};
+use super::features::Features;
+use super::layers::{parse_layers, reference_layer_values, Layer, LayerError};
+use super::learner::LearnerSpec;
+use super::MlpConfig;
 use crate::data::{DataSource, SplitKind};
 use crate::wavelet::WaveletConfig;
 
@@ -12,7 +17,7 @@ use crate::wavelet::WaveletConfig;
 pub enum ModelKind {
     /// Wavelet features and a multilayer perceptron trained with the engine.
     WaveletMlp,
-    /// Wavelet features and a classical classifier (smartcore), chosen by `model.classifier`.
+    /// Wavelet features and a classical classifier, chosen by `model.classifier`.
     WaveletClassical,
     /// A convolutional network on the pixels, declared by `model.layers`.
     Cnn,
@@ -76,5 +81,123 @@ pub fn key_applies(kind: ModelKind, source: DataSource, split: SplitKind, key: &
         "data.group_pattern" => split == SplitKind::GroupKfold,
         "data.folds" | "data.split_seed" => kfold,
         _ => true,
+    }
+}
+
+/// A model as the code uses it, parsed once when the file is read: `kind` selects the
+/// variant, which holds the typed settings of its parts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    WaveletMlp {
+        wavelet: WaveletConfig,
+        mlp: MlpConfig,
+    },
+    WaveletClassical {
+        wavelet: WaveletConfig,
+        classifier: ClassifierParams,
+    },
+    Cnn {
+        layers: Vec<Layer>,
+    },
+    /// Intensity statistics and logistic regression with default settings.
+    Baseline {
+        classifier: ClassifierParams,
+    },
+}
+
+/// Why a `[model]` section does not describe a model; each names its key.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ModelSpecError {
+    #[error("is required for kind = \"wavelet-classical\"; one of {}", ClassifierKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))]
+    MissingClassifier,
+    #[error("{cause} (for classifier = \"{classifier}\")")]
+    Params {
+        classifier: &'static str,
+        #[source]
+        cause: ParamsError,
+    },
+    #[error("{cause}")]
+    Layers {
+        #[source]
+        cause: LayerError,
+    },
+}
+
+impl ModelSpecError {
+    /// The dotted key at fault.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ModelSpecError::MissingClassifier => "model.classifier",
+            ModelSpecError::Params { .. } => "model.params",
+            ModelSpecError::Layers { .. } => "model.layers",
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The typed model this section describes (defaults filled in where a part is absent).
+    pub fn spec(&self) -> Result<ModelSpec, ModelSpecError> {
+        let wavelet = || self.wavelet.clone().unwrap_or_default();
+        let classifier = |kind: ClassifierKind, table: &toml::Table| {
+            ClassifierParams::parse(kind, table).map_err(|cause| ModelSpecError::Params {
+                classifier: kind.name(),
+                cause,
+            })
+        };
+        Ok(match self.kind {
+            ModelKind::WaveletMlp => ModelSpec::WaveletMlp {
+                wavelet: wavelet(),
+                mlp: self.mlp.clone().unwrap_or_default(),
+            },
+            ModelKind::WaveletClassical => {
+                let kind = self.classifier.ok_or(ModelSpecError::MissingClassifier)?;
+                ModelSpec::WaveletClassical {
+                    wavelet: wavelet(),
+                    classifier: classifier(kind, &self.params.clone().unwrap_or_default())?,
+                }
+            }
+            ModelKind::Cnn => {
+                let values = self.layers.clone().unwrap_or_else(reference_layer_values);
+                let layers =
+                    parse_layers(&values).map_err(|cause| ModelSpecError::Layers { cause })?;
+                ModelSpec::Cnn { layers }
+            }
+            ModelKind::Baseline => ModelSpec::Baseline {
+                classifier: classifier(ClassifierKind::Logistic, &toml::Table::new())?,
+            },
+        })
+    }
+}
+
+impl ModelSpec {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            ModelSpec::WaveletMlp { .. } => ModelKind::WaveletMlp,
+            ModelSpec::WaveletClassical { .. } => ModelKind::WaveletClassical,
+            ModelSpec::Cnn { .. } => ModelKind::Cnn,
+            ModelSpec::Baseline { .. } => ModelKind::Baseline,
+        }
+    }
+
+    /// What the learner sees.
+    pub fn features(&self) -> Features {
+        match self {
+            ModelSpec::WaveletMlp { wavelet, .. } | ModelSpec::WaveletClassical { wavelet, .. } => {
+                Features::Wavelet(wavelet.clone())
+            }
+            ModelSpec::Cnn { .. } => Features::Pixels,
+            ModelSpec::Baseline { .. } => Features::Intensity,
+        }
+    }
+
+    /// What learns from the features.
+    pub fn learner(&self) -> LearnerSpec {
+        match self {
+            ModelSpec::WaveletMlp { mlp, .. } => LearnerSpec::Mlp(mlp.clone()),
+            ModelSpec::Cnn { layers } => LearnerSpec::Cnn(layers.clone()),
+            ModelSpec::WaveletClassical { classifier, .. } | ModelSpec::Baseline { classifier } => {
+                LearnerSpec::Classifier(classifier.clone())
+            }
+        }
     }
 }

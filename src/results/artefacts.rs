@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::ResultsError;
-use crate::models::{encode_weights, WEIGHTS_FILE};
+use crate::models::MODEL_FILE;
 use crate::train::EpochRecord;
 
 /// One scored image.
@@ -29,15 +29,15 @@ pub fn run_dir(table_path: &Path, job_id: &str) -> PathBuf {
         .join(job_id)
 }
 
-/// Writes the job's resolved config, predictions, history and (if any) weights; returns the
-/// job's folder.
+/// Writes the job's resolved config, predictions, history and fitted model (`model`, a
+/// model file's bytes); returns the job's folder.
 pub fn write_artefacts(
     table_path: &Path,
     job_id: &str,
     resolved_config: &str,
     predictions: &[PredictionRecord],
     history: &[EpochRecord],
-    weights: Option<&[(String, Vec<f32>)]>,
+    model: &[u8],
 ) -> Result<PathBuf, ResultsError> {
     let dir = run_dir(table_path, job_id);
     let write_err = |path: &Path| {
@@ -49,10 +49,8 @@ pub fn write_artefacts(
     fs::write(&config_path, resolved_config).map_err(write_err(&config_path))?;
     write_csv(&dir.join("predictions.csv"), predictions)?;
     write_csv(&dir.join("history.csv"), history)?;
-    if let Some(weights) = weights {
-        let path = dir.join(WEIGHTS_FILE);
-        fs::write(&path, encode_weights(weights)).map_err(write_err(&path))?;
-    }
+    let path = dir.join(MODEL_FILE);
+    fs::write(&path, model).map_err(write_err(&path))?;
     Ok(dir)
 }
 

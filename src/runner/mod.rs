@@ -339,7 +339,7 @@ pub(crate) fn execute(
     epoch_bar.set_length(cfg.train.epochs as u64);
     epoch_bar.set_position(0);
     let outcome = models::train_and_score(
-        &cfg.model,
+        &job.model,
         &cfg.train,
         cfg.data.image_size,
         job.seed,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::RunError;
 use crate::config::{Experiment, ExperimentConfig};
-use crate::models::saved::SavedCnn;
+use crate::models::FittedModel;
 use crate::results::{figures, run_dir};
 
 /// The resolved config a job folder holds.
@@ -37,10 +37,18 @@ pub fn sample_sheet(
     )?)
 }
 
-/// Scores every image in `inputs` (files, or folders searched recursively) with the CNN
-/// saved in the job folder `run_dir`: (path, probability of label 1), in order.
+/// Scores every image in `inputs` (files, or folders searched recursively) with the model
+/// saved in the job folder `run_dir`, of any kind: (path, probability of label 1), in order.
 pub fn predict_paths(run_dir: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, f64)>, RunError> {
     let config = job_config(run_dir)?;
-    let saved = SavedCnn::load(run_dir, &config.model, config.data.image_size)?;
-    Ok(saved.score_paths(inputs)?)
+    let spec = config
+        .model
+        .spec()
+        .map_err(|e| crate::config::ConfigError::Invalid {
+            path: run_dir.join("config.toml"),
+            key: e.key().to_string(),
+            message: e.to_string(),
+        })?;
+    let size = config.data.image_size;
+    Ok(FittedModel::load(run_dir, &spec, size)?.score_paths(inputs, size)?)
 }

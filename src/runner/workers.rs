@@ -181,7 +181,7 @@ fn run_one(
             &job.resolved_toml(&run_dir(&table_file, &job.id)),
             &done.predictions,
             &done.outcome.fit.history,
-            done.outcome.weights.as_deref(),
+            &done.outcome.model.encode(),
         )?;
     }
     if force {

@@ -1,0 +1,93 @@
+//! `microcal predict` loads the model a job saved, of every kind (MLP, each classifier, the
+//! baseline), and scores images exactly as the job scored them.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+const SWEEP: &str = r#"
+name = "predict-kinds"
+[data]
+source = "synthetic"
+image_size = 16
+synthetic_train_per_class = 30
+synthetic_test_per_class = 6
+[model]
+kind = "wavelet-classical"
+[train]
+epochs = 3
+batch_size = 16
+[grid]
+model = [
+  { kind = "wavelet-mlp", mlp = { hidden = [8] }, wavelet = { family = "haar", level = 2 } },
+  { classifier = "random-forest", params = { n_trees = 10 }, wavelet = { family = "haar", level = 2 } },
+  { classifier = "svm", wavelet = { family = "haar", level = 2 } },
+  { classifier = "logistic", wavelet = { family = "haar", level = 2 } },
+  { classifier = "naive-bayes", wavelet = { family = "haar", level = 2 } },
+  { classifier = "knn", params = { k = 3, weights = "distance" }, wavelet = { family = "haar", level = 2 } },
+  { classifier = "decision-tree", wavelet = { family = "haar", level = 2 } },
+  { kind = "baseline" },
+]
+"#;
+
+#[test]
+fn every_saved_model_kind_predicts_what_its_job_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kinds.toml");
+    fs::write(&file, SWEEP).unwrap();
+    let table = dir.path().join("t.csv");
+    let out = microcal_run(&[file.to_str().unwrap(), "--results", table.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, rows) = read_csv(&table);
+    let ids = column(&header, &rows, "job_id");
+    assert_eq!(ids.len(), 8, "one job per model");
+    assert!(column(&header, &rows, "status").iter().all(|s| *s == "ok"));
+
+    let data: microcal::config::DataConfig = toml::from_str::<toml::Table>(SWEEP).unwrap()["data"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let dataset = microcal::data::load(&data).unwrap();
+    let images = dir.path().join("images");
+    for s in &dataset.samples {
+        if s.origin == microcal::data::Origin::Test {
+            let name = s.id.replace('/', "_") + ".pgm";
+            write_pgm(&images.join(&name), 16, 16, |y, x| {
+                s.pixels[y * 16 + x] as u8
+            });
+        }
+    }
+    for id in ids {
+        let run_dir = dir.path().join("runs").join(id);
+        let predicted = microcal(&[
+            "predict",
+            "--model",
+            run_dir.to_str().unwrap(),
+            images.to_str().unwrap(),
+        ]);
+        assert!(predicted.status.success(), "{id}: {}", stderr(&predicted));
+        let recorded = fs::read_to_string(run_dir.join("predictions.csv")).unwrap();
+        let lines: Vec<String> = stdout(&predicted).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 12, "{id}");
+        for line in &lines {
+            let parts: Vec<&str> = line.split('\t').collect();
+            let name = std::path::Path::new(parts[0])
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let sample = name.trim_end_matches(".pgm").replacen('_', "/", 2);
+            let row = recorded
+                .lines()
+                .find(|l| l.starts_with(&format!("{sample},")))
+                .unwrap_or_else(|| panic!("{id}: {sample}"));
+            let saved: f64 = row.split(',').nth(2).unwrap().parse().unwrap();
+            let now: f64 = parts[1].parse().unwrap();
+            assert!(
+                (saved - now).abs() < 1e-5,
+                "{id} {sample}: run {saved}, predict {now}"
+            );
+        }
+    }
+}
