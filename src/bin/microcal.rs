@@ -49,8 +49,7 @@ impl Selection {
             .filters
             .iter()
             .map(|f| Filter::parse(f))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)?;
+            .collect::<Result<Vec<_>, _>>()?;
         if !self.jobs_of.is_empty() {
             let mut cache = DataCache::default();
             let mut ids = Vec::new();

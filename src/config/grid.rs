@@ -83,9 +83,9 @@ impl Experiment {
             }
             // An axis at or below an overridden key has nothing left to vary.
             axes.retain(|(k, _)| k != key && !k.starts_with(&format!("{key}.")));
-            set_dotted(&mut base, key, value.clone()).map_err(|message| ConfigError::Override {
+            set_dotted(&mut base, key, value.clone()).map_err(|e| ConfigError::Override {
                 spec: format!("{key}={value}"),
-                message,
+                message: e.to_string(),
             })?;
         }
         let base_error = toml::from_str::<ExperimentConfig>(text)
@@ -114,24 +114,21 @@ impl Experiment {
             let mut table = self.base.clone();
             let mut labels = Vec::new();
             for (key, value) in &combo {
-                set_dotted(&mut table, key, (*value).clone()).map_err(|message| {
-                    ConfigError::Grid {
-                        path: self.path.clone(),
-                        key: key.to_string(),
-                        message,
-                    }
+                set_dotted(&mut table, key, (*value).clone()).map_err(|e| ConfigError::Grid {
+                    path: self.path.clone(),
+                    key: key.to_string(),
+                    message: e.to_string(),
                 })?;
                 labels.push((key.to_string(), value_label(value)));
             }
             for (key, value) in &self.overrides {
-                set_dotted(&mut table, key, value.clone()).map_err(|message| {
-                    ConfigError::Override {
-                        spec: format!("{key}={value}"),
-                        message,
-                    }
+                set_dotted(&mut table, key, value.clone()).map_err(|e| ConfigError::Override {
+                    spec: format!("{key}={value}"),
+                    message: e.to_string(),
                 })?;
             }
             let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
+                let e = e.message().trim_end().to_string();
                 match (&self.base_error, combo.is_empty()) {
                     (Some(base), _) => ConfigError::Parse {
                         path: self.path.clone(),
@@ -193,10 +190,8 @@ impl Experiment {
 impl ExperimentConfig {
     /// Deserialises a (grid-applied) table; the message has no line numbers, since the table
     /// was assembled in memory.
-    pub(crate) fn deserialize_table(table: &Table) -> Result<ExperimentConfig, String> {
-        Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().trim_end().to_string())
+    pub(crate) fn deserialize_table(table: &Table) -> Result<ExperimentConfig, toml::de::Error> {
+        Value::Table(table.clone()).try_into()
     }
 }
 
@@ -284,7 +279,7 @@ fn flatten_grid_keys(grid: &Table) -> Vec<(String, Value)> {
 /// into a table already there, so a grid can sweep whole variants
 /// (`model = [{ kind = "wavelet-mlp" }, { kind = "wavelet-classical", classifier = "svm" }]`)
 /// while keeping the file's other settings of that table.
-fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> {
+fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), NotATable> {
     let parts: Vec<&str> = key.split('.').collect();
     let (last, parents) = parts.split_last().expect("split yields at least one part");
     let mut current = table;
@@ -295,10 +290,10 @@ fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> 
         current = match entry {
             Value::Table(t) => t,
             _ => {
-                return Err(format!(
-                    "`{}` is a value, not a table, so `{key}` cannot be set",
-                    parts[..=i].join(".")
-                ))
+                return Err(NotATable {
+                    prefix: parts[..=i].join("."),
+                    key: key.to_string(),
+                })
             }
         };
     }
@@ -309,6 +304,14 @@ fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// A dotted key that runs through a value: `a.b` cannot be set when `a` is a number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{prefix}` is a value, not a table, so `{key}` cannot be set")]
+pub struct NotATable {
+    pub prefix: String,
+    pub key: String,
 }
 
 fn merge(into: &mut Table, update: Table) {

@@ -30,6 +30,11 @@ pub enum ReportFormat {
     Csv,
 }
 
+/// A `--filter` that is neither KEY=VALUE nor KEY!=VALUE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("filter `{0}`: expected KEY=VALUE or KEY!=VALUE")]
+pub struct InvalidFilter(pub String);
+
 /// One `key=value` or `key!=value` condition on rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -40,12 +45,12 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn parse(expr: &str) -> Result<Self, String> {
+    pub fn parse(expr: &str) -> Result<Self, InvalidFilter> {
         let (key, value, negate) = match expr.split_once("!=") {
             Some((k, v)) => (k, v, true),
             None => match expr.split_once('=') {
                 Some((k, v)) => (k, v, false),
-                None => return Err(format!("filter `{expr}`: expected KEY=VALUE or KEY!=VALUE")),
+                None => return Err(InvalidFilter(expr.to_string())),
             },
         };
         Ok(Self {

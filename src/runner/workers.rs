@@ -17,6 +17,11 @@ use crate::config::{Job, ModelKind};
 use crate::data::{self, Dataset};
 use crate::results::{run_dir, write_artefacts, Claim, ClaimOutcome, ResultsTable};
 
+/// A `--shard` value that is not I/N with 0 ≤ I < N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--shard {0}: expected I/N with 0 <= I < N, e.g. 0/4")]
+pub struct InvalidShard(pub String);
+
 /// The I-th of N parts of a job list (0-based), chosen by job id, so that every process
 /// given the same files and N gets disjoint parts that together cover every job, whatever
 /// the order of the files.
@@ -28,8 +33,8 @@ pub struct Shard {
 
 impl Shard {
     /// Parses `I/N` with 0 ≤ I < N.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("--shard {text}: expected I/N with 0 <= I < N, e.g. 0/4");
+    pub fn parse(text: &str) -> Result<Self, InvalidShard> {
+        let invalid = || InvalidShard(text.to_string());
         let (i, n) = text.split_once('/').ok_or_else(invalid)?;
         let index: usize = i.trim().parse().map_err(|_| invalid())?;
         let count: usize = n.trim().parse().map_err(|_| invalid())?;
