@@ -27,6 +27,7 @@ pub mod models;
 pub mod results;
 pub mod rng;
 pub mod runner;
+pub mod search;
 pub mod stats;
 pub mod train;
 pub mod wavelet;

@@ -10,7 +10,7 @@ use microcal::cli;
 use microcal::config::Experiment;
 use microcal::data;
 use microcal::results::report::{build_report, Filter, ReportFormat};
-use microcal::results::{figures, ResultsTable};
+use microcal::results::{figures, search_report, ResultsTable};
 use microcal::runner::{experiment_jobs, migrate_ids, predict_paths, sample_sheet, DataCache};
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
@@ -55,6 +55,17 @@ impl Selection {
             let mut ids = Vec::new();
             for file in &self.jobs_of {
                 let experiment = Experiment::load(file, &[])?;
+                if experiment.search.is_some() {
+                    // A search's jobs follow from its scores: take its rows by name.
+                    let (_, rows) = ResultsTable::new(&self.results).read()?;
+                    let name = experiment.configs()?.remove(0).0.name;
+                    ids.extend(
+                        rows.iter()
+                            .filter(|r| r.get("experiment") == Some(name.as_str()))
+                            .filter_map(|r| r.get("job_id").map(str::to_string)),
+                    );
+                    continue;
+                }
                 ids.extend(
                     experiment_jobs(&experiment, &mut cache)?
                         .into_iter()
@@ -87,6 +98,12 @@ enum Command {
         select: Selection,
         #[arg(long, value_enum, default_value_t = ReportFormatArg::Markdown)]
         format: ReportFormatArg,
+        /// Instead: the N best trials of a search by validation `--metric`, with their values.
+        #[arg(long, value_name = "N")]
+        best: Option<usize>,
+        /// The metric `--best` and `--search-history` rank trials by (smaller is better for loss).
+        #[arg(long, default_value = "auc")]
+        metric: String,
     },
     /// Figures (PNG and SVG) per group of the results table: ROC curves with the mean and a
     /// ±1 s.d. band, summed confusion matrix, learning curves; optionally a sample sheet.
@@ -99,6 +116,12 @@ enum Command {
         /// Also draw a sample sheet of this job's test images (correct and wrong).
         #[arg(long, value_name = "JOB_ID")]
         samples: Option<String>,
+        /// Instead: a search's optimisation history (validation `--metric` per trial and the
+        /// running best), as `search_history.png` and `.svg`.
+        #[arg(long)]
+        search_history: bool,
+        #[arg(long, default_value = "auc")]
+        metric: String,
     },
     /// Inspect a data folder.
     Data {
@@ -263,9 +286,31 @@ fn run(args: Args) -> Result<()> {
             select,
             out,
             samples,
+            search_history,
+            metric,
         } => {
             let filters = select.filters()?;
             let Selection { results, by, .. } = select;
+            if search_history {
+                let (_, rows) = ResultsTable::new(&results).read()?;
+                let trials = search_report::trials(&rows, &filters, &metric);
+                anyhow::ensure!(
+                    !trials.is_empty(),
+                    "no search trials among the selected rows of {}",
+                    results.display()
+                );
+                let title = format!("search: validation {metric} per trial");
+                for path in search_report::history_figure(
+                    &out.join("search_history"),
+                    &title,
+                    &trials,
+                    &metric,
+                    metric != "loss",
+                )? {
+                    println!("{}", path.display());
+                }
+                return Ok(());
+            }
             let mut written = figures::make_figures(&results, by.as_deref(), &filters, &out)?;
             if let Some(job) = samples {
                 written.extend(sample_sheet(&results, &job, 24, &out)?);
@@ -275,10 +320,28 @@ fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Report { select, format } => {
+        Command::Report {
+            select,
+            format,
+            best,
+            metric,
+        } => {
             let filters = select.filters()?;
             let Selection { results, by, .. } = select;
             let (header, rows) = ResultsTable::new(&results).read()?;
+            if let Some(n) = best {
+                let trials = search_report::trials(&rows, &filters, &metric);
+                anyhow::ensure!(
+                    !trials.is_empty(),
+                    "no search trials among the selected rows of {}",
+                    results.display()
+                );
+                print!(
+                    "{}",
+                    search_report::best_table(&trials, n, &metric, metric != "loss")
+                );
+                return Ok(());
+            }
             if rows.is_empty() {
                 anyhow::bail!(
                     "{} has no rows (run some experiments first)",

@@ -28,6 +28,8 @@ pub struct Experiment {
     overrides: Vec<(String, Value)>,
     /// Results table named by the file (resolved against its folder).
     pub results_path: PathBuf,
+    /// The `[search]` table, checked; None for a grid (or single) experiment.
+    pub search: Option<crate::search::SearchConfig>,
 }
 
 /// Parses `key=value` from the command line; the value is TOML (`3`, `[2, 3]`, `"db5"`) or,
@@ -74,7 +76,21 @@ impl Experiment {
         };
         let mut base: Table = toml::from_str(text).map_err(parse_err)?;
         let mut axes = take_grid(&mut base, path)?;
+        let search = super::search::take_search(&mut base, path)?;
+        if search.is_some() && !axes.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "search".to_string(),
+                message: "a file has a [grid] or a [search], not both".to_string(),
+            });
+        }
         for (key, value) in overrides {
+            if key == "search" || key.starts_with("search.") {
+                return Err(ConfigError::Override {
+                    spec: format!("{key}={value}"),
+                    message: "--set cannot change [search]; edit the file".into(),
+                });
+            }
             if key == "grid" || key.starts_with("grid.") {
                 return Err(ConfigError::Override {
                     spec: format!("{key}={value}"),
@@ -101,63 +117,80 @@ impl Experiment {
             axes,
             overrides: overrides.to_vec(),
             results_path: normalize(&base_dir(path).join(results)),
+            search,
         };
         // Resolve every combination now so that errors surface before anything runs.
         exp.configs()?;
+        if let Some(search) = &exp.search {
+            super::search::check_space(&exp, search)?;
+        }
         Ok(exp)
     }
 
     /// The resolved configuration of each grid combination, with its grid values.
     pub fn configs(&self) -> Result<Vec<ResolvedCombination>, ConfigError> {
-        let mut out = Vec::new();
-        for combo in cartesian(&self.axes) {
-            let mut table = self.base.clone();
-            let mut labels = Vec::new();
-            for (key, value) in &combo {
-                set_dotted(&mut table, key, (*value).clone()).map_err(|e| ConfigError::Grid {
-                    path: self.path.clone(),
-                    key: key.to_string(),
-                    message: e.to_string(),
-                })?;
-                labels.push((key.to_string(), value_label(value)));
-            }
-            for (key, value) in &self.overrides {
-                set_dotted(&mut table, key, value.clone()).map_err(|e| ConfigError::Override {
-                    spec: format!("{key}={value}"),
-                    message: e.to_string(),
-                })?;
-            }
-            let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
-                let e = e.message().trim_end().to_string();
-                match (&self.base_error, combo.is_empty()) {
-                    (Some(base), _) => ConfigError::Parse {
-                        path: self.path.clone(),
-                        message: base.clone(),
-                    },
-                    (None, true) => ConfigError::Parse {
-                        path: self.path.clone(),
-                        message: e,
-                    },
-                    (None, false) => ConfigError::Grid {
-                        path: self.path.clone(),
-                        key: describe_combo(&combo),
-                        message: e,
-                    },
-                }
-            })?;
-            let config = resolve(config, &base_dir(&self.path));
-            validate(&config).map_err(|(key, message)| ConfigError::Invalid {
+        cartesian(&self.axes)
+            .iter()
+            .map(|combo| self.combination(combo))
+            .collect()
+    }
+
+    /// The resolved configuration with `values` (dotted key, value) written over the base,
+    /// as a grid combination is, `--set` values still winning.
+    pub fn with_values(
+        &self,
+        values: &[(String, Value)],
+    ) -> Result<ResolvedCombination, ConfigError> {
+        let combo: Vec<(&str, &Value)> = values.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        self.combination(&combo)
+    }
+
+    fn combination(&self, combo: &[(&str, &Value)]) -> Result<ResolvedCombination, ConfigError> {
+        let mut table = self.base.clone();
+        let mut labels = Vec::new();
+        for (key, value) in combo {
+            set_dotted(&mut table, key, (*value).clone()).map_err(|e| ConfigError::Grid {
                 path: self.path.clone(),
-                key,
-                message: if combo.is_empty() {
-                    message
-                } else {
-                    format!("{message} (in grid combination {})", describe_combo(&combo))
-                },
+                key: key.to_string(),
+                message: e.to_string(),
             })?;
-            out.push((config, labels));
+            labels.push((key.to_string(), value_label(value)));
         }
-        Ok(out)
+        for (key, value) in &self.overrides {
+            set_dotted(&mut table, key, value.clone()).map_err(|e| ConfigError::Override {
+                spec: format!("{key}={value}"),
+                message: e.to_string(),
+            })?;
+        }
+        let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
+            let e = e.message().trim_end().to_string();
+            match (&self.base_error, combo.is_empty()) {
+                (Some(base), _) => ConfigError::Parse {
+                    path: self.path.clone(),
+                    message: base.clone(),
+                },
+                (None, true) => ConfigError::Parse {
+                    path: self.path.clone(),
+                    message: e,
+                },
+                (None, false) => ConfigError::Grid {
+                    path: self.path.clone(),
+                    key: describe_combo(combo),
+                    message: e,
+                },
+            }
+        })?;
+        let config = resolve(config, &base_dir(&self.path));
+        validate(&config).map_err(|(key, message)| ConfigError::Invalid {
+            path: self.path.clone(),
+            key,
+            message: if combo.is_empty() {
+                message
+            } else {
+                format!("{message} (in grid combination {})", describe_combo(combo))
+            },
+        })?;
+        Ok((config, labels))
     }
 
     /// Every job: grid combinations × seeds × folds, in that order. `identify` gives the

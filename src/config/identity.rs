@@ -47,8 +47,12 @@ pub(crate) fn job_id(
 /// The dotted keys that enter the id, with canonical values.
 fn identity_keys(config: &ExperimentConfig) -> BTreeMap<String, Value> {
     let (kind, source, split) = (config.model.kind, config.data.source, config.data.split);
+    // Any learner fits on fewer rows when a hold-out is evaluated on or chooses the threshold.
+    let holdout = config.data.evaluate == crate::data::Evaluate::Validation
+        || config.train.threshold
+            == crate::train::Threshold::Rule(crate::train::ThresholdRule::Youden);
     select(dotted(config), &dotted(&defaults_for(config)), |key| {
-        key_applies(kind, source, split, key)
+        key_applies(kind, source, split, key) || (holdout && key == "train.validation_fraction")
     })
 }
 

@@ -24,6 +24,34 @@ pub struct Job {
     pub grid: Vec<(String, String)>,
     /// The data's identity (content fingerprint or generator version), part of the id.
     pub data_identity: String,
+    /// For a search's jobs: which trial, rung and role (recorded in the row, not the id).
+    pub search: Option<SearchTag>,
+}
+
+/// A search job's place in its search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchTag {
+    pub trial: usize,
+    /// The halving rung (0 = fewest epochs), when the search halves.
+    pub rung: Option<usize>,
+    pub role: SearchRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchRole {
+    /// Trained and compared on validation data.
+    Trial,
+    /// The best trial's configuration, scored once on Test after the search.
+    Result,
+}
+
+impl SearchRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchRole::Trial => "trial",
+            SearchRole::Result => "result",
+        }
+    }
 }
 
 impl Job {
@@ -53,6 +81,7 @@ impl Job {
                     fold,
                     grid: grid.clone(),
                     data_identity: data_identity.to_string(),
+                    search: None,
                 });
             }
         }

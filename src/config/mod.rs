@@ -5,6 +5,7 @@ mod grid;
 mod identity;
 mod job;
 mod schema;
+mod search;
 mod validate;
 
 pub use crate::models::{
@@ -12,8 +13,9 @@ pub use crate::models::{
     ClassifierParams, KnnWeights, Layer, ModelSpec, SvmKernel, TreeCriterion, REFERENCE_LAYERS,
 };
 pub use grid::{parse_override, Experiment};
-pub use job::{flatten_config, relative_path, Job};
+pub use job::{flatten_config, relative_path, Job, SearchRole, SearchTag};
 pub use schema::*;
+pub use search::trial_values;
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -31,6 +31,9 @@ pub struct ExperimentConfig {
     /// expanded on the raw table (see `config::grid`), so a resolved config never has one.
     #[serde(default, skip_serializing)]
     pub grid: Option<toml::Table>,
+    /// The `[search]` as written, likewise (see `config::search`).
+    #[serde(default, skip_serializing)]
+    pub search: Option<toml::Table>,
 }
 
 /// `[launcher]`: settings of the launchers that submit jobs elsewhere.

@@ -13,6 +13,7 @@ use crate::wavelet::Wavelet;
 /// the same experiment get the same id.
 pub(crate) fn resolve(mut config: ExperimentConfig, base_dir: &Path) -> ExperimentConfig {
     config.grid = None;
+    config.search = None;
     if config.model.kind.uses_wavelets() {
         let wavelet = config
             .model
@@ -209,6 +210,31 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         return fail(
             "train.validation_fraction",
             format!("must be in [0, 0.9), got {}", t.validation_fraction),
+        );
+    }
+    match t.threshold {
+        crate::train::Threshold::Fixed(v) if !(v > 0.0 && v < 1.0) => {
+            return fail(
+                "train.threshold",
+                format!("must be a number in (0, 1) or \"youden\", got {v}"),
+            );
+        }
+        crate::train::Threshold::Rule(_) if t.validation_fraction == 0.0 => {
+            return fail(
+                "train.threshold",
+                "\"youden\" is chosen on a validation hold-out: set train.validation_fraction > 0"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if c.data.evaluate == crate::data::Evaluate::Validation
+        && matches!(c.data.split, SplitKind::Given | SplitKind::Swapped)
+        && t.validation_fraction == 0.0
+    {
+        return fail(
+            "data.evaluate",
+            "\"validation\" on a fixed split evaluates on the hold-out of the training part: set train.validation_fraction > 0".into(),
         );
     }
     if t.early_stopping > 0 && t.validation_fraction == 0.0 {

@@ -26,6 +26,26 @@ pub enum SplitKind {
     GroupKfold,
 }
 
+/// What a job's headline metrics are computed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evaluate {
+    /// The split's evaluation part: Test for the given split, the held-out fold for k-fold
+    /// splits (whose models also score Test).
+    #[default]
+    Test,
+    /// The training part only: the hold-out of `train.validation_fraction` for the given and
+    /// swapped splits, the held-out fold for k-fold splits; Test is never scored. What a
+    /// search compares its trials on.
+    Validation,
+}
+
+impl Evaluate {
+    fn is_test(&self) -> bool {
+        *self == Evaluate::Test
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
@@ -65,6 +85,8 @@ pub struct DataConfig {
     /// Drop exact duplicates (same file content), keeping the first by path, before splitting.
     #[serde(default)]
     pub dedupe: bool,
+    #[serde(default, skip_serializing_if = "Evaluate::is_test")]
+    pub evaluate: Evaluate,
 }
 
 impl DataConfig {

@@ -9,7 +9,7 @@ mod split;
 pub mod synthetic;
 
 pub use check::{check_folder, DataReport};
-pub use config::{DataConfig, DataSource, SplitKind};
+pub use config::{DataConfig, DataSource, Evaluate, SplitKind};
 pub use fingerprint::{folder_fingerprint, synthetic_fingerprint};
 pub use folder::{content_hash, find_images, load_folder, read_image};
 pub use split::{holdout, make_split, Partition};

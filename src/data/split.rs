@@ -16,6 +16,31 @@ pub struct Partition {
     pub test: Option<Vec<usize>>,
 }
 
+impl Partition {
+    /// The partition of a job evaluated on validation data (see `Evaluate::Validation`):
+    /// Test is dropped; a fixed split's training part is split into rows to fit on and a
+    /// stratified hold-out of `fraction` to evaluate on.
+    pub fn validation_only(
+        self,
+        data: &Dataset,
+        kind: SplitKind,
+        fraction: f64,
+        seed: u64,
+    ) -> Partition {
+        match kind {
+            SplitKind::Kfold | SplitKind::GroupKfold => Partition { test: None, ..self },
+            SplitKind::Given | SplitKind::Swapped => {
+                let (train, eval) = holdout(data, &self.train, fraction, seed);
+                Partition {
+                    train,
+                    eval,
+                    test: None,
+                }
+            }
+        }
+    }
+}
+
 /// Builds the partition of `kind` for `fold` (k-fold kinds only).
 pub fn make_split(
     data: &Dataset,

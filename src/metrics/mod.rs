@@ -90,6 +90,37 @@ pub fn roc_auc(labels: &[u8], scores: &[f64]) -> f64 {
     (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
 
+/// The threshold that maximises Youden's J = TPR − FPR on these labels and scores (a score
+/// at or above it predicts 1): one of the scores, the highest of equally good ones; 0.5
+/// when a class is missing.
+pub fn youden_threshold(labels: &[u8], scores: &[f64]) -> f64 {
+    let n_pos = labels.iter().filter(|&&y| y == 1).count() as f64;
+    let n_neg = labels.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return 0.5;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let (mut best_j, mut best) = (f64::NEG_INFINITY, 0.5);
+    for (k, &i) in order.iter().enumerate() {
+        if labels[i] == 1 {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
+        if last_of_tie {
+            let j = tp / n_pos - fp / n_neg;
+            if j > best_j {
+                best_j = j;
+                best = scores[i];
+            }
+        }
+    }
+    best
+}
+
 /// ROC curve points (false positive rate, true positive rate) at every distinct threshold,
 /// from (0, 0) to (1, 1), as scikit-learn's `roc_curve(drop_intermediate=False)`.
 pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Vec<(f64, f64)> {
@@ -129,6 +160,23 @@ pub fn log_loss(labels: &[u8], scores: &[f64]) -> f64 {
         })
         .sum();
     total / labels.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod youden_tests {
+    use super::*;
+
+    #[test]
+    fn youden_picks_the_cut_that_separates_best() {
+        let labels = [0, 0, 0, 1, 0, 1, 1, 1];
+        let scores = [0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9];
+        // At 0.35: TPR 1, FPR 0.25 (J 0.75); at 0.6: TPR 0.75, FPR 0 (J 0.75): the first
+        // found from the top wins.
+        assert_eq!(youden_threshold(&labels, &scores), 0.6);
+        let m = BinaryMetrics::compute(&labels, &scores, 0.6);
+        assert_eq!(m.accuracy, 7.0 / 8.0);
+        assert_eq!(youden_threshold(&[1, 1], &[0.2, 0.3]), 0.5);
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ use thiserror::Error;
 
 use crate::data::augment::UnknownAugment;
 use crate::data::{holdout, Dataset, Partition};
-use crate::train::{EpochRecord, FitReport, TrainConfig, TrainError};
+use crate::metrics::youden_threshold;
+use crate::train::{EpochRecord, FitReport, Threshold, ThresholdRule, TrainConfig, TrainError};
 use crate::wavelet::WaveletError;
 
 #[derive(Debug, Error)]
@@ -55,6 +56,8 @@ pub struct ModelOutcome {
     pub facts: Vec<(String, String)>,
     /// The fitted model, to save with the job.
     pub model: FittedModel,
+    /// Decision threshold on the scores (`train.threshold`, or chosen on validation rows).
+    pub threshold: f64,
 }
 
 /// Fits the model `spec` describes (with the training settings `train`, on images of
@@ -73,7 +76,8 @@ pub fn train_and_score(
     let features = spec.features();
     let learner = spec.learner();
     let raw = features.extract(data)?;
-    let (fit_idx, val_idx) = if learner.validates() {
+    let youden = train.threshold == Threshold::Rule(ThresholdRule::Youden);
+    let (fit_idx, val_idx) = if learner.validates() || youden {
         holdout(data, &partition.train, train.validation_fraction, seed)
     } else {
         (partition.train.clone(), Vec::new())
@@ -97,6 +101,10 @@ pub fn train_and_score(
     let (fitted, report) = learner.fit((&fit_x, &fit_y), validation, context)?;
     let score = |idx: &[usize]| fitted.score(&x.select(idx));
     let (eval_scores, test_scores) = (score(&partition.eval), partition.test.as_deref().map(score));
+    let threshold = match train.threshold {
+        Threshold::Fixed(t) => t,
+        Threshold::Rule(ThresholdRule::Youden) => youden_threshold(&val_y, &fitted.score(&val_x)),
+    };
     let mut facts = Vec::new();
     if !matches!(features, Features::Pixels) {
         facts.push(("n_features".to_string(), x.cols.to_string()));
@@ -118,5 +126,6 @@ pub fn train_and_score(
             scaler,
             learner: fitted,
         },
+        threshold,
     })
 }

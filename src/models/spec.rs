@@ -67,7 +67,7 @@ pub struct ModelConfig {
 pub fn key_applies(kind: ModelKind, source: DataSource, split: SplitKind, key: &str) -> bool {
     let engine = matches!(kind, ModelKind::WaveletMlp | ModelKind::Cnn);
     let kfold = matches!(split, SplitKind::Kfold | SplitKind::GroupKfold);
-    if key == "train.seeds" {
+    if key == "train.seeds" || key == "train.threshold" {
         return true;
     }
     if key.starts_with("train.") {

@@ -6,6 +6,7 @@ pub mod figures;
 mod merge;
 pub mod plots;
 pub mod report;
+pub mod search_report;
 mod table;
 mod table_bench;
 

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::ResultsError;
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 /// Registers the embedded DejaVu Sans, so text renders the same on every machine.
 fn fonts() {
@@ -78,7 +78,7 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
 
 /// Draws the same figure into `<stem>.png` and `<stem>.svg` (one closure per backend, both
 /// from one drawing macro); returns both paths.
-fn both(
+pub(super) fn both(
     stem: &Path,
     size: (u32, u32),
     draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
@@ -119,7 +119,7 @@ fn with_extension(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn palette(i: usize) -> RGBColor {
+pub(super) fn palette(i: usize) -> RGBColor {
     const COLORS: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),

@@ -69,7 +69,7 @@ impl Filter {
         }
     }
 
-    fn matches(&self, row: &Row) -> bool {
+    pub fn matches(&self, row: &Row) -> bool {
         let value = row.get(&self.key).unwrap_or("");
         self.values.iter().any(|v| v == value) != self.negate
     }

@@ -5,6 +5,7 @@ mod bars;
 mod migrate;
 mod predict;
 mod row;
+mod search;
 mod slurm;
 mod workers;
 
@@ -42,6 +43,8 @@ pub enum RunError {
     Results(#[from] ResultsError),
     #[error(transparent)]
     SavedModel(#[from] crate::models::saved::SavedModelError),
+    #[error("a [search] runs its rounds in one process: it cannot be split over shards (with the Slurm launcher: --tasks 1)")]
+    SearchSharded,
     #[error("{table}: {} rows match no job of the given experiment files (ids {}); pass every file whose rows are in the table, unchanged since those rows were made; nothing was written", ids.len(), ids.join(", "))]
     UnmatchedRows { table: PathBuf, ids: Vec<String> },
 }
@@ -170,10 +173,16 @@ impl Plan {
 }
 
 /// Every job of `experiment`, its data identified (see `data::fingerprint`).
+///
+/// For a search, the jobs it would run first: its first round at its first rung (later
+/// rounds depend on the scores).
 pub fn experiment_jobs(
     experiment: &Experiment,
     cache: &mut DataCache,
 ) -> Result<Vec<Job>, RunError> {
+    if let Some(search) = &experiment.search {
+        return search::first_jobs(experiment, search, cache);
+    }
     experiment.jobs(|d| {
         cache.identity(d).map_err(|cause| RunError::Data {
             file: experiment.path.clone(),
@@ -250,6 +259,25 @@ pub fn run_experiments(
     options: &RunOptions,
     cache: &mut DataCache,
 ) -> Result<Vec<RunSummary>, RunError> {
+    let (searches, plain): (Vec<_>, Vec<_>) = experiments
+        .iter()
+        .enumerate()
+        .partition(|(_, e)| e.search.is_some());
+    if !searches.is_empty() {
+        if options.shard.is_some_and(|s| s.count > 1) {
+            return Err(RunError::SearchSharded);
+        }
+        let plain_experiments: Vec<Experiment> = plain.iter().map(|(_, e)| (*e).clone()).collect();
+        let mut plain_summaries = run_experiments(&plain_experiments, options, cache)?.into_iter();
+        let mut summaries = Vec::with_capacity(experiments.len());
+        for experiment in experiments {
+            summaries.push(match &experiment.search {
+                Some(s) => search::run_search(experiment, s, options, cache)?,
+                None => plain_summaries.next().expect("one summary per plain file"),
+            });
+        }
+        return Ok(summaries);
+    }
     let in_shard = |job: &Job| options.shard.is_none_or(|s| s.contains(&job.id));
     let plans = plan_experiments(experiments, options, cache)?;
     let mut summaries = Vec::new();
@@ -352,10 +380,19 @@ pub(crate) fn execute(
         },
     )?;
     let eval_labels = data.labels(&partition.eval);
-    let eval = BinaryMetrics::compute(&eval_labels, &outcome.eval_scores, 0.5);
-    let eval_ci = bootstrap_ci(&eval_labels, &outcome.eval_scores, 0.5, 1000, job.seed);
+    let threshold = outcome.threshold;
+    let eval = BinaryMetrics::compute(&eval_labels, &outcome.eval_scores, threshold);
+    let eval_ci = bootstrap_ci(
+        &eval_labels,
+        &outcome.eval_scores,
+        threshold,
+        1000,
+        job.seed,
+    );
     let test = match (&partition.test, &outcome.test_scores) {
-        (Some(idx), Some(scores)) => Some(BinaryMetrics::compute(&data.labels(idx), scores, 0.5)),
+        (Some(idx), Some(scores)) => {
+            Some(BinaryMetrics::compute(&data.labels(idx), scores, threshold))
+        }
         _ => None,
     };
     let mut predictions = Vec::new();

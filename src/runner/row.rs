@@ -38,6 +38,14 @@ pub(super) fn build(
     row.push("git_rev", crate::GIT_REV);
     row.push("seed", job.seed);
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
+    if let Some(tag) = job.search {
+        row.push("search_role", tag.role.as_str());
+        row.push("search_trial", tag.trial);
+        row.push(
+            "search_rung",
+            tag.rung.map(|r| r.to_string()).unwrap_or_default(),
+        );
+    }
     if let Ok(done) = result {
         push_metrics(&mut row, "", &done.eval);
         let ci = &done.eval_ci;
@@ -46,6 +54,7 @@ pub(super) fn build(
         row.push("accuracy_ci_low", format!("{:.6}", ci.accuracy.0));
         row.push("accuracy_ci_high", format!("{:.6}", ci.accuracy.1));
         row.push("n_train", done.n_train);
+        row.push("threshold", format!("{:.6}", done.outcome.threshold));
         row.push("n_dropped_duplicates", done.dropped_duplicates);
         if let Some(test) = &done.test {
             push_metrics(&mut row, "test_", test);

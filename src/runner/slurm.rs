@@ -28,6 +28,8 @@ pub enum SlurmError {
         "the Slurm launcher writes one results table; these files name {0} and {1}: pass --results"
     )]
     TwoTables(PathBuf, PathBuf),
+    #[error("{0}: a [search] runs its rounds in one task (its trials in parallel on that task's cores, --jobs): pass --tasks 1")]
+    SearchTasks(PathBuf),
     #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
@@ -120,6 +122,11 @@ pub fn launch_slurm(
     experiments: &[Experiment],
     launch: &SlurmLaunch,
 ) -> Result<SlurmReport, SlurmError> {
+    if let Some(e) = experiments.iter().find(|e| e.search.is_some()) {
+        if launch.tasks > 1 {
+            return Err(SlurmError::SearchTasks(e.path.clone()));
+        }
+    }
     let table = match &launch.results {
         Some(t) => t.clone(),
         None => {

@@ -170,11 +170,15 @@ fn run_one(
         return Ok(JobEnd::Elsewhere);
     }
     let cfg = &job.config.data;
-    let partition = data::make_split(dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold)
+    let mut partition = data::make_split(dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold)
         .map_err(|cause| RunError::Data {
-            file: job.file.clone(),
-            cause,
-        })?;
+        file: job.file.clone(),
+        cause,
+    })?;
+    if cfg.evaluate == data::Evaluate::Validation {
+        let fraction = job.config.train.validation_fraction;
+        partition = partition.validation_only(dataset, cfg.split, fraction, job.seed);
+    }
     bars.start_job(worker, job);
     let started = timestamp_utc();
     let result = execute(job, dataset, &partition, &bars.epochs[worker]);

@@ -26,6 +26,38 @@ pub struct TrainConfig {
     /// CNN training-time augmentation: any of "hflip", "vflip", "rot90", "shift:N".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub augment: Vec<String>,
+    /// Decision threshold on the score: a number, or "youden" (chosen on the validation
+    /// hold-out, so it needs `validation_fraction` > 0).
+    #[serde(default, skip_serializing_if = "Threshold::is_default")]
+    pub threshold: Threshold,
+}
+
+/// How the decision threshold is set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Fixed(f64),
+    Rule(ThresholdRule),
+}
+
+/// A threshold chosen from validation scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdRule {
+    /// Maximise Youden's J = sensitivity + specificity − 1.
+    Youden,
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold::Fixed(0.5)
+    }
+}
+
+impl Threshold {
+    fn is_default(&self) -> bool {
+        *self == Threshold::default()
+    }
 }
 
 impl Default for TrainConfig {
@@ -39,6 +71,7 @@ impl Default for TrainConfig {
             early_stopping: 0,
             seeds: default_seeds(),
             augment: Vec::new(),
+            threshold: Threshold::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 mod config;
 
-pub use config::TrainConfig;
+pub use config::{Threshold, ThresholdRule, TrainConfig};
 
 use std::time::Instant;
 

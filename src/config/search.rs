@@ -1,0 +1,117 @@
+//! The `[search]` table of an experiment file: taken off the raw table (like the grid), parsed
+//! by `crate::search`, and its space checked against the schema by applying each key's
+//! extreme values and choices, so that `--plan` rejects what a trial would fail on.
+
+use std::path::Path;
+
+use toml::{Table, Value};
+
+use super::grid::Experiment;
+use super::schema::SplitKind;
+use super::ConfigError;
+use crate::search::{Domain, SearchConfig};
+
+/// Removes `[search]` from `base` and parses it.
+pub(super) fn take_search(
+    base: &mut Table,
+    path: &Path,
+) -> Result<Option<SearchConfig>, ConfigError> {
+    let Some(value) = base.remove("search") else {
+        return Ok(None);
+    };
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key,
+        message,
+    };
+    let Value::Table(table) = value else {
+        return Err(invalid("search".into(), "must be a table: [search]".into()));
+    };
+    SearchConfig::parse(&table)
+        .map(Some)
+        .map_err(|e| invalid(e.key, e.message))
+}
+
+/// The values written over the base for a trial: the sampled ones, and evaluation on the
+/// training part's validation data.
+pub fn trial_values(search: &SearchConfig, sampled: &[Value]) -> Vec<(String, Value)> {
+    let mut values: Vec<(String, Value)> = search
+        .space
+        .keys()
+        .cloned()
+        .zip(sampled.iter().cloned())
+        .collect();
+    values.push(("data.evaluate".into(), Value::String("validation".into())));
+    values
+}
+
+/// Checks that every key of the space can take its extreme values and every choice, and
+/// that the experiment has validation data to compare trials on.
+pub(super) fn check_space(
+    experiment: &Experiment,
+    search: &SearchConfig,
+) -> Result<(), ConfigError> {
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        path: experiment.path.clone(),
+        key,
+        message,
+    };
+    let (base, _) = experiment.with_values(&[])?;
+    if matches!(base.data.split, SplitKind::Given | SplitKind::Swapped)
+        && base.train.validation_fraction == 0.0
+        && !search.space.contains_key("train.validation_fraction")
+    {
+        return Err(invalid(
+            "train.validation_fraction".into(),
+            "must be > 0 for a search on a fixed split: trials are compared on this hold-out of the training part, never on Test".into(),
+        ));
+    }
+    if search.halving.is_some()
+        && !matches!(
+            base.model.kind,
+            super::ModelKind::Cnn | super::ModelKind::WaveletMlp
+        )
+    {
+        return Err(invalid(
+            "search.halving".into(),
+            format!(
+                "halves on epochs, which kind = \"{}\" does not train in; use cnn or wavelet-mlp, or drop [search.halving]",
+                base.model.kind.name()
+            ),
+        ));
+    }
+    let examples = search.domains().into_iter().map(|(key, domain)| {
+        let values = match domain {
+            Domain::Uniform(low, high) | Domain::LogUniform(low, high) => {
+                vec![Value::Float(low), Value::Float(high)]
+            }
+            Domain::Int { low, high, .. } => vec![Value::Integer(low), Value::Integer(high)],
+            Domain::Choice(choices) => choices,
+        };
+        (key, values)
+    });
+    for (key, values) in examples {
+        for value in values {
+            let mut assignment = vec![(key.clone(), value.clone())];
+            assignment.push(("data.evaluate".into(), Value::String("validation".into())));
+            if let Err(e) = experiment.with_values(&assignment) {
+                return Err(invalid(
+                    format!("search.space.\"{key}\""),
+                    format!("{key} = {value}: {}", detail(&e)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An error's message without the file name (the caller names the file).
+fn detail(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Invalid { key, message, .. } | ConfigError::Grid { key, message, .. } => {
+            format!("`{key}` {message}")
+        }
+        ConfigError::Parse { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}

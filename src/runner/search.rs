@@ -1,0 +1,308 @@
+//! Running a `[search]`: rounds of `search.batch` trials proposed from the scores of earlier
+//! rounds (`crate::search`), each trial a job per seed and fold evaluated on validation data
+//! (`data.evaluate = "validation"`), optionally halved over rungs of epochs; then the best
+//! trial's configuration trained once more and scored on Test.
+//!
+//! Nothing is kept between runs but the table: a round's proposals depend only on the seed,
+//! the round number and the rows of earlier rounds, so a search that stops and starts again
+//! finds its finished trials in the table and goes on from the first missing one, and a
+//! finished search adds nothing.
+
+use std::path::{Path, PathBuf};
+
+use toml::Value;
+
+use super::{bars, workers, DataCache, RunError, RunOptions, RunSummary};
+use crate::config::{trial_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
+use crate::results::ResultsTable;
+use crate::search::{promoted, propose, rungs, Direction, Observation, SearchConfig};
+
+/// The jobs of one trial at one rung.
+fn trial_jobs(
+    experiment: &Experiment,
+    values: &[(String, Value)],
+    tag: SearchTag,
+    cache: &mut DataCache,
+) -> Result<Vec<Job>, RunError> {
+    let (config, grid) = experiment.with_values(values)?;
+    let model = config
+        .model
+        .spec()
+        .map_err(|e| crate::config::ConfigError::Invalid {
+            path: experiment.path.clone(),
+            key: e.key().to_string(),
+            message: e.to_string(),
+        })?;
+    let identity = cache
+        .identity(&config.data)
+        .map_err(|cause| RunError::Data {
+            file: experiment.path.clone(),
+            cause,
+        })?;
+    let mut jobs = Job::expand(&experiment.path, config, model, grid, &identity);
+    for job in &mut jobs {
+        job.search = Some(tag);
+    }
+    Ok(jobs)
+}
+
+/// The values of trial `values` at `rung` (with halving: its epochs).
+fn rung_values(
+    search: &SearchConfig,
+    sampled: &[Value],
+    epochs: Option<usize>,
+) -> Vec<(String, Value)> {
+    let mut values = trial_values(search, sampled);
+    if let Some(epochs) = epochs {
+        values.push(("train.epochs".into(), Value::Integer(epochs as i64)));
+    }
+    values
+}
+
+/// The rungs' epochs, or one rung of the file's epochs without halving.
+fn rung_epochs(
+    experiment: &Experiment,
+    search: &SearchConfig,
+) -> Result<Vec<Option<usize>>, RunError> {
+    Ok(match &search.halving {
+        Some(h) => {
+            let (base, _) = experiment.with_values(&[])?;
+            rungs(h.min_epochs, h.factor, base.train.epochs)
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => vec![None],
+    })
+}
+
+/// The jobs a search runs first (its first round at its first rung), for `--plan`.
+pub(super) fn first_jobs(
+    experiment: &Experiment,
+    search: &SearchConfig,
+    cache: &mut DataCache,
+) -> Result<Vec<Job>, RunError> {
+    let epochs = rung_epochs(experiment, search)?[0];
+    let proposals = propose(search, &[], 0, search.batch.min(search.trials));
+    let mut jobs = Vec::new();
+    for (i, sampled) in proposals.iter().enumerate() {
+        let tag = SearchTag {
+            trial: i,
+            rung: epochs.map(|_| 0),
+            role: SearchRole::Trial,
+        };
+        jobs.extend(trial_jobs(
+            experiment,
+            &rung_values(search, sampled, epochs),
+            tag,
+            cache,
+        )?);
+    }
+    Ok(jobs)
+}
+
+/// Runs the search of `experiment`: every missing trial, then the best configuration on Test.
+pub(super) fn run_search(
+    experiment: &Experiment,
+    search: &SearchConfig,
+    options: &RunOptions,
+    cache: &mut DataCache,
+) -> Result<RunSummary, RunError> {
+    let table = options
+        .results
+        .clone()
+        .unwrap_or_else(|| experiment.results_path.clone());
+    let mut summary = RunSummary {
+        table: table.clone(),
+        ..Default::default()
+    };
+    let rung_list = rung_epochs(experiment, search)?;
+    let better = |a: f64, b: f64| match search.direction() {
+        Direction::Maximize => a > b,
+        Direction::Minimize => a < b,
+    };
+    let mut history: Vec<Observation> = Vec::new();
+    // (trial, highest rung reached, score there)
+    let mut reached: Vec<(usize, usize, f64)> = Vec::new();
+    let mut round = 0;
+    while history.len() < search.trials {
+        let count = search.batch.min(search.trials - history.len());
+        let first_trial = history.len();
+        let proposals = propose(search, &history, round, count);
+        let mut alive: Vec<usize> = (0..count).collect();
+        let mut scores = vec![f64::NAN; count];
+        let mut top_rung = vec![0; count];
+        for (rung, &epochs) in rung_list.iter().enumerate() {
+            let mut per_trial = Vec::new();
+            let mut jobs = Vec::new();
+            for &i in &alive {
+                let tag = SearchTag {
+                    trial: first_trial + i,
+                    rung: epochs.map(|_| rung),
+                    role: SearchRole::Trial,
+                };
+                let trial = trial_jobs(
+                    experiment,
+                    &rung_values(search, &proposals[i], epochs),
+                    tag,
+                    cache,
+                )?;
+                per_trial.push((i, trial.iter().map(|j| j.id.clone()).collect::<Vec<_>>()));
+                jobs.extend(trial);
+            }
+            run_list(experiment, &jobs, &table, options, cache, &mut summary)?;
+            let rows = metric_by_job(&table, &options.done_in, &search.metric)?;
+            for (i, ids) in &per_trial {
+                scores[*i] = mean_of(
+                    ids.iter()
+                        .map(|id| rows.get(id).copied().unwrap_or(f64::NAN)),
+                );
+                top_rung[*i] = rung;
+            }
+            if rung + 1 < rung_list.len() {
+                let mut ranked = alive.clone();
+                ranked.sort_by(|&a, &b| order(scores[a], scores[b], &better).then(a.cmp(&b)));
+                ranked.truncate(promoted(
+                    alive.len(),
+                    search.halving.as_ref().map_or(2, |h| h.factor),
+                ));
+                ranked.sort_unstable();
+                alive = ranked;
+            }
+        }
+        for (i, values) in proposals.into_iter().enumerate() {
+            history.push(Observation {
+                values,
+                score: scores[i],
+            });
+            reached.push((first_trial + i, top_rung[i], scores[i]));
+        }
+        tracing::info!(round, trials = history.len(), "search round done");
+        round += 1;
+    }
+    // The best trial among those that reached the highest rung any trial reached.
+    let highest = reached.iter().map(|r| r.1).max().unwrap_or(0);
+    let best = reached
+        .iter()
+        .filter(|r| r.1 == highest && r.2.is_finite())
+        .min_by(|a, b| order(a.2, b.2, &better).then(a.0.cmp(&b.0)));
+    let Some(&(best_trial, _, best_score)) = best else {
+        tracing::warn!("no trial finished; nothing to score on Test");
+        return Ok(summary);
+    };
+    tracing::info!(trial = best_trial, score = best_score, "best trial");
+    let mut values: Vec<(String, Value)> = search
+        .space
+        .keys()
+        .cloned()
+        .zip(history[best_trial].values.iter().cloned())
+        .collect();
+    let (base, _) = experiment.with_values(&values)?;
+    if matches!(base.data.split, SplitKind::Kfold | SplitKind::GroupKfold) {
+        // Folds were for comparing trials; the result trains on all of Train once.
+        values.push(("data.split".into(), Value::String("given".into())));
+    }
+    let tag = SearchTag {
+        trial: best_trial,
+        rung: None,
+        role: SearchRole::Result,
+    };
+    let result = trial_jobs(experiment, &values, tag, cache)?;
+    run_list(experiment, &result, &table, options, cache, &mut summary)?;
+    Ok(summary)
+}
+
+/// `a` before `b` when better; NaN (a failed trial) last.
+fn order(a: f64, b: f64, better: &impl Fn(f64, f64) -> bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ if better(a, b) => Less,
+        _ if better(b, a) => Greater,
+        _ => Equal,
+    }
+}
+
+/// The mean, NaN if any value is NaN (a failed fold fails the trial).
+fn mean_of(values: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// `metric` of every successful row of the table (and of the `--done-in` tables), by job id.
+fn metric_by_job(
+    table: &Path,
+    done_in: &[PathBuf],
+    metric: &str,
+) -> Result<std::collections::HashMap<String, f64>, RunError> {
+    let mut out = std::collections::HashMap::new();
+    for path in done_in.iter().map(PathBuf::as_path).chain([table]) {
+        let (_, rows) = ResultsTable::new(path).read()?;
+        out.extend(
+            rows.iter()
+                .filter(|r| r.get("status") == Some("ok"))
+                .filter_map(|r| {
+                    let value = r.get(metric)?.parse::<f64>().ok()?;
+                    Some((r.get("job_id")?.to_string(), value))
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// Runs the jobs of `jobs` not yet in `table` (all with `--force`) on the workers.
+fn run_list(
+    experiment: &Experiment,
+    jobs: &[Job],
+    table: &PathBuf,
+    options: &RunOptions,
+    cache: &mut DataCache,
+    summary: &mut RunSummary,
+) -> Result<(), RunError> {
+    let mut done = ResultsTable::new(table).job_ids()?;
+    for other in &options.done_in {
+        done.extend(ResultsTable::new(other).job_ids()?);
+    }
+    summary.planned += jobs.len();
+    let mut tasks = Vec::new();
+    for job in jobs {
+        if done.contains(&job.id) && !options.force {
+            summary.skipped += 1;
+            continue;
+        }
+        let dataset = cache
+            .get(&job.config.data)
+            .map_err(|cause| RunError::Data {
+                file: experiment.path.clone(),
+                cause,
+            })?;
+        tasks.push(workers::Task {
+            job,
+            experiment: 0,
+            table,
+            dataset,
+        });
+    }
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
+    let workers = options
+        .jobs
+        .unwrap_or_else(|| workers::default_workers(&refs, rayon::current_num_threads()))
+        .clamp(1, tasks.len());
+    let label = experiment.path.display().to_string();
+    let bars = bars::Bars::new(tasks.len(), workers, options.progress, &label);
+    let outcome = workers::run_jobs(&tasks, 1, workers, options.force, &bars);
+    bars.finish();
+    let outcome = outcome?.remove(0);
+    summary.ran += outcome.ran;
+    summary.failed += outcome.failed;
+    summary.elsewhere += outcome.elsewhere;
+    Ok(())
+}
