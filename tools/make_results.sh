@@ -42,6 +42,19 @@ for exp in seed-wavelet-ml seed-wavelet-ml-stats; do
   figures "$exp" model.kind,model.classifier
 done
 figures wavelet-db-sweep model.wavelet.family,model.wavelet.level
+# Searches: the best trials by validation AUC, the best configuration's row on Test (with
+# its figures), and the optimisation history.
+for exp in search-wavelet search-cnn; do
+  "$MICROCAL" report --jobs-of "$(file "$exp")" --best 10 >"$stage/$exp-best.md"
+  for format in markdown csv; do
+    ext=$([ "$format" = markdown ] && echo md || echo csv)
+    "$MICROCAL" report --jobs-of "$(file "$exp")" --filter search_role=result \
+      --by search_trial --format "$format" >"$stage/$exp.$ext"
+  done
+  "$MICROCAL" figures --jobs-of "$(file "$exp")" --search-history --out "$stage/figures/$exp" >/dev/null
+  "$MICROCAL" figures --jobs-of "$(file "$exp")" --filter search_role=result \
+    --by search_trial --out "$stage/figures/$exp" >/dev/null
+done
 # A sample sheet of the seed-cnn job with the best test AUC (needs the images themselves).
 job=$("$MICROCAL" report --jobs-of "$(file seed-cnn)" --by job_id --format csv | sed -n 2p | cut -d, -f1)
 "$MICROCAL" figures --filter "job_id=$job" --by job_id \

@@ -143,7 +143,7 @@ pub struct ConvNet {
 
 impl ConvNet {
     /// Builds the layers (Glorot-uniform weights, zero biases, as Keras) from `seed`, which
-    /// also drives dropout. The layer list must have passed `config::check_shapes`.
+    /// also drives dropout. The layer list must have passed `models::check_shapes`.
     pub fn new(layers: &[Layer], size: usize, seed: u64) -> Self {
         super::keep_freed_memory();
         let dev = Cpu::seed_from_u64(seed);
@@ -491,23 +491,38 @@ impl ConvNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{check_shapes, parse_layers, reference_layer_values};
 
-    /// A layer list written as in an experiment file, parsed and shape-checked for
-    /// `size`×`size` images.
-    fn checked_layers(list: &str, size: usize) -> Vec<Layer> {
-        let table: toml::Table = toml::from_str(&format!("l = {list}")).unwrap();
-        let layers = parse_layers(table["l"].as_array().unwrap()).unwrap();
-        check_shapes(&layers, size).unwrap();
-        layers
+    fn conv(filters: usize) -> Layer {
+        Layer::Conv { filters, kernel: 3 }
     }
 
     #[test]
-    fn reference_network_matches_its_declared_parameter_count() {
-        let layers = parse_layers(&reference_layer_values()).unwrap();
+    fn reference_network_has_568449_parameters() {
+        let layers = vec![
+            conv(32),
+            Layer::Relu,
+            Layer::Maxpool,
+            conv(64),
+            Layer::Relu,
+            Layer::Maxpool,
+            Layer::Dropout { p: 0.25 },
+            conv(128),
+            Layer::Relu,
+            Layer::Maxpool,
+            Layer::Dropout { p: 0.25 },
+            conv(128),
+            Layer::Relu,
+            Layer::Maxpool,
+            Layer::Flatten,
+            Layer::Dropout { p: 0.5 },
+            Layer::Dense { units: 256 },
+            Layer::Relu,
+            Layer::Dense { units: 128 },
+            Layer::Relu,
+            Layer::Dense { units: 1 },
+        ];
         let net = ConvNet::new(&layers, 60, 0);
         assert_eq!(net.parameter_count(), 568_449);
-        assert_eq!(net.parameter_count(), check_shapes(&layers, 60).unwrap());
         let logits = net.predict_logits(&vec![0.5; 2 * 3600]);
         assert_eq!(logits.len(), 2);
         assert!(logits.iter().all(|l| l.is_finite()));
@@ -517,10 +532,18 @@ mod tests {
     /// the parts see the same network), and training in parts is deterministic.
     #[test]
     fn parts_of_a_batch_add_up_to_the_batch() {
-        let layers = checked_layers(
-            r#"[{ conv = 6 }, "relu", "maxpool", { conv = 8 }, "relu", "maxpool", "flatten", { dense = 8 }, "relu", { dense = 1 }]"#,
-            12,
-        );
+        let layers = vec![
+            conv(6),
+            Layer::Relu,
+            Layer::Maxpool,
+            conv(8),
+            Layer::Relu,
+            Layer::Maxpool,
+            Layer::Flatten,
+            Layer::Dense { units: 8 },
+            Layer::Relu,
+            Layer::Dense { units: 1 },
+        ];
         let mut rng = Rng::new(4);
         let n = 7;
         let x: Vec<f32> = (0..n * 144).map(|_| rng.normal() as f32).collect();
@@ -562,10 +585,20 @@ mod tests {
     /// seed gives the same numbers.
     #[test]
     fn small_network_learns_and_is_deterministic() {
-        let layers = checked_layers(
-            r#"[{ conv = 4 }, "batchnorm", "relu", "maxpool", { conv = 4 }, "relu", "maxpool", "flatten", { dropout = 0.1 }, { dense = 8 }, "relu", { dense = 1 }]"#,
-            8,
-        );
+        let layers = vec![
+            conv(4),
+            Layer::Batchnorm,
+            Layer::Relu,
+            Layer::Maxpool,
+            conv(4),
+            Layer::Relu,
+            Layer::Maxpool,
+            Layer::Flatten,
+            Layer::Dropout { p: 0.1 },
+            Layer::Dense { units: 8 },
+            Layer::Relu,
+            Layer::Dense { units: 1 },
+        ];
         let mut rng = Rng::new(2);
         let n = 32;
         let mut x = Vec::new();

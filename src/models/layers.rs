@@ -191,6 +191,12 @@ mod tests {
         let layers = parse_layers(&reference_layer_values()).unwrap();
         assert_eq!(layers.len(), 21);
         assert_eq!(check_shapes(&layers, 60), Ok(568_449));
+        let net = crate::engine::ConvNet::new(&layers, 60, 0);
+        assert_eq!(
+            net.parameter_count(),
+            568_449,
+            "the engine builds what was counted"
+        );
     }
 
     #[test]

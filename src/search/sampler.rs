@@ -50,9 +50,28 @@ pub fn propose(
             optimizer.tell(v, value);
         }
     }
-    (0..count)
-        .map(|_| optimizers.iter_mut().map(|o| o.ask(&mut rng)).collect())
-        .collect()
+    // Constant liar (as Optuna's): each proposal of the round is told to the optimisers as
+    // scoring the worst value seen so far, so that the next one looks elsewhere instead of
+    // proposing the same point again.
+    let worst = history
+        .iter()
+        .filter(|o| o.score.is_finite())
+        .map(|o| sign * o.score)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let liar = if worst.is_finite() {
+        worst
+    } else {
+        f64::INFINITY
+    };
+    let mut proposals = Vec::with_capacity(count);
+    for _ in 0..count {
+        let values: Vec<Value> = optimizers.iter_mut().map(|o| o.ask(&mut rng)).collect();
+        for (optimizer, v) in optimizers.iter_mut().zip(&values) {
+            optimizer.tell(v, liar);
+        }
+        proposals.push(values);
+    }
+    proposals
 }
 
 /// Floats are kept to 4 significant digits, so that rows and ids stay readable.
