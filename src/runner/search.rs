@@ -1,7 +1,9 @@
 //! Running a `[search]`: rounds of `search.batch` trials proposed from the scores of earlier
 //! rounds (`crate::search`), each trial a job per seed and fold evaluated on validation data
 //! (`data.evaluate = "validation"`), optionally halved over rungs of epochs; then the best
-//! trial's configuration trained once more and scored on Test.
+//! trial's configuration trained once more, on all of Train (the folds and the hold-out were
+//! for comparing trials, unless early stopping or a Youden threshold needs the hold-out),
+//! and scored on Test.
 //!
 //! Nothing is kept between runs but the table: a round's proposals depend only on the seed,
 //! the round number and the rows of earlier rounds, so a search that stops and starts again
@@ -16,6 +18,7 @@ use super::{bars, workers, DataCache, RunError, RunOptions, RunSummary};
 use crate::config::{trial_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
 use crate::results::ResultsTable;
 use crate::search::{promoted, propose, rungs, Direction, Observation, SearchConfig};
+use crate::train::{Threshold, ThresholdRule};
 
 /// The jobs of one trial at one rung.
 fn trial_jobs(
@@ -201,6 +204,11 @@ pub(super) fn run_search(
     if matches!(base.data.split, SplitKind::Kfold | SplitKind::GroupKfold) {
         // Folds were for comparing trials; the result trains on all of Train once.
         values.push(("data.split".into(), Value::String("given".into())));
+    }
+    let youden = base.train.threshold == Threshold::Rule(ThresholdRule::Youden);
+    if base.train.early_stopping == 0 && !youden {
+        // The hold-out was for comparing trials; nothing in training needs it any more.
+        values.push(("train.validation_fraction".into(), Value::Float(0.0)));
     }
     let tag = SearchTag {
         trial: best_trial,
