@@ -165,6 +165,11 @@ fn test_labels_cannot_change_anything_before_the_search_ends() {
             .filter(|r| r[role] == "trial")
             .cloned()
             .collect();
+        assert_eq!(
+            trials.len(),
+            6 + 2 + 2,
+            "two rounds of 3 trials, halved at 1, 3, 9 epochs"
+        );
         for column in ["test_auc", "test_accuracy"] {
             if let Some(i) = header.iter().position(|h| h == column) {
                 assert!(

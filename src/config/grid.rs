@@ -193,14 +193,40 @@ impl Experiment {
         Ok((config, labels))
     }
 
+    /// The jobs (per seed and fold) of the configuration with `values` written over the
+    /// base, tagged as a search's jobs when `tag` is given.
+    pub fn jobs_with<E: From<ConfigError>>(
+        &self,
+        values: &[(String, Value)],
+        tag: Option<super::SearchTag>,
+        mut identify: impl FnMut(&DataConfig) -> Result<String, E>,
+    ) -> Result<Vec<Job>, E> {
+        let (config, grid) = self.with_values(values)?;
+        let data_identity = identify(&config.data)?;
+        let model = config.model.spec().map_err(|e| ConfigError::Invalid {
+            path: self.path.clone(),
+            key: e.key().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut jobs = Job::expand(&self.path, config, model, grid, &data_identity);
+        for job in &mut jobs {
+            job.search = tag;
+        }
+        Ok(jobs)
+    }
+
     /// Every job: grid combinations × seeds × folds, in that order. `identify` gives the
     /// identity of a combination's data (see `data::fingerprint`), which enters the job id.
     /// Combinations that resolve to the same job (an override can make them equal) appear
-    /// once.
+    /// once. For a search: the jobs of its first round at its first rung (later rounds
+    /// depend on the scores; see `runner::search`).
     pub fn jobs<E: From<ConfigError>>(
         &self,
         mut identify: impl FnMut(&DataConfig) -> Result<String, E>,
     ) -> Result<Vec<Job>, E> {
+        if let Some(search) = &self.search {
+            return super::search::first_round_jobs(self, search, identify);
+        }
         let mut jobs: Vec<Job> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (config, grid) in self.configs()? {

@@ -15,7 +15,7 @@ pub use crate::models::{
 pub use grid::{parse_override, Experiment};
 pub use job::{flatten_config, relative_path, Job, SearchRole, SearchTag};
 pub use schema::*;
-pub use search::trial_values;
+pub use search::{rung_epochs, rung_values};
 
 use std::path::PathBuf;
 use thiserror::Error;

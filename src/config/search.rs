@@ -32,6 +32,62 @@ pub(super) fn take_search(
         .map_err(|e| invalid(e.key, e.message))
 }
 
+/// The rungs' epochs (see `search::rungs`), or one rung of the file's epochs without halving.
+pub fn rung_epochs(
+    experiment: &Experiment,
+    search: &SearchConfig,
+) -> Result<Vec<Option<usize>>, ConfigError> {
+    Ok(match &search.halving {
+        Some(h) => {
+            let (base, _) = experiment.with_values(&[])?;
+            crate::search::rungs(h.min_epochs, h.factor, base.train.epochs)
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => vec![None],
+    })
+}
+
+/// The values written over the base for a trial at a rung of `epochs` (None: the file's).
+pub fn rung_values(
+    search: &SearchConfig,
+    sampled: &[Value],
+    epochs: Option<usize>,
+) -> Vec<(String, Value)> {
+    let mut values = trial_values(search, sampled);
+    if let Some(epochs) = epochs {
+        values.push(("train.epochs".into(), Value::Integer(epochs as i64)));
+    }
+    values
+}
+
+/// The jobs a search runs first: its first round at its first rung.
+pub(super) fn first_round_jobs<E: From<ConfigError>>(
+    experiment: &Experiment,
+    search: &SearchConfig,
+    mut identify: impl FnMut(&super::DataConfig) -> Result<String, E>,
+) -> Result<Vec<super::Job>, E> {
+    let epochs = rung_epochs(experiment, search)?[0];
+    let mut jobs = Vec::new();
+    for (trial, sampled) in crate::search::propose(search, &[], 0, search.batch.min(search.trials))
+        .iter()
+        .enumerate()
+    {
+        let tag = super::SearchTag {
+            trial,
+            rung: epochs.map(|_| 0),
+            role: super::SearchRole::Trial,
+        };
+        jobs.extend(experiment.jobs_with(
+            &rung_values(search, sampled, epochs),
+            Some(tag),
+            &mut identify,
+        )?);
+    }
+    Ok(jobs)
+}
+
 /// The values written over the base for a trial: the sampled ones, and evaluation on the
 /// training part's validation data.
 pub fn trial_values(search: &SearchConfig, sampled: &[Value]) -> Vec<(String, Value)> {

@@ -173,16 +173,11 @@ impl Plan {
 }
 
 /// Every job of `experiment`, its data identified (see `data::fingerprint`).
-///
-/// For a search, the jobs it would run first: its first round at its first rung (later
-/// rounds depend on the scores).
+/// For a search, the jobs it would run first (see [`Experiment::jobs`]).
 pub fn experiment_jobs(
     experiment: &Experiment,
     cache: &mut DataCache,
 ) -> Result<Vec<Job>, RunError> {
-    if let Some(search) = &experiment.search {
-        return search::first_jobs(experiment, search, cache);
-    }
     experiment.jobs(|d| {
         cache.identity(d).map_err(|cause| RunError::Data {
             file: experiment.path.clone(),

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use toml::Value;
 
 use super::{bars, workers, DataCache, RunError, RunOptions, RunSummary};
-use crate::config::{trial_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
+use crate::config::{rung_epochs, rung_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
 use crate::results::ResultsTable;
-use crate::search::{promoted, propose, rungs, Direction, Observation, SearchConfig};
+use crate::search::{promoted, propose, Direction, Observation, SearchConfig};
 use crate::train::{Threshold, ThresholdRule};
 
 /// The jobs of one trial at one rung.
@@ -27,81 +27,12 @@ fn trial_jobs(
     tag: SearchTag,
     cache: &mut DataCache,
 ) -> Result<Vec<Job>, RunError> {
-    let (config, grid) = experiment.with_values(values)?;
-    let model = config
-        .model
-        .spec()
-        .map_err(|e| crate::config::ConfigError::Invalid {
-            path: experiment.path.clone(),
-            key: e.key().to_string(),
-            message: e.to_string(),
-        })?;
-    let identity = cache
-        .identity(&config.data)
-        .map_err(|cause| RunError::Data {
+    experiment.jobs_with(values, Some(tag), |d| {
+        cache.identity(d).map_err(|cause| RunError::Data {
             file: experiment.path.clone(),
             cause,
-        })?;
-    let mut jobs = Job::expand(&experiment.path, config, model, grid, &identity);
-    for job in &mut jobs {
-        job.search = Some(tag);
-    }
-    Ok(jobs)
-}
-
-/// The values of trial `values` at `rung` (with halving: its epochs).
-fn rung_values(
-    search: &SearchConfig,
-    sampled: &[Value],
-    epochs: Option<usize>,
-) -> Vec<(String, Value)> {
-    let mut values = trial_values(search, sampled);
-    if let Some(epochs) = epochs {
-        values.push(("train.epochs".into(), Value::Integer(epochs as i64)));
-    }
-    values
-}
-
-/// The rungs' epochs, or one rung of the file's epochs without halving.
-fn rung_epochs(
-    experiment: &Experiment,
-    search: &SearchConfig,
-) -> Result<Vec<Option<usize>>, RunError> {
-    Ok(match &search.halving {
-        Some(h) => {
-            let (base, _) = experiment.with_values(&[])?;
-            rungs(h.min_epochs, h.factor, base.train.epochs)
-                .into_iter()
-                .map(Some)
-                .collect()
-        }
-        None => vec![None],
+        })
     })
-}
-
-/// The jobs a search runs first (its first round at its first rung), for `--plan`.
-pub(super) fn first_jobs(
-    experiment: &Experiment,
-    search: &SearchConfig,
-    cache: &mut DataCache,
-) -> Result<Vec<Job>, RunError> {
-    let epochs = rung_epochs(experiment, search)?[0];
-    let proposals = propose(search, &[], 0, search.batch.min(search.trials));
-    let mut jobs = Vec::new();
-    for (i, sampled) in proposals.iter().enumerate() {
-        let tag = SearchTag {
-            trial: i,
-            rung: epochs.map(|_| 0),
-            role: SearchRole::Trial,
-        };
-        jobs.extend(trial_jobs(
-            experiment,
-            &rung_values(search, sampled, epochs),
-            tag,
-            cache,
-        )?);
-    }
-    Ok(jobs)
 }
 
 /// Runs the search of `experiment`: every missing trial, then the best configuration on Test.
