@@ -11,6 +11,7 @@ use super::job::Job;
 use super::schema::{DataConfig, ExperimentConfig};
 use super::validate::{resolve, validate};
 use super::ConfigError;
+use crate::models::ModelSpec;
 
 /// A resolved configuration and the grid values (dotted key, value) that produced it.
 pub type ResolvedCombination = (ExperimentConfig, Vec<(String, String)>);
@@ -193,6 +194,15 @@ impl Experiment {
         Ok((config, labels))
     }
 
+    /// The typed model of a resolved configuration of this file.
+    fn model_spec(&self, config: &ExperimentConfig) -> Result<ModelSpec, ConfigError> {
+        config.model.spec().map_err(|e| ConfigError::Invalid {
+            path: self.path.clone(),
+            key: e.key().to_string(),
+            message: e.to_string(),
+        })
+    }
+
     /// The jobs (per seed and fold) of the configuration with `values` written over the
     /// base, tagged as a search's jobs when `tag` is given.
     pub fn jobs_with<E: From<ConfigError>>(
@@ -203,11 +213,7 @@ impl Experiment {
     ) -> Result<Vec<Job>, E> {
         let (config, grid) = self.with_values(values)?;
         let data_identity = identify(&config.data)?;
-        let model = config.model.spec().map_err(|e| ConfigError::Invalid {
-            path: self.path.clone(),
-            key: e.key().to_string(),
-            message: e.to_string(),
-        })?;
+        let model = self.model_spec(&config)?;
         let mut jobs = Job::expand(&self.path, config, model, grid, &data_identity);
         for job in &mut jobs {
             job.search = tag;
@@ -231,11 +237,7 @@ impl Experiment {
         let mut seen = std::collections::HashSet::new();
         for (config, grid) in self.configs()? {
             let data_identity = identify(&config.data)?;
-            let model = config.model.spec().map_err(|e| ConfigError::Invalid {
-                path: self.path.clone(),
-                key: e.key().to_string(),
-                message: e.to_string(),
-            })?;
+            let model = self.model_spec(&config)?;
             for job in Job::expand(&self.path, config, model, grid, &data_identity) {
                 if seen.insert(job.id.clone()) {
                     jobs.push(job);

@@ -94,54 +94,48 @@ pub fn roc_auc(labels: &[u8], scores: &[f64]) -> f64 {
 /// at or above it predicts 1): one of the scores, the highest of equally good ones; 0.5
 /// when a class is missing.
 pub fn youden_threshold(labels: &[u8], scores: &[f64]) -> f64 {
-    let n_pos = labels.iter().filter(|&&y| y == 1).count() as f64;
-    let n_neg = labels.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
+    let positives = labels.iter().filter(|&&y| y == 1).count();
+    if positives == 0 || positives == labels.len() {
         return 0.5;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp) = (0.0, 0.0);
-    let (mut best_j, mut best) = (f64::NEG_INFINITY, 0.5);
-    for (k, &i) in order.iter().enumerate() {
-        if labels[i] == 1 {
-            tp += 1.0;
-        } else {
-            fp += 1.0;
-        }
-        let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
-        if last_of_tie {
-            let j = tp / n_pos - fp / n_neg;
-            if j > best_j {
-                best_j = j;
-                best = scores[i];
-            }
+    let mut best = (f64::NEG_INFINITY, 0.5);
+    for (fpr, tpr, threshold) in roc_steps(labels, scores) {
+        if tpr - fpr > best.0 {
+            best = (tpr - fpr, threshold);
         }
     }
-    best
+    best.1
 }
 
 /// ROC curve points (false positive rate, true positive rate) at every distinct threshold,
 /// from (0, 0) to (1, 1), as scikit-learn's `roc_curve(drop_intermediate=False)`.
 pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Vec<(f64, f64)> {
+    std::iter::once((0.0, 0.0))
+        .chain(roc_steps(labels, scores).map(|(fpr, tpr, _)| (fpr, tpr)))
+        .collect()
+}
+
+/// (FPR, TPR, threshold) at each distinct score from the highest down: predicting 1 for
+/// scores at or above the threshold.
+fn roc_steps<'a>(
+    labels: &'a [u8],
+    scores: &'a [f64],
+) -> impl Iterator<Item = (f64, f64, f64)> + 'a {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let n_pos = labels.iter().filter(|&&y| y == 1).count().max(1) as f64;
     let n_neg = (labels.len() - labels.iter().filter(|&&y| y == 1).count()).max(1) as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
-    let mut points = vec![(0.0, 0.0)];
-    for (k, &i) in order.iter().enumerate() {
+    (0..order.len()).filter_map(move |k| {
+        let i = order[k];
         if labels[i] == 1 {
             tp += 1.0;
         } else {
             fp += 1.0;
         }
         let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
-        if last_of_tie {
-            points.push((fp / n_neg, tp / n_pos));
-        }
-    }
-    points
+        last_of_tie.then_some((fp / n_neg, tp / n_pos, scores[i]))
+    })
 }
 
 /// Mean binary cross-entropy with scores clipped away from 0 and 1.

@@ -321,24 +321,36 @@ pub fn run_experiments(
     if tasks.is_empty() {
         return Ok(summaries);
     }
-    let jobs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
-    let workers = options
-        .jobs
-        .unwrap_or_else(|| workers::default_workers(&jobs, rayon::current_num_threads()))
-        .clamp(1, tasks.len());
     let label = match experiments {
         [one] => one.path.display().to_string(),
         many => format!("{} files", many.len()),
     };
-    let bars = bars::Bars::new(tasks.len(), workers, options.progress, &label);
-    let outcomes = workers::run_jobs(&tasks, experiments.len(), workers, options.force, &bars);
-    bars.finish();
+    let outcomes = run_tasks(&tasks, experiments.len(), options, &label);
     for (summary, outcome) in summaries.iter_mut().zip(outcomes?) {
         summary.ran = outcome.ran;
         summary.failed = outcome.failed;
         summary.elsewhere = outcome.elsewhere;
     }
     Ok(summaries)
+}
+
+/// Runs `tasks` (of `experiments` experiments) on `--jobs` workers, or as many as the cores
+/// allow for the jobs' own threads, with progress bars headed `label`.
+fn run_tasks(
+    tasks: &[workers::Task],
+    experiments: usize,
+    options: &RunOptions,
+    label: &str,
+) -> Result<Vec<workers::Outcome>, RunError> {
+    let jobs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
+    let workers = options
+        .jobs
+        .unwrap_or_else(|| workers::default_workers(&jobs, rayon::current_num_threads()))
+        .clamp(1, tasks.len().max(1));
+    let bars = bars::Bars::new(tasks.len(), workers, options.progress, label);
+    let outcomes = workers::run_jobs(tasks, experiments, workers, options.force, &bars);
+    bars.finish();
+    outcomes
 }
 
 /// A finished job: model outcome, metrics and the per-image predictions.

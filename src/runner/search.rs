@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Value;
 
-use super::{bars, workers, DataCache, RunError, RunOptions, RunSummary};
+use super::{workers, DataCache, RunError, RunOptions, RunSummary};
 use crate::config::{rung_epochs, rung_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
 use crate::results::ResultsTable;
 use crate::search::{promoted, propose, Direction, Observation, SearchConfig};
@@ -230,15 +230,7 @@ fn run_list(
     if tasks.is_empty() {
         return Ok(());
     }
-    let refs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
-    let workers = options
-        .jobs
-        .unwrap_or_else(|| workers::default_workers(&refs, rayon::current_num_threads()))
-        .clamp(1, tasks.len());
-    let label = experiment.path.display().to_string();
-    let bars = bars::Bars::new(tasks.len(), workers, options.progress, &label);
-    let outcome = workers::run_jobs(&tasks, 1, workers, options.force, &bars);
-    bars.finish();
+    let outcome = super::run_tasks(&tasks, 1, options, &experiment.path.display().to_string());
     let outcome = outcome?.remove(0);
     summary.ran += outcome.ran;
     summary.failed += outcome.failed;
