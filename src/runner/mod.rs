@@ -304,18 +304,7 @@ pub fn run_experiments(
         );
         // Data is loaded once, before the workers start, and shared by them.
         for job in todo {
-            let dataset = cache
-                .get(&job.config.data)
-                .map_err(|cause| RunError::Data {
-                    file: experiment.path.clone(),
-                    cause,
-                })?;
-            tasks.push(workers::Task {
-                job,
-                experiment: index,
-                table: &plan.table,
-                dataset,
-            });
+            tasks.push(task(job, index, &plan.table, &experiment.path, cache)?);
         }
     }
     if tasks.is_empty() {
@@ -332,6 +321,29 @@ pub fn run_experiments(
         summary.elsewhere = outcome.elsewhere;
     }
     Ok(summaries)
+}
+
+/// The task of running `job` (of experiment `index`, from `file`) into `table`, its data
+/// loaded once per data configuration and shared.
+fn task<'a>(
+    job: &'a Job,
+    index: usize,
+    table: &'a std::path::Path,
+    file: &std::path::Path,
+    cache: &mut DataCache,
+) -> Result<workers::Task<'a>, RunError> {
+    let dataset = cache
+        .get(&job.config.data)
+        .map_err(|cause| RunError::Data {
+            file: file.to_path_buf(),
+            cause,
+        })?;
+    Ok(workers::Task {
+        job,
+        experiment: index,
+        table,
+        dataset,
+    })
 }
 
 /// Runs `tasks` (of `experiments` experiments) on `--jobs` workers, or as many as the cores

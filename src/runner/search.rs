@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Value;
 
-use super::{workers, DataCache, RunError, RunOptions, RunSummary};
+use super::{DataCache, RunError, RunOptions, RunSummary};
 use crate::config::{rung_epochs, rung_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
 use crate::results::ResultsTable;
 use crate::search::{promoted, propose, Direction, Observation, SearchConfig};
@@ -214,18 +214,7 @@ fn run_list(
             summary.skipped += 1;
             continue;
         }
-        let dataset = cache
-            .get(&job.config.data)
-            .map_err(|cause| RunError::Data {
-                file: experiment.path.clone(),
-                cause,
-            })?;
-        tasks.push(workers::Task {
-            job,
-            experiment: 0,
-            table,
-            dataset,
-        });
+        tasks.push(super::task(job, 0, table, &experiment.path, cache)?);
     }
     if tasks.is_empty() {
         return Ok(());
