@@ -237,3 +237,44 @@ fn a_slurm_array_gives_the_local_rows_and_resumes_after_a_killed_task() {
         stdout(&leftover)
     );
 }
+
+#[test]
+#[ignore = "needs Slurm (slurmctld, slurmd, munge) and root; .ci/run installs them and runs it"]
+fn a_search_runs_as_one_slurm_task_and_gives_the_local_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&dir.path().join("cluster"));
+    let file = dir.path().join("search.toml");
+    std::fs::write(
+        &file,
+        "name = \"slurm-search\"\n[data]\nsource = \"synthetic\"\nimage_size = 16\n\
+         synthetic_train_per_class = 24\nsynthetic_test_per_class = 8\nsplit = \"kfold\"\nfolds = 3\n\
+         [model]\nkind = \"wavelet-mlp\"\n[model.wavelet]\nfamily = \"haar\"\nlevel = 2\n\
+         [train]\nepochs = 9\n[search]\ntrials = 4\nbatch = 2\n[search.space]\n\
+         \"train.lr\" = { log_uniform = [1e-3, 1e-1] }\n[search.halving]\nmin_epochs = 3\n",
+    )
+    .unwrap();
+    let local = dir.path().join("local/results.csv");
+    let out = microcal_run(&[file.to_str().unwrap(), "--results", local.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = numbers(&local);
+
+    let table = dir.path().join("slurm/results.csv");
+    let mut c = cluster.command(env!("CARGO_BIN_EXE_microcal-run"));
+    c.args(["--launcher", "slurm", "--tasks", "1", "--wait", "--results"])
+        .args([table.to_str().unwrap(), file.to_str().unwrap()]);
+    let out = c.current_dir(repo()).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_same(&numbers(&table), &expected, "search on Slurm");
+
+    let mut c = cluster.command(env!("CARGO_BIN_EXE_microcal-run"));
+    c.args([
+        "--launcher",
+        "slurm",
+        "--tasks",
+        "2",
+        file.to_str().unwrap(),
+    ]);
+    let out = c.current_dir(repo()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tasks 1"), "{}", stderr(&out));
+}
