@@ -119,6 +119,21 @@ fn with_extension(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The legend every figure draws: its series' labels in a framed, lightly filled box.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 pub(super) fn palette(i: usize) -> RGBColor {
     const COLORS: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
@@ -209,14 +224,7 @@ pub fn roc_figure(
                         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font((FONT, 14))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.4))
-                .draw()
-                .map_err(|x| e(&x))?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             Ok(())
         }};
     }
@@ -308,18 +316,12 @@ pub fn learning_figure(
                             PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                         });
                 }
-                chart
-                    .configure_series_labels()
-                    .position(if panel_index == 0 {
-                        SeriesLabelPosition::UpperRight
-                    } else {
-                        SeriesLabelPosition::LowerRight
-                    })
-                    .label_font((FONT, 14))
-                    .background_style(WHITE.mix(0.9))
-                    .border_style(BLACK.mix(0.4))
-                    .draw()
-                    .map_err(|x| e(&x))?;
+                let position = if panel_index == 0 {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::LowerRight
+                };
+                draw_legend(&mut chart, position)?;
             }
             Ok(())
         }};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{both, palette, FONT};
+use super::plots::{both, draw_legend, palette, FONT};
 use super::report::Filter;
 use super::{ResultsError, Row};
 
@@ -210,18 +210,12 @@ pub fn history_figure(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3))
                 });
-            chart
-                .configure_series_labels()
-                .position(if maximize {
-                    SeriesLabelPosition::LowerRight
-                } else {
-                    SeriesLabelPosition::UpperRight
-                })
-                .label_font((FONT, 14))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.4))
-                .draw()
-                .map_err(|x| e(&x))?;
+            let position = if maximize {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            };
+            draw_legend(&mut chart, position)?;
             Ok(())
         }};
     }
