@@ -8,18 +8,27 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use microcal::runner::Shard;
 
+/// One cluster at a time in this process: the tests would otherwise share ports and cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static STARTED: AtomicU32 = AtomicU32::new(0);
+
 /// A single-node cluster in a folder, stopped (every daemon, by its pid) when dropped.
 struct Cluster {
     dir: PathBuf,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
     fn start(dir: &Path) -> Self {
-        let port = 7000 + (std::process::id() % 400) * 2;
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let started = STARTED.fetch_add(1, Ordering::SeqCst);
+        let port = 7000 + (std::process::id() % 200) * 4 + (started % 2) * 2;
         let out = Command::new("bash")
             .arg(repo().join("tools/slurm-local.sh"))
             .args(["start", dir.to_str().unwrap(), &port.to_string()])
@@ -27,6 +36,7 @@ impl Cluster {
             .expect("bash runs");
         let cluster = Cluster {
             dir: dir.to_path_buf(),
+            _turn: turn,
         };
         assert!(
             out.status.success(),
