@@ -71,35 +71,10 @@ fn a_cnn_job_trains_saves_and_predicts_like_its_own_run() {
             s.pixels[y * 16 + x] as u8
         });
     }
-    let predicted = microcal(&[
-        "predict",
-        "--model",
-        run_dir.to_str().unwrap(),
-        images.to_str().unwrap(),
-    ]);
-    assert!(predicted.status.success(), "{}", stderr(&predicted));
-    let lines: Vec<String> = stdout(&predicted).lines().map(str::to_string).collect();
-    assert_eq!(lines.len(), 20);
-    let recorded = fs::read_to_string(run_dir.join("predictions.csv")).unwrap();
-    for line in &lines {
-        let parts: Vec<&str> = line.split('\t').collect();
-        let file = std::path::Path::new(parts[0])
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        let id = file.trim_end_matches(".pgm").replacen('_', "/", 2);
-        let row = recorded
-            .lines()
-            .find(|l| l.starts_with(&format!("{id},")))
-            .unwrap_or_else(|| panic!("{id}"));
-        let saved: f64 = row.split(',').nth(2).unwrap().parse().unwrap();
-        let now: f64 = parts[1].parse().unwrap();
-        assert!(
-            (saved - now).abs() < 1e-5,
-            "{id}: run {saved}, predict {now}"
-        );
-        assert_eq!(parts[2], if now >= 0.5 { "1" } else { "0" });
+    let predicted = predict_matches_run(&run_dir, &images);
+    assert_eq!(predicted.len(), 20);
+    for (score, label) in predicted {
+        assert_eq!(label, if score >= 0.5 { "1" } else { "0" });
     }
 }
 

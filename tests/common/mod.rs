@@ -115,3 +115,41 @@ pub fn numbers(table: &Path) -> BTreeMap<String, Vec<(String, String)>> {
     }
     out
 }
+
+/// Runs `microcal predict` with the model in `run_dir` on the images in `images` (written
+/// from a job's samples as `<id with / as _>.pgm`), asserts every score equals the one the
+/// job recorded in its predictions.csv, and returns each image's (score, label) as printed.
+pub fn predict_matches_run(run_dir: &Path, images: &Path) -> Vec<(f64, String)> {
+    let predicted = microcal(&[
+        "predict",
+        "--model",
+        run_dir.to_str().unwrap(),
+        images.to_str().unwrap(),
+    ]);
+    let what = run_dir.display();
+    assert!(predicted.status.success(), "{what}: {}", stderr(&predicted));
+    let recorded = std::fs::read_to_string(run_dir.join("predictions.csv")).unwrap();
+    stdout(&predicted)
+        .lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split('\t').collect();
+            let name = Path::new(parts[0])
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let sample = name.trim_end_matches(".pgm").replacen('_', "/", 2);
+            let row = recorded
+                .lines()
+                .find(|l| l.starts_with(&format!("{sample},")))
+                .unwrap_or_else(|| panic!("{what}: {sample}"));
+            let saved: f64 = row.split(',').nth(2).unwrap().parse().unwrap();
+            let now: f64 = parts[1].parse().unwrap();
+            assert!(
+                (saved - now).abs() < 1e-5,
+                "{what} {sample}: run {saved}, predict {now}"
+            );
+            (now, parts[2].to_string())
+        })
+        .collect()
+}

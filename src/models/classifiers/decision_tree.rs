@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::tree::TreeCriterion;
-use super::tree::{Columns, GrowSettings, Tree};
+use super::tree::{
+    default_min_samples_leaf, default_min_samples_split, Columns, GrowSettings, Tree,
+};
 use super::{Classifier, ParamError, Scorer};
 use crate::rng::Rng;
 use crate::train::Matrix;
@@ -17,20 +19,14 @@ pub struct DecisionTree {
     pub criterion: TreeCriterion,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<u16>,
-    #[serde(default = "one")]
+    #[serde(default = "default_min_samples_leaf")]
     pub min_samples_leaf: usize,
-    #[serde(default = "two")]
+    #[serde(default = "default_min_samples_split")]
     pub min_samples_split: usize,
 }
 
 fn default_criterion() -> TreeCriterion {
     TreeCriterion::Gini
-}
-fn one() -> usize {
-    1
-}
-fn two() -> usize {
-    2
 }
 
 #[derive(Debug, Serialize, Deserialize)]

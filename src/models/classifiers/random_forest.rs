@@ -5,7 +5,9 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::tree::{Columns, GrowSettings, Tree, TreeCriterion};
+use super::tree::{
+    default_min_samples_leaf, default_min_samples_split, Columns, GrowSettings, Tree, TreeCriterion,
+};
 use super::{Classifier, ParamError, Scorer};
 use crate::rng::Rng;
 use crate::train::Matrix;
@@ -20,9 +22,9 @@ pub struct RandomForest {
     pub max_features: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<u16>,
-    #[serde(default = "one")]
+    #[serde(default = "default_min_samples_leaf")]
     pub min_samples_leaf: usize,
-    #[serde(default = "two")]
+    #[serde(default = "default_min_samples_split")]
     pub min_samples_split: usize,
 }
 
@@ -32,20 +34,14 @@ impl Default for RandomForest {
             n_trees: default_trees(),
             max_features: None,
             max_depth: None,
-            min_samples_leaf: 1,
-            min_samples_split: 2,
+            min_samples_leaf: default_min_samples_leaf(),
+            min_samples_split: default_min_samples_split(),
         }
     }
 }
 
 fn default_trees() -> usize {
     100
-}
-fn one() -> usize {
-    1
-}
-fn two() -> usize {
-    2
 }
 
 #[derive(Debug, Serialize, Deserialize)]

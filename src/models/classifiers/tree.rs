@@ -22,6 +22,16 @@ pub enum TreeCriterion {
     Entropy,
 }
 
+/// Default of `min_samples_leaf` (scikit-learn's).
+pub(super) fn default_min_samples_leaf() -> usize {
+    1
+}
+
+/// Default of `min_samples_split` (scikit-learn's).
+pub(super) fn default_min_samples_split() -> usize {
+    2
+}
+
 /// How a tree is grown.
 #[derive(Debug, Clone, Copy)]
 pub struct GrowSettings {
