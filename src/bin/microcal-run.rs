@@ -14,7 +14,11 @@ use microcal::runner::{
 
 /// Run classification experiments declared in TOML files.
 #[derive(Parser)]
-#[command(version = microcal::LONG_VERSION, about)]
+#[command(
+    version = microcal::LONG_VERSION,
+    about,
+    after_help = "Every key of an experiment file, with its type, default and bound: docs/experiment-file.md"
+)]
 struct Args {
     /// Experiment files (TOML).
     #[arg(required = true)]
@@ -22,6 +26,10 @@ struct Args {
     /// Print the resolved jobs (and whether each is already in the table); run nothing.
     #[arg(long)]
     plan: bool,
+    /// Print each file as the runner reads it (bases merged, --set applied) as TOML; run
+    /// nothing.
+    #[arg(long)]
+    show: bool,
     /// Override a key of every file, e.g. --set train.epochs=5 --set model.wavelet.family=db2.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -95,6 +103,12 @@ fn run(args: Args) -> Result<ExitCode> {
         shard: args.shard,
         done_in: args.done_in.clone(),
     };
+    if args.show {
+        for exp in &experiments {
+            println!("# {}\n{}", exp.path.display(), exp.resolved_toml());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(Launcher::Slurm) = args.launcher {
         return submit_to_slurm(&experiments, &args);
     }

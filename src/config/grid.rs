@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use super::extends::merge;
 use super::job::Job;
 use super::schema::{DataConfig, ExperimentConfig};
 use super::validate::{resolve, validate};
@@ -21,9 +22,12 @@ pub type ResolvedCombination = (ExperimentConfig, Vec<(String, String)>);
 pub struct Experiment {
     pub path: PathBuf,
     base: Table,
-    /// Error from deserialising the base table on its own, with line and column; reported if
-    /// the grid does not supply what is missing.
-    base_error: Option<String>,
+    /// Error from deserialising the file (or one of its bases) on its own, with the file
+    /// that has it and its line and column; reported if the grid does not supply what is
+    /// missing.
+    base_error: Option<(PathBuf, String)>,
+    /// The resolved file as one table (bases merged, `--set` applied), for `--show`.
+    composed: Table,
     axes: Vec<(String, Vec<Value>)>,
     /// `--set` values, written after each grid combination so that they always win.
     overrides: Vec<(String, Value)>,
@@ -71,11 +75,15 @@ impl Experiment {
         path: &Path,
         overrides: &[(String, Value)],
     ) -> Result<Self, ConfigError> {
-        let parse_err = |e: toml::de::Error| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        };
-        let mut base: Table = toml::from_str(text).map_err(parse_err)?;
+        let (mut base, mut sources) = super::extends::compose(text, path)?;
+        if !base.contains_key("name") {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "name".to_string(),
+                message: "missing: a file without `name` is a base for experiments to extend (bases live in experiments/base/), not an experiment to run".to_string(),
+            });
+        }
+        let mut composed = base.clone();
         let mut axes = take_grid(&mut base, path)?;
         let search = super::search::take_search(&mut base, path)?;
         if search.is_some() && !axes.is_empty() {
@@ -100,14 +108,27 @@ impl Experiment {
             }
             // An axis at or below an overridden key has nothing left to vary.
             axes.retain(|(k, _)| k != key && !k.starts_with(&format!("{key}.")));
-            set_dotted(&mut base, key, value.clone()).map_err(|e| ConfigError::Override {
+            let set_err = |e: NotATable| ConfigError::Override {
                 spec: format!("{key}={value}"),
                 message: e.to_string(),
-            })?;
+            };
+            set_dotted(&mut base, key, value.clone()).map_err(set_err)?;
+            if let Some(Value::Table(grid)) = composed.get_mut("grid") {
+                grid.retain(|k, _| k != key && !k.starts_with(&format!("{key}.")));
+            }
+            set_dotted(&mut composed, key, value.clone()).map_err(set_err)?;
         }
-        let base_error = toml::from_str::<ExperimentConfig>(text)
-            .err()
-            .map(|e| e.to_string().trim_end().to_string());
+        let base_error = if sources.is_empty() {
+            toml::from_str::<ExperimentConfig>(text)
+                .err()
+                .map(|e| (path.to_path_buf(), e.to_string().trim_end().to_string()))
+        } else {
+            sources.push(super::extends::Source {
+                path: path.to_path_buf(),
+                text: text.to_string(),
+            });
+            super::extends::first_local_error(&sources)
+        };
         let results = ExperimentConfig::deserialize_table(&base)
             .map(|c| c.output.results)
             .unwrap_or_else(|_| super::schema::OutputConfig::default().results);
@@ -115,6 +136,7 @@ impl Experiment {
             path: path.to_path_buf(),
             base,
             base_error,
+            composed,
             axes,
             overrides: overrides.to_vec(),
             results_path: normalize(&base_dir(path).join(results)),
@@ -126,6 +148,12 @@ impl Experiment {
             super::search::check_space(&exp, search)?;
         }
         Ok(exp)
+    }
+
+    /// The experiment as one TOML file: every base merged in and `--set` applied, `[grid]` and
+    /// `[search]` as written (`microcal-run --show`).
+    pub fn resolved_toml(&self) -> String {
+        toml::to_string(&self.composed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
     /// The resolved configuration of each grid combination, with its grid values.
@@ -166,9 +194,9 @@ impl Experiment {
         let config = ExperimentConfig::deserialize_table(&table).map_err(|e| {
             let e = e.message().trim_end().to_string();
             match (&self.base_error, combo.is_empty()) {
-                (Some(base), _) => ConfigError::Parse {
-                    path: self.path.clone(),
-                    message: base.clone(),
+                (Some((path, message)), _) => ConfigError::Parse {
+                    path: path.clone(),
+                    message: message.clone(),
                 },
                 (None, true) => ConfigError::Parse {
                     path: self.path.clone(),
@@ -373,17 +401,6 @@ fn set_dotted(table: &mut Table, key: &str, value: Value) -> Result<(), NotATabl
 pub struct NotATable {
     pub prefix: String,
     pub key: String,
-}
-
-fn merge(into: &mut Table, update: Table) {
-    for (k, v) in update {
-        match (into.get_mut(&k), v) {
-            (Some(Value::Table(existing)), Value::Table(inner)) => merge(existing, inner),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
 }
 
 fn cartesian(axes: &[(String, Vec<Value>)]) -> Vec<Vec<(&str, &Value)>> {

@@ -1,6 +1,7 @@
 //! Experiment files: schema, loading with precise errors, validation, and expansion into jobs.
 
 mod bounds;
+mod extends;
 mod grid;
 mod identity;
 mod job;
@@ -44,6 +45,8 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Extends { path: PathBuf, message: String },
     #[error("--set {spec}: {message}")]
     Override { spec: String, message: String },
 }

@@ -14,6 +14,10 @@ pub use crate::wavelet::WaveletConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
+    /// Base files this one is built on (see `config::extends`); merged before this struct
+    /// is read, so it is only present while a single file is checked on its own.
+    #[serde(default, skip_serializing)]
+    pub extends: Option<toml::Value>,
     /// Experiment name; goes into every row of the results table.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
