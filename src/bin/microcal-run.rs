@@ -1,81 +1,16 @@
 //! `microcal-run FILE...`: expand experiment files into jobs, run the ones not yet in the
 //! results table, append a row per job.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
 use microcal::cli;
+use microcal::cli::run_args::{Launcher, RunArgs as Args};
 use microcal::config::{parse_override, Experiment};
 use microcal::runner::{
-    launch_slurm, plan_experiments, run_experiments, DataCache, RunOptions, Shard, SlurmLaunch,
+    launch_slurm, plan_experiments, run_experiments, DataCache, RunOptions, SlurmLaunch,
 };
-
-/// Run classification experiments declared in TOML files.
-#[derive(Parser)]
-#[command(
-    version = microcal::LONG_VERSION,
-    about,
-    after_help = "Every key of an experiment file, with its type, default and bound: docs/experiment-file.md"
-)]
-struct Args {
-    /// Experiment files (TOML).
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Print the resolved jobs (and whether each is already in the table); run nothing.
-    #[arg(long)]
-    plan: bool,
-    /// Print each file as the runner reads it (bases merged, --set applied) as TOML; run
-    /// nothing.
-    #[arg(long)]
-    show: bool,
-    /// Override a key of every file, e.g. --set train.epochs=5 --set model.wavelet.family=db2.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// Results table to use instead of the one each file names.
-    #[arg(long, value_name = "PATH")]
-    results: Option<PathBuf>,
-    /// Re-run jobs already in the table (their rows are replaced).
-    #[arg(long)]
-    force: bool,
-    /// Do not draw progress bars.
-    #[arg(long)]
-    no_progress: bool,
-    /// Jobs to run at once, each on its share of the cores (default: as many as the cores
-    /// allow for the jobs' own threads; 1 runs them one after another).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    jobs: Option<u32>,
-    /// Run only part I of N (0 <= I < N) of the job list, chosen by job id: N processes
-    /// given the same files and shards 0/N..N-1/N run every job once between them.
-    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
-    shard: Option<Shard>,
-    /// Jobs in this table count as done too (repeatable); Slurm tasks read the main table so.
-    #[arg(long, value_name = "TABLE")]
-    done_in: Vec<PathBuf>,
-    /// Submit the jobs elsewhere instead of running them here.
-    #[arg(long, value_enum)]
-    launcher: Option<Launcher>,
-    /// With --launcher slurm: array tasks (each runs one shard of the job list).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    tasks: u32,
-    /// With --launcher slurm: wait for the array and the merge, then count the jobs.
-    #[arg(long)]
-    wait: bool,
-    /// With --launcher slurm: an sbatch option for each task (repeatable), e.g.
-    /// --sbatch=--time=2:00:00; after those of [launcher.slurm].
-    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
-    sbatch: Vec<String>,
-    /// With --launcher slurm: print the scripts, submit nothing.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Launcher {
-    /// A Slurm job array and a job that merges the tasks' tables (see README).
-    Slurm,
-}
 
 fn main() -> ExitCode {
     cli::end_quietly_on_closed_pipe();

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use microcal::bench::reports;
 use microcal::cli;
 use microcal::config::Experiment;
@@ -17,7 +17,7 @@ use microcal::wavelet::{wavedec2, Array2, Wavelet};
 #[derive(Parser)]
 #[command(
     version = microcal::LONG_VERSION,
-    about = "microcal tools: inspect wavelet decompositions, run benchmarks"
+    about = "microcal tools: reports, figures, predictions, data checks, benchmarks and more"
 )]
 struct Args {
     #[command(subcommand)]
@@ -128,7 +128,8 @@ enum Command {
         #[command(subcommand)]
         what: DataCommand,
     },
-    /// Score images with a trained CNN job: one line per image (path, score, label).
+    /// Score images with a trained job of any kind (network, classifier, baseline): one line
+    /// per image (path, score, label).
     Predict {
         /// The job's folder (results/runs/<job id>), holding config.toml and model.safetensors.
         #[arg(long = "model", value_name = "RUN_DIR")]
@@ -156,6 +157,21 @@ enum Command {
         /// Tables to take rows from; missing ones are skipped.
         parts: Vec<PathBuf>,
     },
+    /// Shell completions for microcal and microcal-run, e.g.
+    /// `source <(microcal completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: microcal::cli::completions::Shell,
+    },
+    /// Man pages of microcal, its subcommands and microcal-run, written into a folder.
+    Man {
+        /// Folder for the pages (created if missing).
+        #[arg(long, default_value = "target/man")]
+        out: PathBuf,
+    },
+    /// Print the reference of every experiment-file key (docs/experiment-file.md is this
+    /// output), generated from the config types.
+    Reference,
     /// Throughput benchmarks; the last line printed is machine-readable.
     Bench {
         #[command(subcommand)]
@@ -255,6 +271,23 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            microcal::cli::completions::write_completions(shell, Args::command(), &mut out);
+            Ok(())
+        }
+        Command::Man { out } => {
+            for page in microcal::cli::completions::write_man_pages(Args::command(), &out)
+                .with_context(|| format!("cannot write man pages into {}", out.display()))?
+            {
+                println!("{}", page.display());
+            }
+            Ok(())
+        }
+        Command::Reference => {
+            print!("{}", microcal::config::experiment_file_reference());
+            Ok(())
+        }
         Command::MergeTables { into, parts } => {
             let m = microcal::results::merge_tables(&into, &parts)?;
             println!(

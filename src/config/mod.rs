@@ -5,6 +5,7 @@ mod extends;
 mod grid;
 mod identity;
 mod job;
+mod reference;
 mod schema;
 mod search;
 mod validate;
@@ -15,6 +16,7 @@ pub use crate::models::{
 };
 pub use grid::{parse_override, Experiment};
 pub use job::{flatten_config, relative_path, Job, SearchRole, SearchTag};
+pub use reference::{experiment_file_reference, REFERENCE_COMMAND};
 pub use schema::*;
 pub use search::{rung_epochs, rung_values};
 

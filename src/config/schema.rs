@@ -11,15 +11,17 @@ pub use crate::wavelet::WaveletConfig;
 
 /// One experiment file, after the `[grid]` has been applied (the grid itself is handled on
 /// the raw TOML table, see [`super::grid`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
-    /// Base files this one is built on (see `config::extends`); merged before this struct
-    /// is read, so it is only present while a single file is checked on its own.
+    /// Base files this one is built on, a path or a list applied in order, relative to this
+    /// file; tables merge deeply, this file's values win (bases live in experiments/base/).
     #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub extends: Option<toml::Value>,
     /// Experiment name; goes into every row of the results table.
     pub name: String,
+    /// Free text about the experiment, kept with its jobs' configs; not part of any id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub data: DataConfig,
@@ -31,17 +33,20 @@ pub struct ExperimentConfig {
     /// How `--launcher` submits the jobs (resources, account); never part of a job's id.
     #[serde(default, skip_serializing)]
     pub launcher: LauncherConfig,
-    /// The `[grid]` as written. Only present while the file itself is checked; the grid is
-    /// expanded on the raw table (see `config::grid`), so a resolved config never has one.
+    /// Dotted keys and the values to sweep, e.g. `"model.wavelet.level" = [3, 4]`: one job set
+    /// per combination (the Cartesian product). A table value merges into the table there.
+    /// (Expanded on the raw file, so a resolved config never has one.)
     #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<serde_json::Value>>>")]
     pub grid: Option<toml::Table>,
-    /// The `[search]` as written, likewise (see `config::search`).
+    /// A search over `[search.space]` instead of a grid (see the `[search]` section below).
     #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<crate::search::SearchConfig>")]
     pub search: Option<toml::Table>,
 }
 
 /// `[launcher]`: settings of the launchers that submit jobs elsewhere.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LauncherConfig {
     #[serde(default)]
@@ -50,13 +55,16 @@ pub struct LauncherConfig {
 
 /// `[launcher.slurm]`: what each array task asks Slurm for. Every field becomes an
 /// `#SBATCH` line; `--sbatch` arguments on the command line come after them and win.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlurmSettings {
+    /// `#SBATCH --partition`.
     pub partition: Option<String>,
+    /// `#SBATCH --account`.
     pub account: Option<String>,
     /// Wall-clock limit of one task, as Slurm writes it (`30`, `2:00:00`, `1-00:00:00`).
     pub time: Option<String>,
+    /// `#SBATCH --cpus-per-task`, 1 to 4,096.
     pub cpus_per_task: Option<u32>,
     /// Memory per node, as Slurm writes it (`4G`, `500M`).
     pub mem: Option<String>,
@@ -65,7 +73,7 @@ pub struct SlurmSettings {
     pub extra: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// Results table (CSV); relative paths resolve against the experiment file's folder.

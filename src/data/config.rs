@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DataSource {
     /// A folder with `Train/{0,1}` and `Test/{0,1}` image folders.
@@ -13,7 +13,7 @@ pub enum DataSource {
     Synthetic,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SplitKind {
     /// Train on Train, evaluate on Test.
@@ -27,7 +27,9 @@ pub enum SplitKind {
 }
 
 /// What a job's headline metrics are computed on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Evaluate {
     /// The split's evaluation part: Test for the given split, the held-out fold for k-fold
@@ -46,9 +48,10 @@ impl Evaluate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
+    /// Where the images come from.
     pub source: DataSource,
     /// Folder holding `Train/` and `Test/` (source = "folder") as written in the file;
     /// relative paths resolve against the experiment file's folder (see `root_dir`).
@@ -58,9 +61,10 @@ pub struct DataConfig {
     /// Never written out: rows, job ids and artefacts must not hold this machine's paths.
     #[serde(skip)]
     pub root_dir: Option<PathBuf>,
+    /// How the images are split into the parts a model trains and is evaluated on.
     #[serde(default = "default_split")]
     pub split: SplitKind,
-    /// Number of folds for k-fold splits.
+    /// Number of folds for k-fold splits, at least 2.
     #[serde(default = "default_folds")]
     pub folds: usize,
     /// Seed of the fold assignment; fixed apart from the training seeds so that seeds are
@@ -70,7 +74,7 @@ pub struct DataConfig {
     /// Regular expression whose first capture group is the group (mammogram) id of a file name.
     #[serde(default = "default_group_pattern")]
     pub group_pattern: String,
-    /// Expected image side in pixels; other sizes are an error naming the file.
+    /// Expected image side in pixels, at least 8; other sizes are an error naming the file.
     #[serde(default = "default_image_size")]
     pub image_size: usize,
     /// Synthetic source: images per class in the Train part.
@@ -85,6 +89,7 @@ pub struct DataConfig {
     /// Drop exact duplicates (same file content), keeping the first by path, before splitting.
     #[serde(default)]
     pub dedupe: bool,
+    /// What a job's headline metrics are computed on.
     #[serde(default, skip_serializing_if = "Evaluate::is_test")]
     pub evaluate: Evaluate,
 }

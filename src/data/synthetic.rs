@@ -1,7 +1,7 @@
 //! Synthetic mammogram-like patches, generated deterministically from a seed, so that the
 //! tool runs and is tested where the real data is absent.
 //!
-//! The model (documented in the README):
+//! The model (documented in docs/models.md):
 //! - Background: a Gaussian random field with a power-law spectrum P(f) ∝ f^-3 (the slope
 //!   measured for mammographic tissue), made by an inverse FFT of random-phase coefficients,
 //!   rescaled to a per-image brightness drawn from the same range for both classes

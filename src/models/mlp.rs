@@ -53,7 +53,7 @@ impl Trainable for MlpClassifier {
 }
 
 /// The `[model.mlp]` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MlpConfig {
     /// Widths of the hidden layers (ReLU); the output is one logit.

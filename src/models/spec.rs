@@ -12,7 +12,7 @@ use super::MlpConfig;
 use crate::data::{DataSource, SplitKind};
 use crate::wavelet::WaveletConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     /// Wavelet features and a multilayer perceptron trained with the engine.
@@ -35,15 +35,52 @@ impl ModelKind {
         }
     }
 
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::WaveletMlp,
+        ModelKind::WaveletClassical,
+        ModelKind::Cnn,
+        ModelKind::Baseline,
+    ];
+
+    /// Whether a model of this kind reads the dotted key `key` of an experiment file: the
+    /// settings of its own parts, the training loop for the kinds the engine trains, and
+    /// every other key (data, output, labels).
+    pub fn reads(self, key: &str) -> bool {
+        let engine = matches!(self, ModelKind::WaveletMlp | ModelKind::Cnn);
+        let under = |section: &str| key == section || key.starts_with(&format!("{section}."));
+        if under("model.wavelet") {
+            self.uses_wavelets()
+        } else if under("model.mlp") {
+            self == ModelKind::WaveletMlp
+        } else if under("model.classifier") || under("model.params") {
+            self == ModelKind::WaveletClassical
+        } else if under("model.layers") || key == "train.augment" {
+            self == ModelKind::Cnn
+        } else if [
+            "train.seeds",
+            "train.threshold",
+            "train.validation_fraction",
+        ]
+        .contains(&key)
+        {
+            true
+        } else if key.starts_with("train.") {
+            engine
+        } else {
+            true
+        }
+    }
+
     /// Whether the model reads wavelet features (and so `[model.wavelet]`).
     pub fn uses_wavelets(self) -> bool {
         matches!(self, ModelKind::WaveletMlp | ModelKind::WaveletClassical)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The model family; it decides which other `[model]` keys apply.
     pub kind: ModelKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wavelet: Option<WaveletConfig>,
@@ -52,11 +89,14 @@ pub struct ModelConfig {
     /// For `wavelet-classical`: which classifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierKind>,
-    /// For `wavelet-classical`: the classifier's parameters, checked against its schema.
+    /// For `wavelet-classical`: the classifier's parameters (see the sections per classifier
+    /// below); unknown keys are errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub params: Option<toml::Table>,
-    /// For `cnn`: the layer list (default: the reference network), see `config::layers`.
+    /// For `cnn`: the layer list (default: the reference network), see docs/models.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub layers: Option<Vec<toml::Value>>,
 }
 

@@ -14,17 +14,20 @@ pub use sampler::{propose, Observation};
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use toml::Value;
 
 /// How trials are proposed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
+    /// Independent draws from each key's distribution.
     Random,
     /// Tree-structured Parzen estimator (Bergstra et al. 2011), one per key, from the `tpe`
-    /// crate; random for the first [`STARTUP_TRIALS`] trials, as Optuna.
+    /// crate; random for the first 10 trials (`STARTUP_TRIALS`), as Optuna.
     #[default]
     Tpe,
 }
@@ -33,7 +36,7 @@ pub enum Method {
 pub const STARTUP_TRIALS: usize = 10;
 
 /// Whether larger is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     Maximize,
@@ -52,15 +55,18 @@ pub const METRICS: &[&str] = &[
 ];
 
 /// The `[search]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
+    /// How trials are proposed.
     #[serde(default)]
     pub method: Method,
     /// Trials in all (each a job per seed and fold, and per rung with halving).
     pub trials: usize,
+    /// Seed of the sampler: the same seed and rows propose the same trials.
     #[serde(default)]
     pub seed: u64,
+    /// The row metric trials are compared on (validation data): auc, accuracy, f1, precision, recall, specificity or loss.
     #[serde(default = "default_metric")]
     pub metric: String,
     /// Default: maximize, minimize for "loss".
@@ -71,6 +77,7 @@ pub struct SearchConfig {
     pub batch: usize,
     /// Dotted key → distribution, e.g. `"train.lr" = { log_uniform = [1e-4, 1e-2] }`.
     pub space: BTreeMap<String, Distribution>,
+    /// Successive halving on epochs (see `[search.halving]`); none when unset.
     #[serde(default)]
     pub halving: Option<Halving>,
 }
@@ -83,23 +90,30 @@ fn default_batch() -> usize {
 }
 
 /// One key's distribution as written: exactly one of the forms.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
+    /// `[low, high]`: a float drawn uniformly.
     pub uniform: Option<[f64; 2]>,
+    /// `[low, high]`: a float drawn uniformly on a log scale.
     pub log_uniform: Option<[f64; 2]>,
+    /// `[low, high]`: an integer, both ends included.
     pub int: Option<[i64; 2]>,
     /// With `int`: sample on a log scale.
     #[serde(default)]
     pub log: bool,
+    /// A list of values of any type, one drawn.
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub choice: Option<Vec<Value>>,
 }
 
 /// `[search.halving]`: successive halving with epochs as the budget (see [`rungs`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Halving {
+    /// Epochs of the first rung.
     pub min_epochs: usize,
+    /// Each rung keeps 1/factor of the trials and trains factor times longer.
     #[serde(default = "default_factor")]
     pub factor: usize,
 }

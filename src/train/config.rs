@@ -2,19 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Passes over the training part, at least 1.
     #[serde(default = "default_epochs")]
     pub epochs: usize,
+    /// Images per gradient step, at least 1.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Adam's learning rate, a positive number.
     #[serde(default = "default_lr")]
     pub lr: f64,
-    /// L2 penalty added to the gradient (Adam with coupled weight decay, like Keras' `l2`).
+    /// L2 penalty added to the gradient (Adam with coupled weight decay, like Keras' `l2`), ≥ 0.
     #[serde(default)]
     pub weight_decay: f64,
-    /// Fraction of the training part held out (stratified) for validation loss/accuracy.
+    /// Fraction of the training part held out (stratified) for validation loss/accuracy, in
+    /// [0, 0.9); 0 = no hold-out.
     #[serde(default)]
     pub validation_fraction: f64,
     /// Patience in epochs on validation loss; 0 = off. Needs `validation_fraction` > 0.
@@ -23,17 +27,18 @@ pub struct TrainConfig {
     /// One job per seed; the seed drives initial weights, shuffling and dropout.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
-    /// CNN training-time augmentation: any of "hflip", "vflip", "rot90", "shift:N".
+    /// CNN training-time augmentation: any of "hflip", "vflip", "rot90", "shift:N"; none when
+    /// unset.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub augment: Vec<String>,
-    /// Decision threshold on the score: a number, or "youden" (chosen on the validation
-    /// hold-out, so it needs `validation_fraction` > 0).
+    /// Decision threshold on the score: a number in (0, 1), or "youden" (chosen on the
+    /// validation hold-out, so it needs `validation_fraction` > 0); 0.5 when unset.
     #[serde(default, skip_serializing_if = "Threshold::is_default")]
     pub threshold: Threshold,
 }
 
 /// How the decision threshold is set.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Threshold {
     Fixed(f64),
@@ -41,7 +46,7 @@ pub enum Threshold {
 }
 
 /// A threshold chosen from validation scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ThresholdRule {
     /// Maximise Youden's J = sensitivity + specificity − 1.

@@ -5,18 +5,20 @@ use serde::{Deserialize, Serialize};
 
 use super::FeatureKind;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaveletConfig {
     /// PyWavelets name of a discrete wavelet (`db5`, `haar`, `sym5`, `bior2.4`, ...).
     #[serde(default = "default_family")]
     pub family: String,
+    /// Decomposition levels, 1 to 8.
     #[serde(default = "default_level")]
     pub level: usize,
     /// Detail levels kept (1 = finest); default: all but the finest. Levels deeper than
     /// `level` are ignored, so one list serves a sweep over levels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_levels: Option<Vec<usize>>,
+    /// Keep the approximation sub-band of the deepest level too.
     #[serde(default)]
     pub keep_approx: bool,
     #[serde(default = "default_features")]

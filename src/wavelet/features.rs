@@ -6,7 +6,7 @@ use super::{transform, Array2, Wavelet, WaveletError};
 use crate::stats::percentile_sorted;
 
 /// How kept sub-bands become features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeatureKind {
     /// The reference study's features: every kept coefficient, flattened in PyWavelets order

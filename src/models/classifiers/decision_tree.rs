@@ -12,15 +12,18 @@ use super::{Classifier, ParamError, Scorer};
 use crate::rng::Rng;
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionTree {
     #[serde(default = "default_criterion")]
     pub criterion: TreeCriterion,
+    /// Deepest the tree may grow; unlimited when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<u16>,
+    /// Fewest training rows in a leaf.
     #[serde(default = "default_min_samples_leaf")]
     pub min_samples_leaf: usize,
+    /// Fewest training rows a node needs to be split.
     #[serde(default = "default_min_samples_split")]
     pub min_samples_split: usize,
 }

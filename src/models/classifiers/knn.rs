@@ -10,18 +10,20 @@ use serde::{Deserialize, Serialize};
 use super::{gram, Classifier, ParamError, Scorer};
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum KnnWeights {
     Uniform,
     Distance,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Knn {
+    /// Neighbours that vote, at least 1.
     #[serde(default = "five")]
     pub k: usize,
+    /// How neighbours vote: equally, or by inverse distance.
     #[serde(default = "default_weights")]
     pub weights: KnnWeights,
 }

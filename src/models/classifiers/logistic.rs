@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{dot, sigmoid, Classifier, ParamError, Scorer};
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Logistic {
     /// L2 penalty α (scikit-learn's 1/C); 0 = none.
@@ -20,6 +20,7 @@ pub struct Logistic {
     /// Stop when every gradient component is below this.
     #[serde(default = "default_tol")]
     pub tol: f64,
+    /// Most L-BFGS iterations.
     #[serde(default = "default_iterations")]
     pub max_iter: usize,
 }

@@ -7,7 +7,7 @@
 //! decision boundary. All of them are our own code: on the reference's 636 × 2,430 matrix the
 //! maintained crates we measured (smartcore 0.7, linfa 0.8) fit 3-100× slower than
 //! scikit-learn for the forest, the SVM and logistic regression; each file says what it does
-//! differently. The numbers are in the README's benchmark section.
+//! differently. The numbers are in docs/benchmarks.md.
 
 mod decision_tree;
 mod knn;
@@ -126,7 +126,7 @@ fn typed<T: DeserializeOwned>(table: &toml::Table) -> Result<T, ParamsError> {
 macro_rules! classifiers {
     ($($variant:ident($params:ty) = $name:literal),* $(,)?) => {
         /// Which classifier (`model.classifier`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         pub enum ClassifierKind {
             $(#[serde(rename = $name)] $variant,)*
         }
@@ -137,6 +137,13 @@ macro_rules! classifiers {
             pub fn name(self) -> &'static str {
                 match self {
                     $(ClassifierKind::$variant => $name,)*
+                }
+            }
+
+            /// The JSON schema of this classifier's `[model.params]` (for the key reference).
+            pub fn params_schema(self) -> serde_json::Value {
+                match self {
+                    $(ClassifierKind::$variant => schemars::schema_for!($params).to_value(),)*
                 }
             }
         }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{sigmoid, Classifier, ParamError, Scorer};
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NaiveBayes {
     /// Added to every variance, as a fraction of the largest one (scikit-learn's var_smoothing).

@@ -12,18 +12,22 @@ use super::{Classifier, ParamError, Scorer};
 use crate::rng::Rng;
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomForest {
+    /// Trees in the forest, at least 1.
     #[serde(default = "default_trees")]
     pub n_trees: usize,
     /// Features tried at each split; default √(number of features), as scikit-learn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_features: Option<usize>,
+    /// Deepest a tree may grow; unlimited when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<u16>,
+    /// Fewest training rows in a leaf.
     #[serde(default = "default_min_samples_leaf")]
     pub min_samples_leaf: usize,
+    /// Fewest training rows a node needs to be split.
     #[serde(default = "default_min_samples_split")]
     pub min_samples_split: usize,
 }

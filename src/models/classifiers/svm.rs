@@ -13,16 +13,17 @@ use serde::{Deserialize, Serialize};
 use super::{gram, sigmoid, Classifier, ParamError, Scorer};
 use crate::train::Matrix;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SvmKernel {
     Rbf,
     Linear,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Svm {
+    /// Kernel of the support vector machine.
     #[serde(default = "default_kernel")]
     pub kernel: SvmKernel,
     /// Regularisation C.

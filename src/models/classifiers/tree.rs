@@ -15,7 +15,7 @@ use crate::rng::Rng;
 use crate::train::Matrix;
 
 /// Split quality.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TreeCriterion {
     Gini,

@@ -1,4 +1,8 @@
-//! Shared plumbing of the binaries: logging set-up and error reporting at the edge.
+//! Shared plumbing of the binaries: logging set-up, error reporting at the edge, the
+//! runner's command line, and shell completions and man pages for both programs.
+
+pub mod completions;
+pub mod run_args;
 
 use std::process::ExitCode;
 
