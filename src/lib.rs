@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod engine;
+pub mod host;
 pub mod metrics;
 pub mod models;
 pub mod results;

@@ -12,31 +12,6 @@ use std::process::Command;
 use microcal::config::{DataConfig, Experiment};
 use microcal::runner::legacy_job_id;
 
-/// A tiny Train/Test folder: bright blobs are positives.
-fn write_folder(root: &Path) {
-    for (split, n) in [("Train", 6), ("Test", 3)] {
-        for label in [0u8, 1] {
-            for i in 0..n {
-                let name = format!("m{i}_{label}.pgm");
-                write_pgm(
-                    &root.join(split).join(label.to_string()).join(name),
-                    16,
-                    16,
-                    |y, x| {
-                        let base = 60 + (i * 7 + y * 3 + x * 5) % 40;
-                        (base
-                            + if label == 1 && (6..10).contains(&y) {
-                                90
-                            } else {
-                                0
-                            }) as u8
-                    },
-                );
-            }
-        }
-    }
-}
-
 /// An experiment file in `dir/exp/` reading the folder `dir/data` through a relative root.
 fn write_experiment(dir: &Path) -> PathBuf {
     let file = dir.join("exp/e.toml");

@@ -288,3 +288,69 @@ fn a_search_runs_as_one_slurm_task_and_gives_the_local_rows() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--tasks 1"), "{}", stderr(&out));
 }
+
+#[test]
+#[ignore = "needs Slurm (slurmctld, slurmd, munge) and root; .ci/run installs them and runs it"]
+fn a_slurm_stop_ends_its_own_processes_by_pid_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&dir.path().join("cluster"));
+    let submit = cluster
+        .command("sbatch")
+        .args(["--wrap", "sleep 300"])
+        .output()
+        .unwrap();
+    assert!(submit.status.success(), "{}", stderr(&submit));
+    // Wait for the job's processes, then note them and their slurmstepd.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let job_pids: Vec<u32> = loop {
+        let list = cluster
+            .command("scontrol")
+            .arg("listpids")
+            .output()
+            .unwrap();
+        let pids: Vec<u32> = stdout(&list)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        if !pids.is_empty() {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "the job did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let parents = Command::new("ps")
+        .args(["-o", "ppid=", "-p"])
+        .arg(job_pids[0].to_string())
+        .output()
+        .unwrap();
+    let stepd: u32 = stdout(&parents).trim().parse().unwrap();
+    // An unrelated process whose command line matches the pattern the script once killed by.
+    let mut decoy = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec -a 'slurmstepd {}' sleep 120",
+            cluster.dir.display()
+        ))
+        .spawn()
+        .unwrap();
+    let stop = Command::new("bash")
+        .arg(repo().join("tools/slurm-local.sh"))
+        .args(["stop", cluster.dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    let alive = |pid: u32| microcal::host::process_alive(pid) == Some(true);
+    assert!(
+        alive(decoy.id()),
+        "the stop killed a process by its command line"
+    );
+    for pid in job_pids.iter().chain([&stepd]) {
+        assert!(
+            !alive(*pid),
+            "process {pid} of the cluster outlived the stop"
+        );
+    }
+    decoy.kill().unwrap();
+    decoy.wait().unwrap();
+}

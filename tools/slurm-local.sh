@@ -12,14 +12,28 @@ cmd=${1:?usage: slurm-local.sh start|stop DIR [PORT]}
 dir=$(mkdir -p "${2:?usage: slurm-local.sh start|stop DIR [PORT]}" && cd "$2" && pwd)
 port=${3:-6817}
 
-stop_pid() { # pid file
+stop_pid() { # pid: TERM, up to 5 s, then KILL
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+stop_pid_file() { # pid file of a daemon (daemons delete their own on exit: read it first)
   [ -f "$1" ] || return 0
-  local pid
-  pid=$(cat "$1")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  stop_pid "$(cat "$1")"
   rm -f "$1"
+}
+
+job_pids() { # the processes of every running job step, as slurmd lists them
+  scontrol listpids 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ { print $1 }'
+}
+
+stepd_pids() { # the slurmstepd of each step: the parents of its processes not listed themselves
+  local pids
+  pids=$(job_pids)
+  [ -n "$pids" ] || return 0
+  ps -o ppid= -p "$(tr '\n' ',' <<<"$pids" | sed 's/,$//')" 2>/dev/null | tr -d ' ' \
+    | sort -u | grep -vxF -f <(echo "$pids") | grep -vx '1' || true
 }
 
 case "$cmd" in
@@ -79,15 +93,20 @@ EOF
   ;;
 stop)
   export SLURM_CONF="$dir/slurm.conf"
+  # Every process is stopped by its pid, never by a pattern: the daemons by their pid files,
+  # job steps (which can outlive slurmd) by the pids slurmd lists before it stops.
+  started=""
+  if [ -f "$dir/run/slurmd.pid" ]; then
+    started="$(job_pids) $(stepd_pids)"
+  fi
   if [ -f "$dir/run/slurmctld.pid" ]; then
     scancel --full --quiet --partition=debug 2>/dev/null || true
     for _ in $(seq 100); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.1; done
   fi
-  stop_pid "$dir/run/slurmd.pid"
-  stop_pid "$dir/run/slurmctld.pid"
-  stop_pid "$dir/run/munged.pid"
-  # Job steps of killed jobs can outlive slurmd.
-  pkill -KILL -f "slurmstepd.*$dir" 2>/dev/null || true
+  stop_pid_file "$dir/run/slurmd.pid"
+  stop_pid_file "$dir/run/slurmctld.pid"
+  stop_pid_file "$dir/run/munged.pid"
+  for pid in $started; do stop_pid "$pid"; done
   ;;
 *)
   echo "usage: slurm-local.sh start|stop DIR [PORT]" >&2

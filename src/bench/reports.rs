@@ -30,7 +30,7 @@ pub enum BenchError {
 fn dataset(root: Option<&PathBuf>) -> Result<(Dataset, String), BenchError> {
     Ok(match root {
         Some(root) => (
-            data::load_folder(root, 60, "^([^_]+)_")?,
+            data::load_folder(root, 60, "^([^_]+)_", false)?,
             root.display().to_string(),
         ),
         None => (

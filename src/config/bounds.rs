@@ -52,15 +52,8 @@ fn within(key: &str, value: u64) -> Result<(), (String, String)> {
 fn memory_budget() -> u64 {
     static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *BUDGET.get_or_init(|| {
-        let total_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(16 << 20);
-        total_kib * 1024 / 10 * 8
+        let total = crate::host::physical_memory().unwrap_or(16 << 30);
+        total / 10 * 8
     })
 }
 

@@ -100,6 +100,12 @@ impl Experiment {
                     message: "--set cannot change [search]; edit the file".into(),
                 });
             }
+            if key == "extends" {
+                return Err(ConfigError::Override {
+                    spec: format!("{key}={value}"),
+                    message: "--set cannot change `extends`: bases are merged before --set applies; edit the file".into(),
+                });
+            }
             if key == "grid" || key.starts_with("grid.") {
                 return Err(ConfigError::Override {
                     spec: format!("{key}={value}"),
@@ -142,8 +148,42 @@ impl Experiment {
             results_path: normalize(&base_dir(path).join(results)),
             search,
         };
+        let combinations = exp
+            .axes
+            .iter()
+            .fold(1u64, |n, (_, values)| n.saturating_mul(values.len() as u64));
+        if combinations > MAX_JOBS {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "grid".to_string(),
+                message: format!(
+                    "expands to {combinations} combinations; a file may declare at most {MAX_JOBS} jobs (split the sweep into several files)"
+                ),
+            });
+        }
         // Resolve every combination now so that errors surface before anything runs.
-        exp.configs()?;
+        let jobs: u64 = exp
+            .configs()?
+            .iter()
+            .map(|(c, _)| {
+                let folds = match c.data.split {
+                    crate::data::SplitKind::Kfold | crate::data::SplitKind::GroupKfold => {
+                        c.data.folds
+                    }
+                    _ => 1,
+                };
+                (c.train.seeds.len() * folds) as u64
+            })
+            .sum();
+        if jobs > MAX_JOBS {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "train.seeds".to_string(),
+                message: format!(
+                    "the file expands to {jobs} jobs (combinations × seeds × folds); at most {MAX_JOBS} are allowed (split the sweep into several files)"
+                ),
+            });
+        }
         if let Some(search) = &exp.search {
             super::search::check_space(&exp, search)?;
         }
@@ -340,13 +380,32 @@ fn take_grid(base: &mut Table, path: &Path) -> Result<Vec<(String, Vec<Value>)>,
         if values.is_empty() {
             return Err(grid_err("must list at least one value".to_string()));
         }
-        if key.split('.').next() == Some("grid") || key == "name" {
-            return Err(grid_err("this key cannot be swept".to_string()));
+        if let Some(why) = unsweepable(&key) {
+            return Err(grid_err(format!("cannot be swept: {why}")));
         }
         axes.push((key, values));
     }
     Ok(axes)
 }
+
+/// Why a key cannot vary between the jobs of one file (in `[grid]` or `[search.space]`), or
+/// None where it can.
+pub(crate) fn unsweepable(key: &str) -> Option<&'static str> {
+    let section = key.split('.').next().unwrap_or(key);
+    Some(match section {
+        "name" | "description" => "it labels the experiment, not a job; write one file per name",
+        "extends" => "base files are merged before the grid is expanded; write one file per base",
+        "output" => "every job of a file goes to one results table; write one file per table, or use --results",
+        "launcher" => "launcher settings apply to a whole submission, not to a job",
+        "grid" | "search" => "a grid or a search cannot be nested",
+        _ => return None,
+    })
+}
+
+/// Most jobs one file may expand to. A grid past this is almost surely a mistake (planning
+/// alone takes ~0.2 ms a combination, and even trivial jobs ~0.4 ms each), and refusing it
+/// before expanding keeps `--plan` quick.
+pub const MAX_JOBS: u64 = 100_000;
 
 /// `[grid] "model.level" = [..]` and `[grid.model] level = [..]` both mean the key `model.level`.
 fn flatten_grid_keys(grid: &Table) -> Vec<(String, Value)> {

@@ -147,6 +147,12 @@ pub(super) fn check_space(
         (key, values)
     });
     for (key, values) in examples {
+        if let Some(why) = super::grid::unsweepable(&key) {
+            return Err(invalid(
+                format!("search.space.\"{key}\""),
+                format!("cannot be searched: {why}"),
+            ));
+        }
         for value in values {
             let mut assignment = vec![(key.clone(), value.clone())];
             assignment.push(("data.evaluate".into(), Value::String("validation".into())));

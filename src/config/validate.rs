@@ -79,11 +79,29 @@ fn default_folds_marker() -> usize {
     1
 }
 
+/// Largest synthetic patch side: the generator's use is 60-pixel patches, and its cost grows
+/// with the side squared.
+const MAX_SYNTHETIC_SIZE: usize = 256;
+
 /// Returns the first impossible setting as (dotted key, what would be valid).
 pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     let fail = |key: &str, msg: String| Err((key.to_string(), msg));
     if c.name.trim().is_empty() {
         return fail("name", "must not be empty".into());
+    }
+    for (key, text) in [
+        ("name", Some(&c.name)),
+        ("description", c.description.as_ref()),
+    ] {
+        if let Some(bad) = text.and_then(|t| t.chars().find(|ch| ch.is_control())) {
+            return fail(
+                key,
+                format!(
+                    "must be one line of printable text; it holds the control character {:?} (a line break or tab would break every row it is in)",
+                    bad
+                ),
+            );
+        }
     }
     if c.output.results.trim().is_empty() {
         return fail(
@@ -109,6 +127,15 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
         return fail(
             "data.group_pattern",
             format!("is not a valid regular expression: {e}"),
+        );
+    }
+    if d.source == DataSource::Synthetic && d.image_size > MAX_SYNTHETIC_SIZE {
+        return fail(
+            "data.image_size",
+            format!(
+                "must be at most {MAX_SYNTHETIC_SIZE} for synthetic data (the generator draws each patch through an FFT of its side squared; a 3,000-pixel side takes minutes per image set), got {}",
+                d.image_size
+            ),
         );
     }
     if d.image_size < 8 {

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use regex::Regex;
 use serde::Serialize;
 
-use super::folder::{content_hash, decode_dynamic, group_of, list_images, read_bytes};
+use super::folder::{content_hash, decode_dynamic, group_of, list_entries, read_bytes};
 use super::{DataError, Origin};
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,13 +56,16 @@ pub struct DataReport {
     pub cross_split_pairs: usize,
     pub duplicates: Vec<DuplicateSet>,
     pub shared_groups: Vec<SharedGroup>,
+    /// Entries named like images that are not readable regular files (dangling links,
+    /// folders, named pipes): an experiment on this folder stops on them.
+    pub not_images: Vec<String>,
 }
 
 /// Reads every image under `root` and reports on it.
 pub fn check_folder(root: &Path, group_pattern: &str) -> Result<DataReport, DataError> {
     let group_re = Regex::new(group_pattern)
         .map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
-    let entries = list_images(root)?;
+    let (entries, not_files) = list_entries(root)?;
     struct Seen {
         id: String,
         origin: Origin,
@@ -129,6 +132,7 @@ pub fn check_folder(root: &Path, group_pattern: &str) -> Result<DataReport, Data
     Ok(DataReport {
         root: root.display().to_string(),
         images: seen.len(),
+        not_images: not_files.iter().map(|p| p.display().to_string()).collect(),
         counts: counts
             .into_iter()
             .map(|((origin, label), images)| SplitCount {
@@ -166,6 +170,13 @@ impl DataReport {
     /// Findings that make naive numbers look better than they are, one line each.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !self.not_images.is_empty() {
+            out.push(format!(
+                "{} entries named like images are not readable regular files: {} (an experiment stops on them unless data.skip_unreadable = true)",
+                self.not_images.len(),
+                self.not_images.join(", ")
+            ));
+        }
         if self.duplicate_pairs > 0 {
             out.push(format!(
                 "{} pairs of byte-identical images ({} across Train/Test); `[data] dedupe = true` drops them",
@@ -224,6 +235,13 @@ impl DataReport {
         );
         for g in &self.shared_groups {
             s += &format!("  {}: {} in Train, {} in Test\n", g.group, g.train, g.test);
+        }
+        s += &format!(
+            "\nnamed like images but not readable regular files: {}\n",
+            self.not_images.len()
+        );
+        for path in &self.not_images {
+            s += &format!("  {path}\n");
         }
         s
     }

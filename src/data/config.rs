@@ -89,6 +89,10 @@ pub struct DataConfig {
     /// Drop exact duplicates (same file content), keeping the first by path, before splitting.
     #[serde(default)]
     pub dedupe: bool,
+    /// Skip entries named like images that are not readable regular files (dangling links,
+    /// folders, named pipes), with a warning that counts them, instead of stopping.
+    #[serde(default)]
+    pub skip_unreadable: bool,
     /// What a job's headline metrics are computed on.
     #[serde(default, skip_serializing_if = "Evaluate::is_test")]
     pub evaluate: Evaluate,

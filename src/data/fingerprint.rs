@@ -28,8 +28,8 @@ pub fn synthetic_fingerprint() -> String {
 }
 
 /// `sha256:` and the first 16 hex digits of the folder's content hash (see the module doc).
-pub fn folder_fingerprint(root: &Path) -> Result<String, DataError> {
-    let entries = list_images(root)?;
+pub fn folder_fingerprint(root: &Path, skip_unreadable: bool) -> Result<String, DataError> {
+    let entries = list_images(root, skip_unreadable)?;
     let cache_path = cache_file(root);
     let cached = cache_path.as_deref().map(read_cache).unwrap_or_default();
     let hashed: Vec<(String, CachedFile)> = entries
@@ -148,30 +148,30 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         folder(a.path());
         folder(b.path());
-        let fa = folder_fingerprint(a.path()).unwrap();
+        let fa = folder_fingerprint(a.path(), false).unwrap();
         assert!(fa.starts_with("sha256:") && fa.len() == 7 + 16, "{fa}");
         assert_eq!(
             fa,
-            folder_fingerprint(b.path()).unwrap(),
+            folder_fingerprint(b.path(), false).unwrap(),
             "same images elsewhere"
         );
         assert_eq!(
             fa,
-            folder_fingerprint(a.path()).unwrap(),
+            folder_fingerprint(a.path(), false).unwrap(),
             "cached: unchanged"
         );
         // Edited pixels (same size; the modification time moves).
         write_pgm(&b.path().join("Train/0/a_1.pgm"), 11);
-        let edited = folder_fingerprint(b.path()).unwrap();
+        let edited = folder_fingerprint(b.path(), false).unwrap();
         assert_ne!(edited, fa);
         // A relabelled image: same bytes under the other label.
         write_pgm(&b.path().join("Train/0/a_1.pgm"), 10);
-        assert_eq!(folder_fingerprint(b.path()).unwrap(), fa);
+        assert_eq!(folder_fingerprint(b.path(), false).unwrap(), fa);
         std::fs::rename(
             b.path().join("Train/0/a_1.pgm"),
             b.path().join("Train/1/a_1.pgm"),
         )
         .unwrap();
-        assert_ne!(folder_fingerprint(b.path()).unwrap(), fa);
+        assert_ne!(folder_fingerprint(b.path(), false).unwrap(), fa);
     }
 }

@@ -13,10 +13,15 @@ const EXTENSIONS: &[&str] = &["pgm", "png", "tif", "tiff"];
 /// Loads every image under `root/{Train,Test}/{0,1}`; all must be `size`×`size`.
 /// Files with other extensions are ignored; a folder that is missing entirely is an error,
 /// since it almost always means `root` points at the wrong place.
-pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Dataset, DataError> {
+pub fn load_folder(
+    root: &Path,
+    size: usize,
+    group_pattern: &str,
+    skip_unreadable: bool,
+) -> Result<Dataset, DataError> {
     let group_re = Regex::new(group_pattern)
         .map_err(|e| DataError::Split(format!("bad group pattern: {e}")))?;
-    let entries = list_images(root)?;
+    let entries = list_images(root, skip_unreadable)?;
     let samples = entries
         .into_par_iter()
         .map(|(path, id, origin, label)| {
@@ -50,14 +55,38 @@ pub fn load_folder(root: &Path, size: usize, group_pattern: &str) -> Result<Data
 pub(crate) type Entry = (PathBuf, String, Origin, u8);
 
 /// Every image file under `root/{Train,Test}/{0,1}` as (path, id relative to root, origin,
-/// label), sorted within each folder.
-pub(crate) fn list_images(root: &Path) -> Result<Vec<Entry>, DataError> {
+/// label), sorted within each folder. An entry named like an image that is not a readable
+/// regular file (a dangling link, a folder, a named pipe) stops the experiment, naming every
+/// such path, unless `skip_unreadable` (`data.skip_unreadable`), which skips them with a
+/// warning that counts them.
+pub(crate) fn list_images(root: &Path, skip_unreadable: bool) -> Result<Vec<Entry>, DataError> {
+    let (entries, not_files) = list_entries(root)?;
+    if !not_files.is_empty() {
+        if !skip_unreadable {
+            return Err(DataError::NotImages { paths: not_files });
+        }
+        tracing::warn!(
+            "skipping {} entries named like images that are not readable regular files (data.skip_unreadable = true): {}",
+            not_files.len(),
+            not_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(entries)
+}
+
+/// The layout's image files, and the entries named like images that are not regular files.
+pub(crate) fn list_entries(root: &Path) -> Result<(Vec<Entry>, Vec<PathBuf>), DataError> {
     if !root.is_dir() {
         return Err(DataError::MissingFolder {
             path: root.to_path_buf(),
         });
     }
     let mut entries = Vec::new();
+    let mut not_files = Vec::new();
     for origin in [Origin::Train, Origin::Test] {
         for label in [0u8, 1] {
             let dir = root.join(origin.folder_name()).join(label.to_string());
@@ -68,10 +97,11 @@ pub(crate) fn list_images(root: &Path) -> Result<Vec<Entry>, DataError> {
                 path: dir.clone(),
                 cause,
             })?;
-            let mut files: Vec<PathBuf> = listing
+            let (mut files, odd): (Vec<PathBuf>, Vec<PathBuf>) = listing
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && has_image_extension(p))
-                .collect();
+                .filter(|p| has_image_extension(p))
+                .partition(|p| p.is_file());
+            not_files.extend(odd);
             files.sort();
             for path in files {
                 let id = format!(
@@ -89,7 +119,8 @@ pub(crate) fn list_images(root: &Path) -> Result<Vec<Entry>, DataError> {
             path: root.to_path_buf(),
         });
     }
-    Ok(entries)
+    not_files.sort();
+    Ok((entries, not_files))
 }
 
 /// An image file itself, or every image file under a folder, recursively (sorted by path

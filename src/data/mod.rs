@@ -125,6 +125,8 @@ pub enum DataError {
     Empty { path: PathBuf },
     #[error("cannot split: {0}")]
     Split(String),
+    #[error("{} entries named like images are not readable regular files (a dangling link, a folder, a named pipe): {}; remove them, or set data.skip_unreadable = true to skip them", paths.len(), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotImages { paths: Vec<PathBuf> },
 }
 
 /// Loads the samples a data config names.
@@ -141,7 +143,7 @@ pub fn load(config: &DataConfig) -> Result<Dataset, DataError> {
 /// or the synthetic generator's version.
 pub fn fingerprint(config: &DataConfig) -> Result<String, DataError> {
     match config.source {
-        DataSource::Folder => folder_fingerprint(&config.root_path()),
+        DataSource::Folder => folder_fingerprint(&config.root_path(), config.skip_unreadable),
         DataSource::Synthetic => Ok(synthetic_fingerprint()),
     }
 }
@@ -152,6 +154,7 @@ fn load_all(config: &DataConfig) -> Result<Dataset, DataError> {
             &config.root_path(),
             config.image_size,
             &config.group_pattern,
+            config.skip_unreadable,
         ),
         DataSource::Synthetic => Ok(synthetic::generate(&synthetic::SyntheticSpec {
             size: config.image_size,

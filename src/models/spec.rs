@@ -117,7 +117,7 @@ pub fn key_applies(kind: ModelKind, source: DataSource, split: SplitKind, key: &
         return source == DataSource::Synthetic;
     }
     match key {
-        "data.root" => source == DataSource::Folder,
+        "data.root" | "data.skip_unreadable" => source == DataSource::Folder,
         "data.group_pattern" => split == SplitKind::GroupKfold,
         "data.folds" | "data.split_seed" => kfold,
         _ => true,

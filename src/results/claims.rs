@@ -1,9 +1,11 @@
 //! Claims on jobs, so that processes sharing a results table run each job once.
 //!
 //! Before running a job, a process links `<table>.claims/<job id>` into place (one creator
-//! wins; the file already holds its process id and host name when it appears). When the job's row is written the
-//! claim becomes `<job id>.done`; a process that dies leaves its claim behind, and another
-//! process on the same host sees that its pid no longer runs and takes the job over. A claim
+//! wins; the file already holds its process id and host name when it appears). When the
+//! job's row is written an empty `<job id>.done` marker appears (no data block) and the
+//! claim goes; a process that dies leaves its claim behind, and another process on the same
+//! host sees that its pid no longer runs and takes the job over. At the start of every run
+//! [`clean_stale_claims`] removes what killed runs left. A claim
 //! from another host is taken as live: on a cluster every array task writes its own table
 //! (see the Slurm launcher), so claims never cross hosts there.
 
@@ -11,8 +13,13 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::table::process_alive;
 use super::ResultsError;
+use crate::host::{host_name as host, process_alive};
+
+/// Where a platform cannot tell whether a process runs, a claim older than this is taken
+/// to be left by a dead run.
+pub const UNKNOWN_HOLDER_STALE_AFTER: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
 
 /// A job this process holds; dropped without [`Claim::finish`] (an error, a panic), the
 /// claim is released and another process may run the job.
@@ -38,13 +45,6 @@ pub fn claims_dir(table: &Path) -> PathBuf {
     table.with_file_name(name)
 }
 
-fn host() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown-host".to_string())
-}
-
 impl Claim {
     /// Tries to claim `job_id` of the table at `table`.
     pub fn acquire(table: &Path, job_id: &str) -> Result<ClaimOutcome, ResultsError> {
@@ -58,8 +58,11 @@ impl Claim {
         // The claim is written under a private name and linked into place: the link fails
         // if the claim exists, and no reader ever sees a claim without its holder.
         let mine = dir.join(format!(".{job_id}.{}", std::process::id()));
-        fs::write(&mine, format!("{} {}\n", std::process::id(), host()))
-            .map_err(write_err(&mine))?;
+        if let Err(e) = fs::write(&mine, format!("{} {}\n", std::process::id(), host())) {
+            // A full disk leaves the file empty: remove it rather than leave it forever.
+            let _ = fs::remove_file(&mine);
+            return Err(write_err(&mine)(e));
+        }
         let mut outcome = Ok(ClaimOutcome::Busy);
         for _ in 0..2 {
             match fs::hard_link(&mine, &path) {
@@ -92,11 +95,12 @@ impl Claim {
         outcome
     }
 
-    /// Marks the job done (its row is written) and releases the claim.
+    /// Marks the job done (its row is written) with an empty marker and releases the claim.
     pub fn finish(mut self) -> Result<(), ResultsError> {
         let done = self.done_path();
-        fs::rename(&self.path, &done).map_err(|cause| ResultsError::Write { path: done, cause })?;
+        fs::File::create(&done).map_err(|cause| ResultsError::Write { path: done, cause })?;
         self.done = true;
+        let _ = fs::remove_file(&self.path);
         Ok(())
     }
 
@@ -116,19 +120,101 @@ impl Claim {
 }
 
 /// A claim whose process ran on this host and no longer does. One that names no process
-/// (damaged by hand or by the file system) counts as stale after a minute.
+/// (damaged by hand or by the file system) counts as stale after a minute; where the
+/// platform cannot tell whether its process runs, after [`UNKNOWN_HOLDER_STALE_AFTER`].
 fn stale(holder: &str, path: &Path) -> bool {
+    let age = || {
+        fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default()
+    };
     let mut parts = holder.split_whitespace();
     match (
         parts.next().and_then(|p| p.parse::<u32>().ok()),
         parts.next(),
     ) {
-        (Some(pid), Some(h)) => h == host() && !process_alive(pid),
-        _ => fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age.as_secs() > 60),
+        (Some(pid), Some(h)) if h == host() => match process_alive(pid) {
+            Some(alive) => !alive,
+            None => {
+                let old = age() > UNKNOWN_HOLDER_STALE_AFTER;
+                if old {
+                    tracing::warn!(
+                        "{}: cannot tell here whether process {pid} runs; its claim is over {} hours old, so it is taken over",
+                        path.display(),
+                        UNKNOWN_HOLDER_STALE_AFTER.as_secs() / 3600
+                    );
+                }
+                old
+            }
+        },
+        (Some(_), Some(_)) => false,
+        _ => age().as_secs() > 60,
+    }
+}
+
+/// Removes what killed runs left in the claims folder of `table`: their private
+/// temporaries (`.<job id>.<pid>`), claims whose process ran on this host and no longer
+/// does, and claims of jobs whose rows are already in the table (unless their process is
+/// alive here, between its row and its marker); done markers of earlier versions, which
+/// held a line, are emptied. Returns how many files it removed.
+pub fn clean_stale_claims(table: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(claims_dir(table)) else {
+        return 0;
+    };
+    let mut in_table: Option<std::collections::HashSet<String>> = None;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(".microcal-probe.") {
+            continue;
+        }
+        let remove = if let Some(private) = name.strip_prefix('.') {
+            // `.<id>.<pid>`: a claim being written, or one a killed run never linked.
+            private
+                .rsplit_once('.')
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && process_alive(pid) != Some(true))
+        } else if name.ends_with(".done") {
+            if entry.metadata().is_ok_and(|m| m.len() > 0) {
+                let _ = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(0));
+            }
+            false
+        } else {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let alive_here = holder_alive_here(&holder);
+            stale(&holder, &path)
+                || (!alive_here
+                    && in_table
+                        .get_or_insert_with(|| {
+                            super::ResultsTable::new(table)
+                                .job_ids()
+                                .unwrap_or_default()
+                        })
+                        .contains(&name))
+        };
+        if remove && fs::remove_file(&path).is_ok() {
+            tracing::info!("removed {}, left by a run that ended", path.display());
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a claim's holder is a process on this host that runs.
+fn holder_alive_here(holder: &str) -> bool {
+    let mut parts = holder.split_whitespace();
+    match (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next(),
+    ) {
+        (Some(pid), Some(h)) => h == host() && process_alive(pid) == Some(true),
+        _ => false,
     }
 }
 
@@ -182,5 +268,52 @@ mod tests {
             Claim::acquire(&table, "j3").unwrap(),
             ClaimOutcome::Busy
         ));
+    }
+
+    #[test]
+    fn what_killed_runs_left_is_cleaned_and_markers_hold_no_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("results.csv");
+        let claims = claims_dir(&table);
+        let ClaimOutcome::Claimed(claim) = Claim::acquire(&table, "done-job").unwrap() else {
+            panic!("claim");
+        };
+        claim.finish().unwrap();
+        let marker = claims.join("done-job.done");
+        assert_eq!(fs::metadata(&marker).unwrap().len(), 0, "no data block");
+        assert!(!claims.join("done-job").exists());
+
+        let dead = format!("{} {}\n", u32::MAX - 1, host());
+        fs::write(claims.join("killed-job"), &dead).unwrap();
+        fs::write(claims.join(format!(".half-written.{}", u32::MAX - 1)), "").unwrap();
+        fs::write(claims.join("old.done"), &dead).unwrap();
+        let live = format!("{} {}\n", std::process::id(), host());
+        fs::write(claims.join("running-job"), &live).unwrap();
+        fs::write(claims.join("elsewhere"), "1 another-host\n").unwrap();
+        assert_eq!(clean_stale_claims(&table), 2);
+        let mut left: Vec<String> = fs::read_dir(&claims)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["done-job.done", "elsewhere", "old.done", "running-job"]
+        );
+        assert_eq!(fs::metadata(claims.join("old.done")).unwrap().len(), 0);
+
+        // A claim of another host whose job's row is in the table is left by a run that
+        // ended there.
+        let mut row = super::super::Row::default();
+        for (c, v) in [("time", "t"), ("experiment", "e"), ("file", "f")] {
+            row.push(c, v);
+        }
+        row.push("job_id", "elsewhere");
+        row.push("status", "ok");
+        super::super::ResultsTable::new(&table)
+            .append(&row)
+            .unwrap();
+        assert_eq!(clean_stale_claims(&table), 1);
+        assert!(!claims.join("elsewhere").exists());
     }
 }

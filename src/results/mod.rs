@@ -1,18 +1,22 @@
 //! Where finished jobs go: the results table and each job's artefacts.
 
 mod artefacts;
+pub mod cells;
 mod claims;
 pub mod figures;
 mod merge;
 pub mod plots;
+mod preflight;
 pub mod report;
+mod row_check;
 pub mod search_report;
 mod table;
 mod table_bench;
 
 pub use artefacts::{run_dir, write_artefacts, PredictionRecord};
-pub use claims::{claims_dir, Claim, ClaimOutcome};
+pub use claims::{claims_dir, clean_stale_claims, Claim, ClaimOutcome};
 pub use merge::{merge_tables, Merged};
+pub use preflight::prepare_table;
 pub use table::{ResultsTable, Row};
 pub use table_bench::{bench_table, TableTimings};
 

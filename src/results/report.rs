@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::cells::{escape_csv, escape_markdown};
 use super::{ResultsError, Row};
 use crate::data::{DataSource, SplitKind};
 use crate::models::{key_applies, ModelKind};
@@ -290,9 +291,12 @@ impl Report {
                 for (c, _) in &metrics {
                     h.extend([format!("{c}_mean"), format!("{c}_sd")]);
                 }
-                w.write_record(&h).expect("in-memory csv");
+                let escaped = |cells: &[String]| -> Vec<String> {
+                    cells.iter().map(|c| escape_csv(c).into_owned()).collect()
+                };
+                w.write_record(escaped(&h)).expect("in-memory csv");
                 for g in &self.groups {
-                    let mut r: Vec<String> = g.values.clone();
+                    let mut r: Vec<String> = escaped(&g.values);
                     r.extend([g.runs.to_string(), g.failed.to_string()]);
                     for (c, _) in &metrics {
                         match g.metrics.get(c) {
@@ -306,13 +310,14 @@ impl Report {
             }
             ReportFormat::Markdown => {
                 head.extend(metrics.iter().map(|(_, t)| t.to_string()));
+                let head: Vec<String> = head.iter().map(|h| escape_markdown(h)).collect();
                 let mut s = format!(
                     "| {} |\n|{}|\n",
                     head.join(" | "),
                     vec!["---"; head.len()].join("|")
                 );
                 for g in &self.groups {
-                    let mut r = g.values.clone();
+                    let mut r: Vec<String> = g.values.iter().map(|v| escape_markdown(v)).collect();
                     r.extend([g.runs.to_string(), g.failed.to_string()]);
                     r.extend(metrics.iter().map(|(c, _)| self.cell(g, c, false)));
                     s += &format!("| {} |\n", r.join(" | "));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::cells::escape_markdown;
 use super::plots::{both, draw_legend, palette, FONT};
 use super::report::Filter;
 use super::{ResultsError, Row};
@@ -105,13 +106,13 @@ pub fn best_table(trials: &[TrialSummary], n: usize, metric: &str, maximize: boo
         .unwrap_or_default();
     let mut out = format!("| rank | trial | validation {metric} |");
     for k in &keys {
-        out += &format!(" {k} |");
+        out += &format!(" {} |", escape_markdown(k));
     }
     out += &format!("\n|---|---|---|{}\n", "---|".repeat(keys.len()));
     for (rank, t) in ranked.iter().take(n).enumerate() {
         out += &format!("| {} | {} | {:.4} |", rank + 1, t.trial, t.score);
         for (_, v) in &t.values {
-            out += &format!(" {v} |");
+            out += &format!(" {} |", escape_markdown(v));
         }
         out.push('\n');
     }

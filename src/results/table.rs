@@ -6,13 +6,18 @@
 //! in its jobs however large the table is. Only when the header gains a column is the file
 //! rewritten, through a temporary file and an atomic rename. Either way an interrupted run
 //! or a second runner never leaves a half-written table: a partial last line from a killed
-//! append is cut off by the next one.
+//! append is cut off by the next one. Every row ends with a check of its values
+//! (`row_check`), so a row cut inside its last field is told from a whole one; cells that a
+//! spreadsheet would run as formulas are written with a leading `'` (see `cells`), and read
+//! back without it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::cells::{escape_csv, unescape_csv};
+use super::row_check::{is_whole, row_check, ROW_CHECK};
 use super::ResultsError;
 
 /// One row: ordered (column, value) pairs.
@@ -74,7 +79,8 @@ impl ResultsTable {
         let path = self.file()?;
         self.locked(&path, || {
             let header = read_header(&path)?;
-            let fits = !header.is_empty() && row.columns.iter().all(|(c, _)| header.contains(c));
+            let fits = header.last().is_some_and(|c| c == ROW_CHECK)
+                && row.columns.iter().all(|(c, _)| header.contains(c));
             if fits {
                 append_line(&path, &header, row)
             } else {
@@ -265,7 +271,7 @@ fn remove_stale_temporaries(path: &Path) {
         else {
             continue;
         };
-        if pid != std::process::id() && !process_alive(pid) {
+        if pid != std::process::id() && crate::host::process_alive(pid) == Some(false) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => tracing::warn!(
                     "removed {}, left by a run that was killed",
@@ -275,11 +281,6 @@ fn remove_stale_temporaries(path: &Path) {
             }
         }
     }
-}
-
-/// Whether a process with this id runs on this machine.
-pub(crate) fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
 }
 
 fn read_err(path: &Path, message: String) -> ResultsError {
@@ -336,8 +337,8 @@ fn check_header(path: &Path, header: &[String]) -> Result<(), ResultsError> {
     ))
 }
 
-/// Fields of the first CSV record in `bytes` (0 if none).
-fn fields(bytes: &[u8]) -> usize {
+/// The first CSV record in `bytes`, if any.
+fn first_record(bytes: &[u8]) -> Option<csv::StringRecord> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -345,7 +346,36 @@ fn fields(bytes: &[u8]) -> usize {
         .records()
         .next()
         .and_then(Result::ok)
-        .map_or(0, |r| r.len())
+}
+
+/// Whether a last line without its line end is a whole row of a table with `header`: every
+/// field there, and its check (where the table has checks) present and matching.
+fn tail_is_whole(header: &[String], tail: &[u8]) -> bool {
+    let Some(record) = first_record(tail) else {
+        return false;
+    };
+    if record.len() < header.len() {
+        return false;
+    }
+    match header.iter().position(|h| h == ROW_CHECK) {
+        None => true,
+        Some(at) => {
+            let check = record.get(at).unwrap_or("");
+            !check.is_empty() && is_whole(check, logical_pairs(header, &record))
+        }
+    }
+}
+
+/// A record's (column, value) pairs without the check, as written before escaping.
+fn logical_pairs<'a>(
+    header: &'a [String],
+    record: &'a csv::StringRecord,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    header
+        .iter()
+        .zip(record.iter())
+        .filter(|(h, _)| *h != ROW_CHECK)
+        .map(|(h, v)| (h.as_str(), unescape_csv(v)))
 }
 
 /// Appends one row as one line: if an interrupted append left a partial last line, it is
@@ -368,7 +398,7 @@ fn append_line(path: &Path, header: &[String], row: &Row) -> Result<(), ResultsE
         let mut tail = vec![0u8; (len - complete) as usize];
         file.seek(SeekFrom::Start(complete)).map_err(write_err)?;
         file.read_exact(&mut tail).map_err(write_err)?;
-        if fields(&tail) < header.len() {
+        if !tail_is_whole(header, &tail) {
             tracing::warn!(
                 "{}: cut off an incomplete last line left by an interrupted run",
                 path.display()
@@ -415,12 +445,16 @@ fn encode_rows(header: &[String], rows: &[Row]) -> Result<Vec<u8>, ResultsError>
                 .iter()
                 .map(|(c, v)| (c.as_str(), v.as_str()))
                 .collect();
-            let record: Vec<&str> = header
+            let check = row_check(values.iter().map(|(c, v)| (*c, *v)));
+            let record: Vec<std::borrow::Cow<str>> = header
                 .iter()
-                .map(|h| values.get(h.as_str()).copied().unwrap_or(""))
+                .map(|h| match h.as_str() {
+                    ROW_CHECK => check.as_str().into(),
+                    h => escape_csv(values.get(h).copied().unwrap_or("")),
+                })
                 .collect();
             writer
-                .write_record(&record)
+                .write_record(record.iter().map(|c| c.as_bytes()))
                 .map_err(|e| ResultsError::Write {
                     path: PathBuf::new(),
                     cause: std::io::Error::other(e.to_string()),
@@ -441,35 +475,52 @@ fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
     // removes the fragment. (A whole row that merely lacks its end, as an editor may leave
     // it, is kept.)
     if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
-        let header_fields = fields(&bytes[..end]);
-        if bytes.len() > end + 1 && fields(&bytes[end + 1..]) < header_fields {
-            tracing::warn!("{}: ignoring an incomplete last line", path.display());
+        let header: Vec<String> = first_record(&bytes[..end])
+            .map(|r| r.iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        if bytes.len() > end + 1 && !tail_is_whole(&header, &bytes[end + 1..]) {
+            tracing::warn!(
+                "{}: ignoring a last line that was not written whole (cut short by an interrupted run); its job runs again",
+                path.display()
+            );
             bytes.truncate(end + 1);
         }
     }
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let header: Vec<String> = reader
+    let raw_header: Vec<String> = reader
         .headers()
         .map_err(|e| read_err(path, e.to_string()))?
         .iter()
         .map(str::to_string)
         .collect();
-    check_header(path, &header)?;
+    check_header(path, &raw_header)?;
+    let check_at = raw_header.iter().position(|h| h == ROW_CHECK);
+    let header: Vec<String> = raw_header
+        .iter()
+        .filter(|h| *h != ROW_CHECK)
+        .cloned()
+        .collect();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| read_err(path, e.to_string()))?;
-        if record.iter().eq(header.iter().map(String::as_str)) {
+        if record.iter().eq(raw_header.iter().map(String::as_str)) {
             let line = record.position().map_or(0, |p| p.line());
             return Err(read_err(
                 path,
                 format!("line {line} repeats the header; remove it (rows are never written there by microcal)"),
             ));
         }
-        let columns = header
-            .iter()
-            .zip(record.iter())
+        let check = check_at.and_then(|i| record.get(i)).unwrap_or("");
+        if !is_whole(check, logical_pairs(&raw_header, &record)) {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(read_err(
+                path,
+                format!("line {line}: its `{ROW_CHECK}` does not match its values, so the row was edited or damaged after microcal wrote it; restore it, or empty its `{ROW_CHECK}` cell to accept the values as they are"),
+            ));
+        }
+        let columns = logical_pairs(&raw_header, &record)
             .filter(|(_, v)| !v.is_empty())
-            .map(|(h, v)| (h.clone(), v.to_string()))
+            .map(|(h, v)| (h.to_string(), v.to_string()))
             .collect();
         rows.push(Row { columns });
     }
@@ -483,6 +534,13 @@ fn write_table(path: &Path, header: &[String], rows: &[Row]) -> Result<(), Resul
         path: path.to_path_buf(),
         cause,
     };
+    let header: Vec<String> = header
+        .iter()
+        .filter(|h| *h != ROW_CHECK)
+        .cloned()
+        .chain([ROW_CHECK.to_string()])
+        .collect();
+    let header = header.as_slice();
     let mut buffer = Vec::new();
     {
         let mut writer = csv::Writer::from_writer(&mut buffer);

@@ -176,3 +176,83 @@ fn temporaries_of_dead_runs_are_removed() {
     assert!(!stale.exists());
     assert!(live.exists());
 }
+
+#[test]
+fn a_row_cut_inside_its_last_field_is_no_row_and_its_job_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = ResultsTable::new(dir.path().join("results.csv"));
+    table.append(&full_row("a", &[("auc", "0.9")])).unwrap();
+    table
+        .append(&full_row("b", &[("microcal_version", "0.1.0")]))
+        .unwrap();
+    let whole = fs::read(&table.path).unwrap();
+    // Every cut of the last row's final bytes (its check, or further into the row) is
+    // caught, as `truncate -s -N` or a short write on a full disk leaves it.
+    for cut in 2..12 {
+        fs::write(&table.path, &whole[..whole.len() - cut]).unwrap();
+        let ids = table.job_ids().unwrap();
+        assert_eq!(ids.len(), 1, "cut {cut}: {ids:?}");
+        assert!(ids.contains("a"));
+    }
+    // The next append cuts the fragment off and the job's row is written again.
+    table
+        .append(&full_row("b", &[("microcal_version", "0.1.0")]))
+        .unwrap();
+    let (_, rows) = table.read().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].get("microcal_version"), Some("0.1.0"));
+    // Only the line end missing: the row is whole, and stays.
+    fs::write(&table.path, &whole[..whole.len() - 1]).unwrap();
+    assert_eq!(table.job_ids().unwrap().len(), 2);
+}
+
+#[test]
+fn rows_written_before_checks_still_read_and_gain_one_on_the_next_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    fs::write(
+        &path,
+        "time,experiment,file,job_id,status,auc\nt,e,f,old,ok,0.5\n",
+    )
+    .unwrap();
+    let table = ResultsTable::new(&path);
+    assert_eq!(table.job_ids().unwrap().len(), 1);
+    table.append(&full_row("new", &[("auc", "0.7")])).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.lines().next().unwrap().ends_with(",row_check"),
+        "{text}"
+    );
+    let (header, rows) = table.read().unwrap();
+    assert!(!header.iter().any(|h| h == "row_check"), "internal column");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].get("auc"), Some("0.5"));
+}
+
+#[test]
+fn an_edited_row_is_an_error_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = ResultsTable::new(dir.path().join("results.csv"));
+    table.append(&full_row("a", &[("auc", "0.9")])).unwrap();
+    table.append(&full_row("b", &[("auc", "0.8")])).unwrap();
+    let text = fs::read_to_string(&table.path).unwrap();
+    fs::write(&table.path, text.replacen("0.9", "0.99", 1)).unwrap();
+    let err = table.read().unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("row_check"), "{err}");
+}
+
+#[test]
+fn formula_cells_are_escaped_on_disk_and_read_back_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = ResultsTable::new(dir.path().join("results.csv"));
+    let formula = "=HYPERLINK(\"http://evil\",\"x\")";
+    table
+        .append(&full_row("a", &[("experiment", formula), ("loss", "-0.5")]))
+        .unwrap();
+    let text = fs::read_to_string(&table.path).unwrap();
+    assert!(text.contains("\"'=HYPERLINK("), "{text}");
+    assert!(text.contains(",-0.5,"), "numbers stay numbers: {text}");
+    let (_, rows) = table.read().unwrap();
+    assert_eq!(rows[0].get("experiment"), Some(formula));
+    assert_eq!(rows[0].get("loss"), Some("-0.5"));
+}

@@ -354,6 +354,12 @@ fn run_tasks(
     options: &RunOptions,
     label: &str,
 ) -> Result<Vec<workers::Outcome>, RunError> {
+    let mut tables: Vec<&std::path::Path> = tasks.iter().map(|t| t.table).collect();
+    tables.sort();
+    tables.dedup();
+    for table in tables {
+        crate::results::prepare_table(table)?;
+    }
     let jobs: Vec<&Job> = tasks.iter().map(|t| t.job).collect();
     let workers = options
         .jobs

@@ -153,3 +153,28 @@ pub fn predict_matches_run(run_dir: &Path, images: &Path) -> Vec<(f64, String)> 
         })
         .collect()
 }
+
+/// A tiny Train/Test folder: bright blobs are positives.
+pub fn write_folder(root: &Path) {
+    for (split, n) in [("Train", 6), ("Test", 3)] {
+        for label in [0u8, 1] {
+            for i in 0..n {
+                let name = format!("m{i}_{label}.pgm");
+                write_pgm(
+                    &root.join(split).join(label.to_string()).join(name),
+                    16,
+                    16,
+                    |y, x| {
+                        let base = 60 + (i * 7 + y * 3 + x * 5) % 40;
+                        (base
+                            + if label == 1 && (6..10).contains(&y) {
+                                90
+                            } else {
+                                0
+                            }) as u8
+                    },
+                );
+            }
+        }
+    }
+}
