@@ -157,6 +157,12 @@ fn a_table_with_legacy_ids_is_migrated_without_touching_a_metric() {
         fs::rename(runs.join(&job.id), runs.join(&old)).unwrap();
     }
     legacy = legacy.replace(",../data,", &format!(",{absolute},"));
+    // Nor did the old scheme end its rows with a check (the last field).
+    legacy = legacy
+        .lines()
+        .map(|line| format!("{}\n", line.rsplit_once(',').unwrap().0))
+        .collect();
+    assert!(today.lines().next().unwrap().ends_with(",row_check"));
     assert_ne!(legacy, today);
     fs::write(&table, &legacy).unwrap();
 
