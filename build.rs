@@ -1,14 +1,21 @@
 //! Embeds the git revision the binary is built from (`MICROCAL_GIT_REV`, e.g. `53d40c6` or
 //! `53d40c6-dirty`), so that every results row says which code produced it wherever the
 //! experiment file lives, and `--version` shows it. "Dirty" means uncommitted changes in
-//! what is compiled (src, build.rs, Cargo.toml, Cargo.lock, assets), not in results/ or
+//! what is compiled (src, crates, build.rs, Cargo.toml, Cargo.lock, assets), not in results/ or
 //! experiments/, which change every time experiments run. Outside a git checkout the
 //! revision is `unknown`.
 
 use std::path::Path;
 use std::process::Command;
 
-const CODE: &[&str] = &["src", "build.rs", "Cargo.toml", "Cargo.lock", "assets"];
+const CODE: &[&str] = &[
+    "src",
+    "crates",
+    "build.rs",
+    "Cargo.toml",
+    "Cargo.lock",
+    "assets",
+];
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;

@@ -153,11 +153,31 @@ pub fn matmul(seconds: f64) {
         ("conv3", 225, 128, 576),
         ("conv4", 49, 128, 1152),
     ];
-    let mut all = Vec::new();
+    let path = crate::engine::simd::active();
+    println!(
+        "SIMD path: {} (MICROCAL_SIMD chooses among: {})",
+        path.name(),
+        available_paths()
+    );
+    let mut all = vec![format!("simd={}", path.name())];
+    for other in crate::engine::simd::SimdPath::available() {
+        let peak = crate::engine::fma_peak_gflops(other, seconds.min(1.0));
+        println!(
+            "FMA peak of one core, {} (register-only loop): {peak:.1} GFLOP/s",
+            other.name()
+        );
+        all.push(format!("peak_gflops_{}={peak:.1}", other.name()));
+    }
+    let peak = crate::engine::fma_peak_gflops(path, seconds.min(1.0));
     for (layer, m, n, k) in shapes {
         let gflops = crate::engine::matmul_gflops(m, n, k, seconds);
-        println!("{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s");
+        let share = 100.0 * gflops / peak;
+        println!(
+            "{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s, {share:.0}% of the {} peak",
+            path.name()
+        );
         all.push(format!("gflops_{layer}={gflops:.1}"));
+        all.push(format!("peak_pct_{layer}={share:.0}"));
     }
     println!("{}", all.join(" "));
 }
@@ -174,8 +194,10 @@ pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
         .data;
     let labels: Vec<f32> = subset.samples.iter().map(|s| s.label as f32).collect();
     println!(
-        "reference CNN ({parameters} parameters), {n} images from {source}, batch 32, {} threads",
-        rayon::current_num_threads()
+        "reference CNN ({parameters} parameters), {n} images from {source}, batch 32, {} threads, SIMD path {} (of {})",
+        rayon::current_num_threads(),
+        crate::engine::simd::active().name(),
+        available_paths()
     );
     let (train, infer) = super::cnn_throughput(&layers, 60, (&images, &labels), 0, repeats);
     let rates = |runs: &[super::Throughput]| {
@@ -199,6 +221,18 @@ pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
         infer.len(),
         rates(&infer)
     );
-    println!("train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0}");
+    println!(
+        "train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0} simd={}",
+        crate::engine::simd::active().name()
+    );
     Ok(())
+}
+
+/// The SIMD paths this CPU supports, for the benchmarks' headers.
+fn available_paths() -> String {
+    crate::engine::simd::SimdPath::available()
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
+    microcal::engine::simd::select()?;
     let overrides = args
         .set
         .iter()

@@ -263,6 +263,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
+    microcal::engine::simd::select()?;
     match args.command {
         Command::Wavelet {
             family,

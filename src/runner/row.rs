@@ -36,6 +36,9 @@ pub(super) fn build(
             .unwrap_or_default(),
     );
     row.push("git_rev", crate::GIT_REV);
+    // The instruction-set path the engine ran on: avx2 and avx512 give the same numbers,
+    // portable differs in the last bits.
+    row.push("simd", crate::engine::simd::active().name());
     row.push("seed", job.seed);
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
     if let Some(tag) = job.search {

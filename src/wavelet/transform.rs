@@ -283,9 +283,9 @@ fn analyze<const K: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function is compiled for.
+        if crate::engine::simd::active() >= crate::engine::simd::SimdPath::Avx2 {
+            // SAFETY: the active SIMD path is one the CPU supports, and avx2 and avx512 both
+            // include AVX2 and FMA, the features the function is compiled for.
             return unsafe { analyze_avx2_fma(x, axis, filters, outputs) };
         }
     }

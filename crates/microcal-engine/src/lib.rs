@@ -1,8 +1,13 @@
-//! The numerical engine: dfdx tensors, our optimiser, and the networks built on them.
+//! microcal's numerical engine: dfdx tensors, our own ops and optimiser, and the networks
+//! built on them.
 //!
-//! This is the only module that names dfdx types; models hand it plain `f32` slices and get
-//! plain numbers back, so the engine can change (custom kernels, another crate) without
-//! touching the rest.
+//! This crate is the only code of microcal that names dfdx types or CPU intrinsics; the
+//! application hands it plain `f32` slices and layer specs and gets plain numbers back, so
+//! the engine can change (custom kernels, another tensor crate) without touching the rest.
+//!
+//! API: build a network from layer specs ([`ConvNet::new`], [`DenseNet`]), train a step
+//! and evaluate through them, get and set parameters; [`simd`] says which instruction set
+//! the kernels run on; [`rng`] is the one seeded generator every random choice uses.
 
 mod adam;
 mod blocks;
@@ -16,6 +21,9 @@ mod layer;
 mod layout;
 mod linalg;
 mod maxpool;
+mod peak;
+pub mod rng;
+pub mod simd;
 mod taps;
 mod winograd;
 
@@ -23,6 +31,7 @@ pub use adam::Adam;
 pub use cnn::ConvNet;
 pub use dense::DenseNet;
 pub use layer::Layer;
+pub use peak::fma_peak_gflops;
 
 /// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
 /// repeated for at least `min_seconds` after one untimed product.

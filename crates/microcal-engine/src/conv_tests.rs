@@ -1,7 +1,7 @@
 //! Tests of the convolution and pooling ops against finite differences and f64 definitions.
 
 use super::*;
-use crate::engine::maxpool::maxpool2;
+use crate::maxpool::maxpool2;
 use crate::rng::Rng;
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
