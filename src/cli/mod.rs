@@ -10,11 +10,7 @@ use std::process::ExitCode;
 /// ends the process quietly, as it does any Unix tool. Rust ignores the signal, which turns
 /// every `println!` after the reader has gone into a panic ("failed printing to stdout").
 pub fn end_quietly_on_closed_pipe() {
-    #[cfg(unix)]
-    // SAFETY: resetting a signal's disposition to its default, once, before any output.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    sigpipe::reset();
 }
 
 /// Structured logs on stderr; `RUST_LOG` chooses the level (default: warnings only, so

@@ -139,9 +139,7 @@ fn a_symlinked_table_is_written_through_the_link() {
 fn a_fifo_or_folder_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.csv");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo reads a valid NUL-terminated path and has no other effect.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     let err = ResultsTable::new(&fifo).job_ids().unwrap_err().to_string();
     assert!(err.contains("named pipe"), "{err}");
     let err = ResultsTable::new(dir.path())

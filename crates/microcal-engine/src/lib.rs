@@ -15,8 +15,10 @@ mod cnn;
 mod conv;
 mod dense;
 mod dropout;
+mod gram;
 mod groups;
 mod kernel;
+pub mod lanes;
 mod layer;
 mod layout;
 mod linalg;
@@ -30,6 +32,7 @@ mod winograd;
 pub use adam::Adam;
 pub use cnn::ConvNet;
 pub use dense::DenseNet;
+pub use gram::gram;
 pub use layer::Layer;
 pub use peak::fma_peak_gflops;
 

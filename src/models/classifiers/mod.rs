@@ -246,41 +246,18 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// `a · bᵀ` for row-major `a` (m × k) and `b` (n × k): an m × n row-major matrix, by the
-/// `matrixmultiply` crate's blocked kernels.
+/// `a · bᵀ` for row-major `a` (m × k) and `b` (n × k): an m × n row-major matrix (the
+/// engine's product, see `microcal_engine::gram`).
 fn gram(a: &Matrix, b: &Matrix) -> Vec<f32> {
     assert_eq!(a.cols, b.cols, "rows of equal width");
-    let (m, k, n) = (a.rows, a.cols, b.rows);
     assert!(
-        a.data.len() == m * k && b.data.len() == n * k,
+        a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols,
         "matrix shapes match their data"
     );
-    let mut out = vec![0.0f32; m * n];
-    if m == 0 || n == 0 {
-        return out;
+    if a.cols == 0 {
+        return vec![0.0; a.rows * b.rows];
     }
-    // SAFETY: `a` is m × k with row stride k, `b` read as its transpose is k × n (element
-    // (p, j) at j·k + p), `out` is m × n with row stride n; all three buffers have exactly
-    // those lengths (asserted above, and the allocation), so every index the kernel forms is in bounds.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.data.as_ptr(),
-            k as isize,
-            1,
-            b.data.as_ptr(),
-            1,
-            k as isize,
-            0.0,
-            out.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-    out
+    crate::engine::gram(&a.data, &b.data, a.cols)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! Our own code because smartcore 0.7's SVC is ~100× slower than scikit-learn here (and keeps
 //! only the first n_samples features of each vector) and linfa-svm 0.8 ~8×. The kernel matrix
-//! of the training rows is computed once, as one matrix product (`matrixmultiply`), which
+//! of the training rows is computed once, as one matrix product (the engine's, `gram`), which
 //! bounds the training set by memory: n² × 4 bytes (the memory estimate counts it).
 
 use serde::{Deserialize, Serialize};
