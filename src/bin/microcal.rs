@@ -128,6 +128,18 @@ enum Command {
         #[command(subcommand)]
         what: DataCommand,
     },
+    /// Is A better than B on the same images? DeLong's test for the two ROC AUCs and
+    /// McNemar's exact test for the two accuracies (last line machine-readable).
+    Compare {
+        /// Results table.
+        #[arg(long, default_value = "results/results.csv")]
+        results: PathBuf,
+        /// A job id, or filters KEY=VALUE[,KEY=VALUE...] selecting a group of jobs, pooled as
+        /// each image's mean score over the group (e.g. experiment=seed-cnn).
+        a: String,
+        /// The other side, likewise.
+        b: String,
+    },
     /// Score images with a trained job of any kind (network, classifier, baseline): one line
     /// per image (path, score, label).
     Predict {
@@ -272,6 +284,11 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Compare { results, a, b } => {
+            let comparison = microcal::results::compare::compare(&results, &a, &b)?;
+            print!("{}", comparison.to_text());
+            Ok(())
+        }
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
             microcal::cli::completions::write_completions(shell, Args::command(), &mut out);

@@ -1,6 +1,8 @@
 //! Binary classification metrics, defined as scikit-learn defines them (checked against it
 //! on fixtures), so our numbers can sit next to the Python stack's.
 
+pub mod paired;
+
 use serde::Serialize;
 
 /// Counts at a threshold.

@@ -68,3 +68,20 @@ fn write_csv<T: Serialize>(path: &Path, records: &[T]) -> Result<(), ResultsErro
         cause,
     })
 }
+
+/// One job's scored images: (path, label, score) of its evaluation set.
+pub(crate) fn read_predictions(run_dir: &Path) -> Option<Vec<(String, u8, f64)>> {
+    let mut reader = csv::Reader::from_path(run_dir.join("predictions.csv")).ok()?;
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let r = record.ok()?;
+        if r.get(3) == Some("eval") {
+            out.push((
+                r.get(0)?.to_string(),
+                r.get(1)?.parse().ok()?,
+                r.get(2)?.parse().ok()?,
+            ));
+        }
+    }
+    Some(out)
+}

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::artefacts::read_predictions;
 use super::plots::{self, History, MeanRoc, RocCurve, SampleImage};
 use super::report::{group_rows, Filter};
 use super::{ResultsError, ResultsTable, Row};
@@ -11,23 +12,6 @@ use crate::metrics::{roc_auc, roc_curve};
 
 /// Most mean curves drawn in one figure (the palette's colours).
 const MAX_CURVES: usize = 8;
-
-/// One job's scored images: (path, label, score) of its evaluation set.
-fn read_predictions(run_dir: &Path) -> Option<Vec<(String, u8, f64)>> {
-    let mut reader = csv::Reader::from_path(run_dir.join("predictions.csv")).ok()?;
-    let mut out = Vec::new();
-    for record in reader.records() {
-        let r = record.ok()?;
-        if r.get(3) == Some("eval") {
-            out.push((
-                r.get(0)?.to_string(),
-                r.get(1)?.parse().ok()?,
-                r.get(2)?.parse().ok()?,
-            ));
-        }
-    }
-    Some(out)
-}
 
 fn read_history(run_dir: &Path) -> Option<History> {
     let mut reader = csv::Reader::from_path(run_dir.join("history.csv")).ok()?;

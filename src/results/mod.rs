@@ -3,6 +3,7 @@
 mod artefacts;
 pub mod cells;
 mod claims;
+pub mod compare;
 pub mod figures;
 mod merge;
 pub mod plots;
