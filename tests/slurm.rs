@@ -354,3 +354,46 @@ fn a_slurm_stop_ends_its_own_processes_by_pid_and_nothing_else() {
     decoy.kill().unwrap();
     decoy.wait().unwrap();
 }
+
+#[test]
+#[ignore = "needs Slurm (slurmctld, slurmd, munge) and root; .ci/run installs them and runs it"]
+fn rerun_failed_through_slurm_replaces_only_the_failed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("experiments/quickstart.toml");
+    let table = dir.path().join("results.csv");
+    let local = microcal_run(&[
+        file.to_str().unwrap(),
+        "--results",
+        table.to_str().unwrap(),
+        "--set",
+        "train.epochs=2",
+    ]);
+    assert!(local.status.success(), "{}", stderr(&local));
+    let want = numbers(&table);
+    let ids: Vec<String> = want.keys().cloned().collect();
+    let t = microcal::results::ResultsTable::new(&table);
+    let (_, rows) = t.read().unwrap();
+    for row in rows.iter().filter(|r| r.get("job_id") == Some(&ids[2])) {
+        let mut failed = row.clone();
+        failed.push("status", "failed");
+        t.upsert(&failed).unwrap();
+    }
+    let cluster = Cluster::start(&dir.path().join("cluster"));
+    let mut c = cluster.command(env!("CARGO_BIN_EXE_microcal-run"));
+    c.args([
+        "--launcher",
+        "slurm",
+        "--tasks",
+        "2",
+        "--wait",
+        "--rerun-failed",
+        "--results",
+        table.to_str().unwrap(),
+        "--set",
+        "train.epochs=2",
+        file.to_str().unwrap(),
+    ]);
+    let out = c.current_dir(repo()).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_same(&numbers(&table), &want, "after --rerun-failed on Slurm");
+}

@@ -34,6 +34,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let options = RunOptions {
         results: args.results.clone(),
         force: args.force,
+        rerun_failed: args.rerun_failed,
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         jobs: args.jobs.map(|n| n as usize),
         shard: args.shard,
@@ -90,6 +91,7 @@ fn submit_to_slurm(experiments: &[Experiment], args: &Args) -> Result<ExitCode> 
         sbatch: args.sbatch.clone(),
         overrides: args.set.clone(),
         results: args.results.clone(),
+        rerun_failed: args.rerun_failed,
     };
     let report = launch_slurm(experiments, &launch)?;
     if args.dry_run {

@@ -309,9 +309,10 @@ fn run(args: Args) -> Result<()> {
         Command::MergeTables { into, parts } => {
             let m = microcal::results::merge_tables(&into, &parts)?;
             println!(
-                "{}: {} rows added, {} already there",
+                "{}: {} rows added, {} failed rows replaced, {} already there",
                 into.display(),
                 m.added,
+                m.replaced,
                 m.already
             );
             Ok(())

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Re-run jobs already in the table (their rows are replaced).
     #[arg(long)]
     pub force: bool,
+    /// Re-run only the jobs whose rows say failed or diverged (their rows are replaced; ok
+    /// rows are untouched). Works with --launcher slurm too.
+    #[arg(long, conflicts_with = "force")]
+    pub rerun_failed: bool,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,

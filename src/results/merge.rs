@@ -11,15 +11,20 @@ pub struct Merged {
     pub added: usize,
     /// Rows whose job the main table already had (merged before, or run twice).
     pub already: usize,
+    /// Rows that replaced a failed or diverged row of the same job (`--rerun-failed`).
+    pub replaced: usize,
 }
 
-/// Appends to `main` every row of `parts` whose job it does not have yet, moving each such
-/// job's artefacts folder (`runs/<id>` beside the part) beside `main` first. Missing parts are
+/// Appends to `main` every row of `parts` whose job it does not have yet, and replaces a row
+/// that says failed or diverged by a part's `ok` row of the same job, moving each such job's
+/// artefacts folder (`runs/<id>` beside the part) beside `main` first. Missing parts are
 /// skipped (a task that never started wrote none). Merging again adds nothing.
 pub fn merge_tables(main: &Path, parts: &[PathBuf]) -> Result<Merged, ResultsError> {
     let table = ResultsTable::new(main);
     let target = table.file()?;
     let mut have = table.job_ids()?;
+    let ok = table.done_ids(true)?;
+    let mut failed: std::collections::HashSet<String> = have.difference(&ok).cloned().collect();
     let mut merged = Merged::default();
     for part in parts.iter().filter(|p| p.exists()) {
         let (header, rows) = ResultsTable::new(part).read()?;
@@ -30,11 +35,18 @@ pub fn merge_tables(main: &Path, parts: &[PathBuf]) -> Result<Merged, ResultsErr
             let Some(id) = row.get("job_id").map(str::to_string) else {
                 continue;
             };
-            if have.contains(&id) {
+            let replaces = failed.contains(&id) && row.get("status") == Some("ok");
+            if have.contains(&id) && !replaces {
                 merged.already += 1;
                 continue;
             }
             let (from, to) = (run_dir(part, &id), run_dir(&target, &id));
+            if replaces && from.is_dir() && to.is_dir() {
+                std::fs::remove_dir_all(&to).map_err(|cause| ResultsError::Write {
+                    path: to.clone(),
+                    cause,
+                })?;
+            }
             if from.is_dir() && !to.exists() {
                 if let Some(parent) = to.parent() {
                     std::fs::create_dir_all(parent).map_err(|cause| ResultsError::Write {
@@ -47,9 +59,15 @@ pub fn merge_tables(main: &Path, parts: &[PathBuf]) -> Result<Merged, ResultsErr
                     cause,
                 })?;
             }
-            table.append(&row)?;
+            if replaces {
+                table.upsert(&row)?;
+                failed.remove(&id);
+                merged.replaced += 1;
+            } else {
+                table.append(&row)?;
+                merged.added += 1;
+            }
             have.insert(id);
-            merged.added += 1;
         }
     }
     Ok(merged)

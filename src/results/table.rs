@@ -64,9 +64,17 @@ impl ResultsTable {
 
     /// Ids of every job already in the table.
     pub fn job_ids(&self) -> Result<HashSet<String>, ResultsError> {
+        self.done_ids(false)
+    }
+
+    /// Ids of the jobs that count as done: every job in the table, or with `only_ok` (for
+    /// `--rerun-failed`) only those whose row says `ok`, so that failed and diverged jobs
+    /// run again.
+    pub fn done_ids(&self, only_ok: bool) -> Result<HashSet<String>, ResultsError> {
         let (_, rows) = self.read()?;
         Ok(rows
             .iter()
+            .filter(|r| !only_ok || r.get("status") == Some("ok"))
             .filter_map(|r| r.get("job_id").map(str::to_string))
             .collect())
     }

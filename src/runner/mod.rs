@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub results: Option<PathBuf>,
     /// Re-run jobs already in the table (their rows are replaced).
     pub force: bool,
+    /// Re-run only the jobs whose rows say failed or diverged (their rows are replaced).
+    pub rerun_failed: bool,
     /// Draw progress bars (on a terminal).
     pub progress: bool,
     /// Jobs run at once (None: as many as the cores allow for the jobs' own threads).
@@ -205,7 +207,10 @@ pub fn plan_experiments(
     let mut read: HashMap<PathBuf, std::collections::HashSet<String>> = HashMap::new();
     let mut ids_in = |path: &PathBuf| -> Result<std::collections::HashSet<String>, RunError> {
         if !read.contains_key(path) {
-            read.insert(path.clone(), ResultsTable::new(path).job_ids()?);
+            read.insert(
+                path.clone(),
+                ResultsTable::new(path).done_ids(options.rerun_failed)?,
+            );
         }
         Ok(read[path].clone())
     };
@@ -366,7 +371,11 @@ fn run_tasks(
         .unwrap_or_else(|| workers::default_workers(&jobs, rayon::current_num_threads()))
         .clamp(1, tasks.len().max(1));
     let bars = bars::Bars::new(tasks.len(), workers, options.progress, label);
-    let outcomes = workers::run_jobs(tasks, experiments, workers, options.force, &bars);
+    let replace = workers::Replace {
+        force: options.force,
+        failed: options.rerun_failed,
+    };
+    let outcomes = workers::run_jobs(tasks, experiments, workers, replace, &bars);
     bars.finish();
     outcomes
 }

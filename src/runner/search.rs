@@ -203,9 +203,9 @@ fn run_list(
     cache: &mut DataCache,
     summary: &mut RunSummary,
 ) -> Result<(), RunError> {
-    let mut done = ResultsTable::new(table).job_ids()?;
+    let mut done = ResultsTable::new(table).done_ids(options.rerun_failed)?;
     for other in &options.done_in {
-        done.extend(ResultsTable::new(other).job_ids()?);
+        done.extend(ResultsTable::new(other).done_ids(options.rerun_failed)?);
     }
     summary.planned += jobs.len();
     let mut tasks = Vec::new();

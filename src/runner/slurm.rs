@@ -65,6 +65,9 @@ pub struct SlurmLaunch {
     pub overrides: Vec<String>,
     /// `--results`, if given.
     pub results: Option<PathBuf>,
+    /// `--rerun-failed`: tasks rerun the jobs whose rows say failed or diverged, and the
+    /// merge replaces those rows.
+    pub rerun_failed: bool,
 }
 
 /// The outcome of a launch.
@@ -173,7 +176,7 @@ pub fn launch_slurm(
     let array_script = format!(
         "#!/bin/bash\n#SBATCH --job-name=microcal\n#SBATCH --array=0-{last}\n#SBATCH --output={log}\n{resources}\
          set -euo pipefail\ncd {cwd}\n\
-         exec {me} --no-progress --shard \"$SLURM_ARRAY_TASK_ID/{n}\" \\\n  --results {folder}/task-\"$SLURM_ARRAY_TASK_ID\"/results.csv \\\n  --done-in {table} {sets}{files}\n",
+         exec {me} --no-progress --shard \"$SLURM_ARRAY_TASK_ID/{n}\" \\\n  --results {folder}/task-\"$SLURM_ARRAY_TASK_ID\"/results.csv \\\n  --done-in {table} {rerun}{sets}{files}\n",
         last = n - 1,
         log = folder.join("task-%a.log").display(),
         resources = resource_lines(settings.as_ref(), &launch.sbatch),
@@ -182,6 +185,11 @@ pub fn launch_slurm(
         folder = f(&folder),
         table = f(&table),
         sets = sets.iter().map(|s| format!("{s} ")).collect::<String>(),
+        rerun = if launch.rerun_failed {
+            "--rerun-failed "
+        } else {
+            ""
+        },
         files = files.join(" "),
     );
     let merge_script = format!(

@@ -96,7 +96,7 @@ pub(super) fn run_jobs(
     tasks: &[Task],
     experiments: usize,
     workers: usize,
-    force: bool,
+    replace: Replace,
     bars: &Bars,
 ) -> Result<Vec<Outcome>, RunError> {
     let cores = rayon::current_num_threads();
@@ -120,8 +120,9 @@ pub(super) fn run_jobs(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(task) = tasks.get(i) else { break };
                     let table = ResultsTable::new(task.table.to_path_buf());
-                    let result = pool
-                        .install(|| run_one(worker, task.job, &task.dataset, &table, force, bars));
+                    let result = pool.install(|| {
+                        run_one(worker, task.job, &task.dataset, &table, replace, bars)
+                    });
                     let mut all = outcome.lock().unwrap_or_else(|p| p.into_inner());
                     let o = &mut all[task.experiment];
                     match result {
@@ -151,13 +152,21 @@ pub(super) fn run_jobs(
     Ok(outcome.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
+/// Which rows a run replaces: every row of its jobs (`--force`), or those that say failed
+/// or diverged (`--rerun-failed`); otherwise rows are only appended.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Replace {
+    pub force: bool,
+    pub failed: bool,
+}
+
 /// Claims, runs and records one job.
 fn run_one(
     worker: usize,
     job: &Job,
     dataset: &Dataset,
     table: &ResultsTable,
-    force: bool,
+    replace: Replace,
     bars: &Bars,
 ) -> Result<JobEnd, RunError> {
     let table_file = table.file()?;
@@ -165,8 +174,9 @@ fn run_one(
         ClaimOutcome::Claimed(claim) => claim,
         ClaimOutcome::Busy => return Ok(JobEnd::Elsewhere),
     };
-    // Another process may have written the row after this one planned.
-    if !force && claim.marked_done() && table.job_ids()?.contains(&job.id) {
+    // Another process may have written the row after this one planned (with
+    // --rerun-failed: an ok row).
+    if !replace.force && claim.marked_done() && table.done_ids(replace.failed)?.contains(&job.id) {
         return Ok(JobEnd::Elsewhere);
     }
     let cfg = &job.config.data;
@@ -193,7 +203,7 @@ fn run_one(
             &done.outcome.model.encode(),
         )?;
     }
-    if force {
+    if replace.force || replace.failed {
         table.upsert(&row)?;
     } else {
         table.append(&row)?;
