@@ -128,6 +128,20 @@ enum Command {
         #[command(subcommand)]
         what: DataCommand,
     },
+    /// How far the files' sweeps have got: done, running (claimed: host and pid or Slurm
+    /// task, since when), failed (with the error), to do, and an ETA. Read-only; the last
+    /// line is machine-readable (done=… running=… failed=… todo=…).
+    Status {
+        /// Results table instead of the one each file names.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// The `--set` overrides the sweep was started with (they decide its job ids).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Experiment files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Is A better than B on the same images? DeLong's test for the two ROC AUCs and
     /// McNemar's exact test for the two accuracies (last line machine-readable).
     Compare {
@@ -284,6 +298,27 @@ fn run(args: Args) -> Result<()> {
             image,
         } => print_wavelet(&family, level, format, &image),
         Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Status {
+            results,
+            set,
+            files,
+        } => {
+            let overrides = set
+                .iter()
+                .map(|s| microcal::config::parse_override(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let experiments = files
+                .iter()
+                .map(|f| Experiment::load(f, &overrides))
+                .collect::<Result<Vec<_>, _>>()?;
+            let states = microcal::runner::status(
+                &experiments,
+                results.as_deref(),
+                &mut DataCache::default(),
+            )?;
+            print!("{}", microcal::runner::render_status(&states));
+            Ok(())
+        }
         Command::Compare { results, a, b } => {
             let comparison = microcal::results::compare::compare(&results, &a, &b)?;
             print!("{}", comparison.to_text());

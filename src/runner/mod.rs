@@ -7,11 +7,13 @@ mod predict;
 mod row;
 mod search;
 mod slurm;
+mod status;
 mod workers;
 
 pub use migrate::{legacy_job_id, migrate_ids, Migration};
 pub use predict::{predict_paths, sample_sheet};
 pub use slurm::{launch_slurm, SlurmError, SlurmLaunch, SlurmReport};
+pub use status::{render as render_status, status, FileStatus};
 pub use workers::Shard;
 
 pub use row::timestamp_utc;
