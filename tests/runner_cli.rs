@@ -362,3 +362,51 @@ fn a_closed_output_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+#[test]
+fn the_slurm_array_is_throttled_by_flag_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("throttled.toml");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(repo().join("experiments/quickstart.toml"))
+            .unwrap()
+            .replace("[output]", "[launcher.slurm]\nmax_running = 3\n\n[output]"),
+    )
+    .unwrap();
+    let table = dir.path().join("t.csv");
+    let script = |extra: &[&str]| {
+        let mut args = vec![
+            "--launcher",
+            "slurm",
+            "--tasks",
+            "5",
+            "--dry-run",
+            "--results",
+            table.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().unwrap());
+        let out = microcal_run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(
+        script(&[]).contains("#SBATCH --array=0-4%3\n"),
+        "{}",
+        script(&[])
+    );
+    assert!(script(&["--max-running", "2"]).contains("#SBATCH --array=0-4%2\n"));
+    let bad = microcal_run(&[
+        "--plan",
+        file.to_str().unwrap(),
+        "--set",
+        "launcher.slurm.max_running=0",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("launcher.slurm.max_running"),
+        "{}",
+        stderr(&bad)
+    );
+}

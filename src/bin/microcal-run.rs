@@ -92,6 +92,7 @@ fn submit_to_slurm(experiments: &[Experiment], args: &Args) -> Result<ExitCode> 
         overrides: args.set.clone(),
         results: args.results.clone(),
         rerun_failed: args.rerun_failed,
+        max_running: args.max_running,
     };
     let report = launch_slurm(experiments, &launch)?;
     if args.dry_run {

@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// With --launcher slurm: array tasks (each runs one shard of the job list).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub tasks: u32,
+    /// With --launcher slurm: at most N array tasks at once (Slurm's `%N` throttle); wins
+    /// over `[launcher.slurm] max_running`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub max_running: Option<u32>,
     /// With --launcher slurm: wait for the array and the merge, then count the jobs.
     #[arg(long)]
     pub wait: bool,

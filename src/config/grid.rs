@@ -148,18 +148,24 @@ impl Experiment {
             results_path: normalize(&base_dir(path).join(results)),
             search,
         };
+        let too_many = |key: &str, what: String| {
+            ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message: format!(
+                "{what}; a file may declare at most {MAX_JOBS} jobs (split the sweep into several files)"
+            ),
+        }
+        };
         let combinations = exp
             .axes
             .iter()
             .fold(1u64, |n, (_, values)| n.saturating_mul(values.len() as u64));
         if combinations > MAX_JOBS {
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key: "grid".to_string(),
-                message: format!(
-                    "expands to {combinations} combinations; a file may declare at most {MAX_JOBS} jobs (split the sweep into several files)"
-                ),
-            });
+            return Err(too_many(
+                "grid",
+                format!("expands to {combinations} combinations"),
+            ));
         }
         // Resolve every combination now so that errors surface before anything runs.
         let jobs: u64 = exp
@@ -176,13 +182,10 @@ impl Experiment {
             })
             .sum();
         if jobs > MAX_JOBS {
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key: "train.seeds".to_string(),
-                message: format!(
-                    "the file expands to {jobs} jobs (combinations × seeds × folds); at most {MAX_JOBS} are allowed (split the sweep into several files)"
-                ),
-            });
+            return Err(too_many(
+                "train.seeds",
+                format!("the file expands to {jobs} jobs (combinations × seeds × folds)"),
+            ));
         }
         if let Some(search) = &exp.search {
             super::search::check_space(&exp, search)?;

@@ -68,6 +68,8 @@ pub struct SlurmSettings {
     pub cpus_per_task: Option<u32>,
     /// Memory per node, as Slurm writes it (`4G`, `500M`).
     pub mem: Option<String>,
+    /// At most this many array tasks run at once (Slurm's `--array=…%N`), 1 to 10,000.
+    pub max_running: Option<u32>,
     /// Further sbatch options, each as `--option=value`.
     #[serde(default)]
     pub extra: Vec<String>,

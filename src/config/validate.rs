@@ -360,6 +360,9 @@ fn validate_slurm(s: &SlurmSettings) -> Result<(), (String, String)> {
     if s.cpus_per_task == Some(0) || s.cpus_per_task.is_some_and(|c| c > 4096) {
         return fail("cpus_per_task", "must be between 1 and 4096".into());
     }
+    if s.max_running == Some(0) || s.max_running.is_some_and(|m| m > 10_000) {
+        return fail("max_running", "must be between 1 and 10000".into());
+    }
     if let Some(bad) = s
         .extra
         .iter()

@@ -68,6 +68,9 @@ pub struct SlurmLaunch {
     /// `--rerun-failed`: tasks rerun the jobs whose rows say failed or diverged, and the
     /// merge replaces those rows.
     pub rerun_failed: bool,
+    /// `--max-running`: at most this many array tasks at once (Slurm's `%N`); else
+    /// `[launcher.slurm] max_running`.
+    pub max_running: Option<u32>,
 }
 
 /// The outcome of a launch.
@@ -174,10 +177,15 @@ pub fn launch_slurm(
     });
     let f = |p: &Path| quote(&p.to_string_lossy());
     let array_script = format!(
-        "#!/bin/bash\n#SBATCH --job-name=microcal\n#SBATCH --array=0-{last}\n#SBATCH --output={log}\n{resources}\
+        "#!/bin/bash\n#SBATCH --job-name=microcal\n#SBATCH --array=0-{last}{throttle}\n#SBATCH --output={log}\n{resources}\
          set -euo pipefail\ncd {cwd}\n\
          exec {me} --no-progress --shard \"$SLURM_ARRAY_TASK_ID/{n}\" \\\n  --results {folder}/task-\"$SLURM_ARRAY_TASK_ID\"/results.csv \\\n  --done-in {table} {rerun}{sets}{files}\n",
         last = n - 1,
+        throttle = launch
+            .max_running
+            .or_else(|| settings.as_ref().and_then(|s| s.max_running))
+            .map(|m| format!("%{m}"))
+            .unwrap_or_default(),
         log = folder.join("task-%a.log").display(),
         resources = resource_lines(settings.as_ref(), &launch.sbatch),
         cwd = f(&cwd),
