@@ -163,6 +163,12 @@ fn a_slurm_array_gives_the_local_rows_and_resumes_after_a_killed_task() {
         "{}",
         stdout(&out)
     );
+    // The summary after --wait is `microcal status`'s, from the merged table.
+    assert!(
+        stdout(&out).contains("done=12 running=0 failed=0 todo=0"),
+        "{}",
+        stdout(&out)
+    );
     assert_same(&numbers(&table), &expected, "one array");
     for id in expected.keys() {
         assert!(table

@@ -117,11 +117,27 @@ fn submit_to_slurm(experiments: &[Experiment], args: &Args) -> Result<ExitCode> 
     );
     Ok(match report.counts {
         Some((ok, failed, missing)) => {
+            // The same account `microcal status` gives, from the merged table.
+            let states = microcal::runner::status(
+                experiments,
+                args.results.as_deref(),
+                &mut DataCache::default(),
+            )?;
+            print!("{}", microcal::runner::render_status(&states));
             println!(
                 "slurm: {} jobs: {} ran ({failed} of them failed), {missing} missing",
                 ok + failed + missing,
                 ok + failed
             );
+            if missing > 0 {
+                println!(
+                    "{missing} jobs have no row: their tasks may have hit their time limit or lost their node (see {}/task-*.log). Run the same command again to submit only those, with --sbatch=--time=HH:MM:SS (or [launcher.slurm] time) if they need longer.",
+                    report.folder.display()
+                );
+            }
+            if failed > 0 {
+                println!("{failed} jobs failed: add --rerun-failed to the same command to run only them again.");
+            }
             if failed + missing > 0 {
                 ExitCode::from(3)
             } else {
