@@ -300,9 +300,11 @@ fn a_search_runs_as_one_slurm_task_and_gives_the_local_rows() {
 fn a_slurm_stop_ends_its_own_processes_by_pid_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&dir.path().join("cluster"));
+    let log = dir.path().join("sleep-%j.out");
     let submit = cluster
         .command("sbatch")
-        .args(["--wrap", "sleep 300"])
+        .args(["--output", log.to_str().unwrap(), "--wrap", "sleep 300"])
+        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(submit.status.success(), "{}", stderr(&submit));
