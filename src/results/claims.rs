@@ -130,12 +130,8 @@ fn stale(holder: &str, path: &Path) -> bool {
             .and_then(|t| t.elapsed().ok())
             .unwrap_or_default()
     };
-    let mut parts = holder.split_whitespace();
-    match (
-        parts.next().and_then(|p| p.parse::<u32>().ok()),
-        parts.next(),
-    ) {
-        (Some(pid), Some(h)) if h == host() => match process_alive(pid) {
+    match parse_holder(holder) {
+        Some((pid, h)) if h == host() => match process_alive(pid) {
             Some(alive) => !alive,
             None => {
                 let old = age() > UNKNOWN_HOLDER_STALE_AFTER;
@@ -149,9 +145,23 @@ fn stale(holder: &str, path: &Path) -> bool {
                 old
             }
         },
-        (Some(_), Some(_)) => false,
-        _ => age().as_secs() > 60,
+        Some(_) => false,
+        None => age().as_secs() > 60,
     }
+}
+
+/// `pid host`, as a claim file holds it.
+fn parse_holder(text: &str) -> Option<(u32, &str)> {
+    let mut parts = text.split_whitespace();
+    Some((parts.next()?.parse().ok()?, parts.next()?))
+}
+
+/// The holder (pid, host) of the claim at `path` if the claim is not stale (see [`stale`]):
+/// what `microcal status` reports as running.
+pub fn live_holder(path: &Path) -> Option<(u32, String)> {
+    let text = fs::read_to_string(path).ok()?;
+    let (pid, host) = parse_holder(&text)?;
+    (!stale(&text, path)).then(|| (pid, host.to_string()))
 }
 
 /// Removes what killed runs left in the claims folder of `table`: their private
@@ -208,14 +218,7 @@ pub fn clean_stale_claims(table: &Path) -> usize {
 
 /// Whether a claim's holder is a process on this host that runs.
 fn holder_alive_here(holder: &str) -> bool {
-    let mut parts = holder.split_whitespace();
-    match (
-        parts.next().and_then(|p| p.parse::<u32>().ok()),
-        parts.next(),
-    ) {
-        (Some(pid), Some(h)) => h == host() && process_alive(pid) == Some(true),
-        _ => false,
-    }
+    parse_holder(holder).is_some_and(|(pid, h)| h == host() && process_alive(pid) == Some(true))
 }
 
 impl Drop for Claim {

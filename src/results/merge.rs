@@ -22,9 +22,17 @@ pub struct Merged {
 pub fn merge_tables(main: &Path, parts: &[PathBuf]) -> Result<Merged, ResultsError> {
     let table = ResultsTable::new(main);
     let target = table.file()?;
-    let mut have = table.job_ids()?;
-    let ok = table.done_ids(true)?;
-    let mut failed: std::collections::HashSet<String> = have.difference(&ok).cloned().collect();
+    let (_, rows) = table.read()?;
+    let mut have: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut failed = std::collections::HashSet::new();
+    for row in &rows {
+        if let Some(id) = row.get("job_id") {
+            have.insert(id.to_string());
+            if row.get("status") != Some("ok") {
+                failed.insert(id.to_string());
+            }
+        }
+    }
     let mut merged = Merged::default();
     for part in parts.iter().filter(|p| p.exists()) {
         let (header, rows) = ResultsTable::new(part).read()?;

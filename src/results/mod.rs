@@ -15,7 +15,7 @@ mod table;
 mod table_bench;
 
 pub use artefacts::{run_dir, write_artefacts, PredictionRecord};
-pub use claims::{claims_dir, clean_stale_claims, Claim, ClaimOutcome};
+pub use claims::{claims_dir, clean_stale_claims, live_holder, Claim, ClaimOutcome};
 pub use merge::{merge_tables, Merged};
 pub use preflight::prepare_table;
 pub use table::{ResultsTable, Row};

@@ -518,15 +518,17 @@ fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Row>), ResultsError> {
                 format!("line {line} repeats the header; remove it (rows are never written there by microcal)"),
             ));
         }
+        let pairs: Vec<(&str, &str)> = logical_pairs(&raw_header, &record).collect();
         let check = check_at.and_then(|i| record.get(i)).unwrap_or("");
-        if !is_whole(check, logical_pairs(&raw_header, &record)) {
+        if !is_whole(check, pairs.iter().copied()) {
             let line = record.position().map_or(0, |p| p.line());
             return Err(read_err(
                 path,
                 format!("line {line}: its `{ROW_CHECK}` does not match its values, so the row was edited or damaged after microcal wrote it; restore it, or empty its `{ROW_CHECK}` cell to accept the values as they are"),
             ));
         }
-        let columns = logical_pairs(&raw_header, &record)
+        let columns = pairs
+            .into_iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(h, v)| (h.to_string(), v.to_string()))
             .collect();

@@ -13,8 +13,7 @@ use std::time::SystemTime;
 
 use super::{experiment_jobs, DataCache, RunError};
 use crate::config::Experiment;
-use crate::host::{host_name, process_alive};
-use crate::results::{claims_dir, ResultsTable, Row};
+use crate::results::{claims_dir, live_holder, ResultsTable, Row};
 
 /// A job a live process holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,17 +72,18 @@ pub fn status(
         let mut rows: BTreeMap<String, Row> = BTreeMap::new();
         let tasks = task_tables(&table);
         // Task tables first: the main table's row wins where both have one.
+        let mut in_main = std::collections::HashSet::new();
         for path in tasks.iter().chain([&table]) {
             let (_, read) = ResultsTable::new(path).read()?;
             for row in read {
                 if let Some(id) = row.get("job_id").map(str::to_string) {
+                    if path == &table {
+                        in_main.insert(id.clone());
+                    }
                     rows.insert(id, row);
                 }
             }
         }
-        let (_, main_rows) = ResultsTable::new(&table).read()?;
-        let in_main: std::collections::HashSet<&str> =
-            main_rows.iter().filter_map(|r| r.get("job_id")).collect();
         let claims: Vec<(PathBuf, Option<usize>)> = std::iter::once((claims_dir(&table), None))
             .chain(tasks.iter().map(|t| (claims_dir(t), task_index(t))))
             .collect();
@@ -159,17 +159,12 @@ fn task_index(table: &Path) -> Option<usize> {
         .ok()
 }
 
-/// The claim of `job_id` in any of the claims folders, if its holder may still run: alive
-/// on this host, or on another host (which cannot be asked).
+/// The claim of `job_id` in any of the claims folders, unless it is stale (its process
+/// ended on this host; see `results::claims`).
 fn live_claim(claims: &[(PathBuf, Option<usize>)], job_id: &str) -> Option<Running> {
     claims.iter().find_map(|(dir, task)| {
         let path = dir.join(job_id);
-        let holder = std::fs::read_to_string(&path).ok()?;
-        let mut parts = holder.split_whitespace();
-        let (pid, host) = (parts.next()?.parse::<u32>().ok()?, parts.next()?);
-        if host == host_name() && process_alive(pid) == Some(false) {
-            return None;
-        }
+        let (pid, host) = live_holder(&path)?;
         let seconds = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .ok()
