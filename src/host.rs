@@ -59,6 +59,25 @@ pub fn physical_memory() -> Option<u64> {
     Some(system.total_memory()).filter(|&m| m > 0)
 }
 
+/// The machine a row was computed on, as its processor and core count say it
+/// ("AMD EPYC 9B14, 2 cores"): where a time or a SIMD path came from. Read once.
+pub fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        use sysinfo::{CpuRefreshKind, RefreshKind, System};
+        let system =
+            System::new_with_specifics(RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing()));
+        let brand = system
+            .cpus()
+            .first()
+            .map(|c| c.brand().trim().to_string())
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        format!("{brand}, {cores} cores")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ pub mod data;
 pub use microcal_engine as engine;
 pub mod host;
 pub mod metrics;
+pub mod mlflow;
 pub mod models;
 pub mod results;
 pub use microcal_engine::rng;

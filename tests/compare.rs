@@ -171,3 +171,55 @@ fn on_real_data_the_reference_cnn_beats_wavelet_svm_by_delong() {
     assert!((s["z"] - 3.15).abs() < 0.01, "{s:?}");
     assert!((s["p_delong"] - 0.0016).abs() < 0.0001, "{s:?}");
 }
+
+/// `report --against-best` gives each group the p that `compare` gives for it against the
+/// best group, each pooled over its seeds.
+#[test]
+fn against_best_is_compare_of_each_group_with_the_best() {
+    let out = microcal(&[
+        "report",
+        "--against-best",
+        "--format",
+        "csv",
+        "--jobs-of",
+        "experiments/seed_wavelet_ml.toml",
+        "--by",
+        "model.kind,model.classifier",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let p_col = header.iter().position(|h| *h == "p_vs_best").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][1], "random-forest");
+    assert_eq!(rows[0][p_col], "best");
+    let svm = rows.iter().find(|r| r[1] == "svm").unwrap();
+    let p: f64 = svm[p_col].parse().unwrap();
+    let compare = microcal(&[
+        "compare",
+        "experiment=seed-wavelet-ml,model.classifier=svm",
+        "experiment=seed-wavelet-ml,model.classifier=random-forest",
+    ]);
+    let last = stdout(&compare).lines().last().unwrap().to_string();
+    let p_delong: f64 = last
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("p_delong="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((p - p_delong).abs() < 1e-9, "{p} vs {last}");
+    assert!(p < 0.05, "the SVM is worse than the forest: {p}");
+    let md = stdout(&microcal(&[
+        "report",
+        "--against-best",
+        "--jobs-of",
+        "experiments/seed_wavelet_ml.toml",
+        "--by",
+        "model.kind,model.classifier",
+    ]));
+    assert!(
+        md.lines().next().unwrap().ends_with("| p vs best |") && md.contains("| 0.012 |"),
+        "{md}"
+    );
+}

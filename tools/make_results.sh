@@ -61,10 +61,15 @@ job=$("$MICROCAL" report --jobs-of "$(file seed-cnn)" --by job_id --format csv |
   --out "$stage/samples" --samples "$job" >/dev/null
 mv "$stage/samples/samples_$job.png" "$stage/figures/seed-cnn/"
 
+# The page of every row (microcal report --format html), written from inside results/ so
+# its links to each job's artefacts (runs/<job id>/) resolve beside it.
+microcal_path=$(cd "$(dirname "$MICROCAL")" && pwd)/$(basename "$MICROCAL")
+(cd results && "$microcal_path" report --results results.csv --format html) >"$stage/index.html"
+
 # Everything was drawn: replace the committed copies.
-for f in "$stage"/*.md "$stage"/*.csv; do
+for f in "$stage"/*.md "$stage"/*.csv "$stage"/index.html; do
   mv "$f" results/
 done
 rm -rf results/figures
 mv "$stage/figures" results/figures
-echo "results/*.md, results/*.csv and results/figures/ written"
+echo "results/*.md, results/*.csv, results/index.html and results/figures/ written"

@@ -9,8 +9,9 @@ use microcal::bench::reports;
 use microcal::cli;
 use microcal::config::Experiment;
 use microcal::data;
+use microcal::results::against_best::report_against_best;
 use microcal::results::report::{build_report, Filter, ReportFormat};
-use microcal::results::{figures, search_report, ResultsTable};
+use microcal::results::{figures, html, search_report, ResultsTable};
 use microcal::runner::{experiment_jobs, migrate_ids, predict_paths, sample_sheet, DataCache};
 use microcal::wavelet::{wavedec2, Array2, Wavelet};
 
@@ -104,6 +105,14 @@ enum Command {
         /// The metric `--best` and `--search-history` rank trials by (smaller is better for loss).
         #[arg(long, default_value = "auc")]
         metric: String,
+        /// Add each group's p against the best group scored on the same images (DeLong's
+        /// test; the HTML page always has it).
+        #[arg(long)]
+        against_best: bool,
+        /// Write the report to this file instead of standard output (an HTML page's links
+        /// to job artefacts then resolve from the file's folder).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Figures (PNG and SVG) per group of the results table: ROC curves with the mean and a
     /// ±1 s.d. band, summed confusion matrix, learning curves; optionally a sample sheet.
@@ -122,6 +131,11 @@ enum Command {
         search_history: bool,
         #[arg(long, default_value = "auc")]
         metric: String,
+    },
+    /// Send the results table elsewhere (MLflow).
+    Export {
+        #[command(subcommand)]
+        to: ExportCommand,
     },
     /// Inspect a data folder.
     Data {
@@ -256,6 +270,20 @@ enum Bench {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// Post one MLflow run per row (params: configuration; metrics: results, with the
+    /// per-epoch history as steps; tags: job_id, git_rev, data.fingerprint, status;
+    /// config.toml and predictions.csv as artefacts). Jobs already there are skipped.
+    Mlflow {
+        /// The tracking server, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI).
+        #[arg(long, value_name = "URI")]
+        tracking_uri: Option<String>,
+        #[command(flatten)]
+        select: Selection,
+    },
+}
+
+#[derive(Subcommand)]
 enum DataCommand {
     /// Counts, image formats, exact duplicates and mammograms shared by Train and Test.
     Check {
@@ -274,6 +302,8 @@ enum ReportFormatArg {
     Markdown,
     Latex,
     Csv,
+    /// One self-contained page (tables, figures, searches, provenance): see docs/reports.md.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -319,6 +349,13 @@ fn run(args: Args) -> Result<()> {
             print!("{}", microcal::runner::render_status(&states));
             Ok(())
         }
+        Command::Export {
+            to:
+                ExportCommand::Mlflow {
+                    tracking_uri,
+                    select,
+                },
+        } => export_mlflow(tracking_uri, &select),
         Command::Compare { results, a, b } => {
             let comparison = microcal::results::compare::compare(&results, &a, &b)?;
             print!("{}", comparison.to_text());
@@ -412,37 +449,50 @@ fn run(args: Args) -> Result<()> {
             format,
             best,
             metric,
+            against_best,
+            out,
         } => {
             let filters = select.filters()?;
             let Selection { results, by, .. } = select;
             let (header, rows) = ResultsTable::new(&results).read()?;
-            if let Some(n) = best {
+            let text = if let Some(n) = best {
                 let trials = search_report::trials(&rows, &filters, &metric);
                 anyhow::ensure!(
                     !trials.is_empty(),
                     "no search trials among the selected rows of {}",
                     results.display()
                 );
-                print!(
-                    "{}",
-                    search_report::best_table(&trials, n, &metric, metric != "loss")
-                );
-                return Ok(());
-            }
-            if rows.is_empty() {
-                anyhow::bail!(
-                    "{} has no rows (run some experiments first)",
-                    results.display()
-                );
-            }
-            let report = build_report(&header, &rows, by.as_deref(), &filters)?;
-            let format = match format {
-                ReportFormatArg::Markdown => ReportFormat::Markdown,
-                ReportFormatArg::Latex => ReportFormat::Latex,
-                ReportFormatArg::Csv => ReportFormat::Csv,
+                search_report::best_table(&trials, n, &metric, metric != "loss")
+            } else {
+                if rows.is_empty() {
+                    anyhow::bail!(
+                        "{} has no rows (run some experiments first)",
+                        results.display()
+                    );
+                }
+                let format = match format {
+                    ReportFormatArg::Markdown => ReportFormat::Markdown,
+                    ReportFormatArg::Latex => ReportFormat::Latex,
+                    ReportFormatArg::Csv => ReportFormat::Csv,
+                    ReportFormatArg::Html => {
+                        let page_dir = out.as_deref().map(|o| o.parent().unwrap_or(o));
+                        let options = html::HtmlOptions {
+                            by: by.as_deref(),
+                            filters: &filters,
+                            page_dir,
+                            metric: &metric,
+                        };
+                        return write_out(out.as_deref(), &html::html_report(&results, &options)?);
+                    }
+                };
+                let report = if against_best {
+                    report_against_best(&results, &header, &rows, by.as_deref(), &filters)?
+                } else {
+                    build_report(&header, &rows, by.as_deref(), &filters)?
+                };
+                report.render(format)
             };
-            print!("{}", report.render(format));
-            Ok(())
+            write_out(out.as_deref(), &text)
         }
         Command::Data {
             what:
@@ -520,6 +570,55 @@ fn print_wavelet(family: &str, level: usize, format: Format, path: &std::path::P
 }
 
 /// A benchmark duration: a number of seconds above 0 and at most an hour.
+fn export_mlflow(tracking_uri: Option<String>, select: &Selection) -> Result<()> {
+    let uri = tracking_uri
+        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok())
+        .context("name the MLflow server with --tracking-uri URI (or MLFLOW_TRACKING_URI)")?;
+    let filters = select.filters()?;
+    let (_, rows) = ResultsTable::new(&select.results).read()?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| filters.iter().all(|f| f.matches(r)))
+        .collect();
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no rows of {} to export",
+        select.results.display()
+    );
+    let client = microcal::mlflow::Client::new(&uri, std::time::Duration::from_secs(30))?;
+    let bar = cli::progress_bar(rows.len() as u64, "exporting to MLflow");
+    let summary =
+        microcal::mlflow::export_rows(&client, &select.results, &rows, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    println!(
+        "{uri}: {} runs posted, {} jobs already there, {} artefact files uploaded{}",
+        summary.exported,
+        summary.already,
+        summary.artefacts,
+        if summary.no_uploads > 0 {
+            format!(
+                " ({} runs store artefacts where microcal cannot upload; start the server with --serve-artifacts)",
+                summary.no_uploads
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// `text` into `out`, whole or not at all, or onto standard output.
+fn write_out(out: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match out {
+        Some(path) => microcal::results::write_whole(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),

@@ -92,6 +92,11 @@ pub fn compare(table: &Path, a: &str, b: &str) -> Result<Comparison, CompareErro
             identities.into_iter().collect::<Vec<_>>().join(" vs ")
         )));
     }
+    compare_sides(a, b)
+}
+
+/// DeLong's and McNemar's tests of two pooled sides on the images both scored.
+pub fn compare_sides(a: Side, b: Side) -> Result<Comparison, CompareError> {
     let mut labels = Vec::new();
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
     for (path, (label, score)) in &a.scores {
@@ -139,7 +144,7 @@ pub fn compare(table: &Path, a: &str, b: &str) -> Result<Comparison, CompareErro
 
 /// What a row's images were: the data's fingerprint and, for generated data, the settings
 /// that generated it (their fingerprint is the generator's version alone).
-fn data_identity(row: &Row) -> String {
+pub fn data_identity(row: &Row) -> String {
     [
         "data.fingerprint",
         "data.image_size",
@@ -194,10 +199,21 @@ fn side(
             table: table.to_path_buf(),
         });
     }
+    pooled(name, selector, &chosen, table)
+}
+
+/// The side made of `chosen` rows: each image's mean score over the rows' jobs, and the mean
+/// of their recorded thresholds.
+pub fn pooled(
+    name: &'static str,
+    selector: &str,
+    chosen: &[&Row],
+    table: &Path,
+) -> Result<Side, CompareError> {
     let mut sums: BTreeMap<String, (u8, f64, usize)> = BTreeMap::new();
     let mut jobs = Vec::new();
     let mut thresholds = 0.0;
-    for row in &chosen {
+    for row in chosen {
         let id = row.get("job_id").unwrap_or_default().to_string();
         let dir = run_dir(table, &id);
         let predictions = read_predictions(&dir).ok_or_else(|| CompareError::NoPredictions {

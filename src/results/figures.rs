@@ -13,7 +13,7 @@ use crate::metrics::{roc_auc, roc_curve};
 /// Most mean curves drawn in one figure (the palette's colours).
 const MAX_CURVES: usize = 8;
 
-fn read_history(run_dir: &Path) -> Option<History> {
+pub(super) fn read_history(run_dir: &Path) -> Option<History> {
     let mut reader = csv::Reader::from_path(run_dir.join("history.csv")).ok()?;
     let mut out = Vec::new();
     for record in reader.records() {
@@ -195,7 +195,7 @@ pub fn make_figures(
 /// A label per group built from the keys whose values differ between the groups shown
 /// (`family=db5, level=3`), each key by its last dotted part unless two keys share it; with
 /// one group, every key with a value. Empty values are left out.
-fn group_labels(keys: &[String], groups: &[(Vec<String>, Vec<&Row>)]) -> Vec<String> {
+pub(super) fn group_labels(keys: &[String], groups: &[(Vec<String>, Vec<&Row>)]) -> Vec<String> {
     let differs = |i: usize| groups.iter().any(|(v, _)| v[i] != groups[0].0[i]);
     let shown: Vec<usize> = if groups.len() > 1 {
         (0..keys.len()).filter(|&i| differs(i)).collect()

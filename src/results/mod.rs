@@ -1,16 +1,19 @@
 //! Where finished jobs go: the results table and each job's artefacts.
 
+pub mod against_best;
 mod artefacts;
 pub mod cells;
 mod claims;
 pub mod compare;
 pub mod figures;
+pub mod html;
 mod merge;
 pub mod plots;
 mod preflight;
 pub mod report;
 mod row_check;
 pub mod search_report;
+mod svg;
 mod table;
 mod table_bench;
 
@@ -44,4 +47,21 @@ pub enum ResultsError {
         what: &'static str,
         columns: Vec<String>,
     },
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, renamed
+/// over it once complete, so a reader never sees half a report.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), ResultsError> {
+    let err = |cause| ResultsError::Write {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut partial = path.as_os_str().to_os_string();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = std::path::PathBuf::from(partial);
+    let written = std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map_err(err)
 }

@@ -101,6 +101,37 @@ pub struct Report {
     /// Keys whose values differ between groups (the columns shown).
     pub keys: Vec<String>,
     pub groups: Vec<Group>,
+    /// Each group's standing against the best group on its images (None: not comparable);
+    /// empty when not asked for (see `against_best`).
+    pub against_best: Vec<Option<AgainstBest>>,
+}
+
+/// A group's standing against the best group on its images.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgainstBest {
+    /// The best group of its images.
+    Best,
+    /// DeLong's two-sided p of the difference, and the difference (this − best).
+    P { p: f64, delta: f64 },
+}
+
+impl AgainstBest {
+    /// `best`, or the p-value with three significant digits.
+    pub fn text(&self) -> String {
+        match self {
+            AgainstBest::Best => "best".to_string(),
+            AgainstBest::P { p, .. } => format_p(*p),
+        }
+    }
+}
+
+/// A p-value as a reader wants it: three decimals, or scientific below 0.001.
+pub fn format_p(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
 }
 
 /// Rows split into groups: the keys that tell groups apart, and each group's values for
@@ -200,50 +231,73 @@ pub fn build_report(
     by: Option<&[String]>,
     filters: &[Filter],
 ) -> Result<Report, ResultsError> {
+    let (keys, groups) = summarised_groups(header, rows, by, filters)?;
+    Ok(Report {
+        keys,
+        groups: groups.into_iter().map(|(g, _)| g).collect(),
+        against_best: Vec::new(),
+    })
+}
+
+/// The grouping keys, and each group's summary with its rows.
+pub type SummarisedGroups<'a> = (Vec<String>, Vec<(Group, Vec<&'a Row>)>);
+
+/// The grouping keys, and each group's summary with its rows, best mean AUC first.
+pub fn summarised_groups<'a>(
+    header: &[String],
+    rows: &'a [Row],
+    by: Option<&[String]>,
+    filters: &[Filter],
+) -> Result<SummarisedGroups<'a>, ResultsError> {
     let grouping = group_rows(header, rows, by, filters)?;
-    let mut groups: Vec<Group> = grouping
+    let mut groups: Vec<(Group, Vec<&Row>)> = grouping
         .groups
         .into_iter()
-        .map(|(values, members)| {
-            let ok: Vec<&&Row> = members
-                .iter()
-                .filter(|r| r.get("status") == Some("ok"))
-                .collect();
-            let mut metrics = BTreeMap::new();
-            for (column, _) in METRICS {
-                let v: Vec<f64> = ok
-                    .iter()
-                    .filter_map(|r| r.get(column)?.parse().ok())
-                    .filter(|x: &f64| x.is_finite())
-                    .collect();
-                if v.is_empty() {
-                    continue;
-                }
-                let ci = (v.len() == 1)
-                    .then(|| {
-                        let low = ok[0].get(&format!("{column}_ci_low"))?.parse().ok()?;
-                        let high = ok[0].get(&format!("{column}_ci_high"))?.parse().ok()?;
-                        Some((low, high))
-                    })
-                    .flatten();
-                metrics.insert(*column, summarise(&v, ci));
-            }
-            Group {
-                values,
-                runs: members.len(),
-                failed: members.len() - ok.len(),
-                metrics,
-            }
-        })
+        .map(|(values, members)| (summarise_group(values, &members), members))
         .collect();
-    groups.sort_by(|a, b| {
-        let auc = |g: &Group| g.metrics.get("auc").map_or(f64::NEG_INFINITY, |s| s.mean);
-        auc(b).total_cmp(&auc(a))
-    });
-    Ok(Report {
-        keys: grouping.keys,
-        groups,
-    })
+    groups.sort_by(|(a, _), (b, _)| b.mean_auc().total_cmp(&a.mean_auc()));
+    Ok((grouping.keys, groups))
+}
+
+fn summarise_group(values: Vec<String>, members: &[&Row]) -> Group {
+    let ok: Vec<&&Row> = members
+        .iter()
+        .filter(|r| r.get("status") == Some("ok"))
+        .collect();
+    let mut metrics = BTreeMap::new();
+    for (column, _) in METRICS {
+        let v: Vec<f64> = ok
+            .iter()
+            .filter_map(|r| r.get(column)?.parse().ok())
+            .filter(|x: &f64| x.is_finite())
+            .collect();
+        if v.is_empty() {
+            continue;
+        }
+        let ci = (v.len() == 1)
+            .then(|| {
+                let low = ok[0].get(&format!("{column}_ci_low"))?.parse().ok()?;
+                let high = ok[0].get(&format!("{column}_ci_high"))?.parse().ok()?;
+                Some((low, high))
+            })
+            .flatten();
+        metrics.insert(*column, summarise(&v, ci));
+    }
+    Group {
+        values,
+        runs: members.len(),
+        failed: members.len() - ok.len(),
+        metrics,
+    }
+}
+
+impl Group {
+    /// The group's mean ROC AUC, or −∞ without one (so it sorts last).
+    pub fn mean_auc(&self) -> f64 {
+        self.metrics
+            .get("auc")
+            .map_or(f64::NEG_INFINITY, |s| s.mean)
+    }
 }
 
 fn summarise(v: &[f64], ci: Option<(f64, f64)>) -> Summary {
@@ -258,8 +312,8 @@ fn summarise(v: &[f64], ci: Option<(f64, f64)>) -> Summary {
 }
 
 impl Report {
-    /// The metrics that at least one group has.
-    fn metric_columns(&self) -> Vec<(&'static str, &'static str)> {
+    /// The metrics that at least one group has, with their headings.
+    pub fn metric_columns(&self) -> Vec<(&'static str, &'static str)> {
         METRICS
             .iter()
             .filter(|(c, _)| self.groups.iter().any(|g| g.metrics.contains_key(c)))
@@ -267,7 +321,8 @@ impl Report {
             .collect()
     }
 
-    fn cell(&self, g: &Group, column: &str, latex: bool) -> String {
+    /// A metric's cell: mean ± s.d., or one run's value with its interval.
+    pub fn cell(&self, g: &Group, column: &str, latex: bool) -> String {
         let Some(s) = g.metrics.get(column) else {
             return "–".to_string();
         };
@@ -291,11 +346,14 @@ impl Report {
                 for (c, _) in &metrics {
                     h.extend([format!("{c}_mean"), format!("{c}_sd")]);
                 }
+                if !self.against_best.is_empty() {
+                    h.push("p_vs_best".to_string());
+                }
                 let escaped = |cells: &[String]| -> Vec<String> {
                     cells.iter().map(|c| escape_csv(c).into_owned()).collect()
                 };
                 w.write_record(escaped(&h)).expect("in-memory csv");
-                for g in &self.groups {
+                for (i, g) in self.groups.iter().enumerate() {
                     let mut r: Vec<String> = escaped(&g.values);
                     r.extend([g.runs.to_string(), g.failed.to_string()]);
                     for (c, _) in &metrics {
@@ -304,28 +362,47 @@ impl Report {
                             None => r.extend([String::new(), String::new()]),
                         }
                     }
+                    if let Some(a) = self.against_best.get(i) {
+                        r.push(match a {
+                            Some(AgainstBest::Best) => "best".to_string(),
+                            Some(AgainstBest::P { p, .. }) => format!("{p:.6e}"),
+                            None => String::new(),
+                        });
+                    }
                     w.write_record(&r).expect("in-memory csv");
                 }
                 String::from_utf8(w.into_inner().expect("in-memory csv")).expect("utf-8")
             }
             ReportFormat::Markdown => {
                 head.extend(metrics.iter().map(|(_, t)| t.to_string()));
+                if !self.against_best.is_empty() {
+                    head.push("p vs best".to_string());
+                }
                 let head: Vec<String> = head.iter().map(|h| escape_markdown(h)).collect();
                 let mut s = format!(
                     "| {} |\n|{}|\n",
                     head.join(" | "),
                     vec!["---"; head.len()].join("|")
                 );
-                for g in &self.groups {
+                for (i, g) in self.groups.iter().enumerate() {
                     let mut r: Vec<String> = g.values.iter().map(|v| escape_markdown(v)).collect();
                     r.extend([g.runs.to_string(), g.failed.to_string()]);
                     r.extend(metrics.iter().map(|(c, _)| self.cell(g, c, false)));
+                    if let Some(a) = self.against_best.get(i) {
+                        r.push(
+                            a.as_ref()
+                                .map_or_else(|| "–".to_string(), AgainstBest::text),
+                        );
+                    }
                     s += &format!("| {} |\n", r.join(" | "));
                 }
                 s
             }
             ReportFormat::Latex => {
                 head.extend(metrics.iter().map(|(_, t)| t.to_string()));
+                if !self.against_best.is_empty() {
+                    head.push("p vs best".to_string());
+                }
                 let align = "l".repeat(self.keys.len()) + &"r".repeat(head.len() - self.keys.len());
                 let mut s = format!(
                     "\\begin{{tabular}}{{{align}}}\n\\toprule\n{} \\\\\n\\midrule\n",
@@ -334,10 +411,16 @@ impl Report {
                         .collect::<Vec<_>>()
                         .join(" & ")
                 );
-                for g in &self.groups {
+                for (i, g) in self.groups.iter().enumerate() {
                     let mut r: Vec<String> = g.values.iter().map(|v| latex_escape(v)).collect();
                     r.extend([g.runs.to_string(), g.failed.to_string()]);
                     r.extend(metrics.iter().map(|(c, _)| self.cell(g, c, true)));
+                    if let Some(a) = self.against_best.get(i) {
+                        r.push(
+                            a.as_ref()
+                                .map_or_else(|| "--".to_string(), AgainstBest::text),
+                        );
+                    }
                     s += &format!("{} \\\\\n", r.join(" & "));
                 }
                 s += "\\bottomrule\n\\end{tabular}\n";

@@ -39,6 +39,7 @@ pub(super) fn build(
     // The instruction-set path the engine ran on: avx2 and avx512 give the same numbers,
     // portable differs in the last bits.
     row.push("simd", crate::engine::simd::active().name());
+    row.push("machine", crate::host::machine());
     row.push("seed", job.seed);
     row.push("fold", job.fold.map(|f| f.to_string()).unwrap_or_default());
     if let Some(tag) = job.search {

@@ -209,6 +209,7 @@ fn run_one(
         table.append(&row)?;
     }
     claim.finish()?;
+    crate::mlflow::log_finished_row(&table_file, &row);
     bars.finish_job(job, status, &row);
     Ok(JobEnd::Ran(status))
 }
