@@ -38,7 +38,10 @@ fn the_page_is_self_contained_and_its_artefact_links_resolve() {
             .map(|(i, _)| &page[i.saturating_sub(40)..(i + 60).min(page.len())])
             .filter(|context| !context.contains("http://www.w3.org/2000/svg"))
             .collect();
-        assert!(outside.is_empty(), "network reference {remote}: {outside:?}");
+        assert!(
+            outside.is_empty(),
+            "network reference {remote}: {outside:?}"
+        );
     }
     for part in [
         "id=\"provenance\"",
@@ -104,7 +107,10 @@ fn the_committed_index_is_the_page_of_every_row() {
         stdout(&out) == committed,
         "results/index.html is stale: run tools/make_results.sh"
     );
-    for link in hrefs(&committed).into_iter().filter(|h| !h.starts_with('#')) {
+    for link in hrefs(&committed)
+        .into_iter()
+        .filter(|h| !h.starts_with('#'))
+    {
         assert!(
             Path::new(&repo().join("results")).join(link).exists(),
             "{link}"

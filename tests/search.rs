@@ -228,3 +228,78 @@ fn search_errors_name_the_key() {
         );
     }
 }
+
+/// Two processes given the same search and table share each round's trials; one killed
+/// with SIGKILL while it holds a trial: the other takes the trial over once it sees the
+/// holder gone, and the table ends as one uninterrupted process leaves it.
+#[test]
+fn processes_share_a_search_and_one_killed_mid_round_loses_nothing() {
+    let data = "[data]\nsource = \"synthetic\"\nimage_size = 32\nsynthetic_train_per_class = 150\nsynthetic_test_per_class = 20\nsplit = \"kfold\"\nfolds = 3";
+    let text = search_file(data);
+    let whole = tempfile::tempdir().unwrap();
+    let (header, rows) = run_search(whole.path(), &text);
+
+    let shared = tempfile::tempdir().unwrap();
+    let file = shared.path().join("search.toml");
+    fs::write(&file, &text).unwrap();
+    let table = shared.path().join("t.csv");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_microcal-run"))
+            .args([file.to_str().unwrap(), "--jobs", "1", "--results"])
+            .arg(&table)
+            .current_dir(repo())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut doomed = start();
+    let survivor = start();
+    // Wait until the doomed process holds a claim, then kill it there.
+    let claims = shared.path().join("t.csv.claims");
+    let pid = doomed.id().to_string();
+    let started = std::time::Instant::now();
+    let held = loop {
+        let holds = fs::read_dir(&claims).ok().and_then(|entries| {
+            entries.flatten().find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let text = fs::read_to_string(e.path()).unwrap_or_default();
+                (!name.starts_with('.')
+                    && !name.ends_with(".done")
+                    && text.starts_with(&format!("{pid} ")))
+                .then_some(name)
+            })
+        });
+        if let Some(job) = holds {
+            break job;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the first process never claimed a trial"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let out = survivor.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (h2, rows2) = read_csv(&table);
+    assert_eq!(outcomes(&header, &rows), outcomes(&h2, &rows2));
+    let ids = |h: &[String], rs: &[Vec<String>]| -> Vec<String> {
+        let i = h.iter().position(|c| c == "job_id").unwrap();
+        let mut v: Vec<String> = rs.iter().map(|r| r[i].clone()).collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (ids(&header, &rows), ids(&h2, &rows2));
+    assert_eq!(a, b, "same jobs, none twice");
+    assert!(
+        b.contains(&held),
+        "the killed process's trial {held} was taken over"
+    );
+}

@@ -256,14 +256,14 @@ fn a_slurm_array_gives_the_local_rows_and_resumes_after_a_killed_task() {
 
 #[test]
 #[ignore = "needs Slurm (slurmctld, slurmd, munge) and root; .ci/run installs them and runs it"]
-fn a_search_runs_as_one_slurm_task_and_gives_the_local_rows() {
+fn a_search_runs_across_slurm_tasks_and_gives_the_local_rows() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&dir.path().join("cluster"));
     let file = dir.path().join("search.toml");
     std::fs::write(
         &file,
-        "name = \"slurm-search\"\n[data]\nsource = \"synthetic\"\nimage_size = 16\n\
-         synthetic_train_per_class = 24\nsynthetic_test_per_class = 8\nsplit = \"kfold\"\nfolds = 3\n\
+        "name = \"slurm-search\"\n[data]\nsource = \"synthetic\"\nimage_size = 32\n\
+         synthetic_train_per_class = 150\nsynthetic_test_per_class = 8\nsplit = \"kfold\"\nfolds = 3\n\
          [model]\nkind = \"wavelet-mlp\"\n[model.wavelet]\nfamily = \"haar\"\nlevel = 2\n\
          [train]\nepochs = 9\n[search]\ntrials = 4\nbatch = 2\n[search.space]\n\
          \"train.lr\" = { log_uniform = [1e-3, 1e-1] }\n[search.halving]\nmin_epochs = 3\n",
@@ -282,17 +282,29 @@ fn a_search_runs_as_one_slurm_task_and_gives_the_local_rows() {
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert_same(&numbers(&table), &expected, "search on Slurm");
 
+    // Two tasks share each round's trials (claims in the launch folder, each reading the
+    // other's table): the merged rows are the local ones, each job once.
+    let table = dir.path().join("slurm2/results.csv");
     let mut c = cluster.command(env!("CARGO_BIN_EXE_microcal-run"));
-    c.args([
-        "--launcher",
-        "slurm",
-        "--tasks",
-        "2",
-        file.to_str().unwrap(),
-    ]);
+    c.args(["--launcher", "slurm", "--tasks", "2", "--wait", "--results"])
+        .args([table.to_str().unwrap(), file.to_str().unwrap()]);
     let out = c.current_dir(repo()).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--tasks 1"), "{}", stderr(&out));
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_same(&numbers(&table), &expected, "search on two Slurm tasks");
+    assert_eq!(
+        read_csv(&table).1.len(),
+        read_csv(&local).1.len(),
+        "no job twice"
+    );
+    // Which task ran what is up to Slurm's scheduling; the launch folder's logs tell.
+    let launches = std::fs::read_dir(dir.path().join("slurm2/slurm")).unwrap();
+    for launch in launches.flatten() {
+        for task in 0..2 {
+            let log = std::fs::read_to_string(launch.path().join(format!("task-{task}.log")))
+                .unwrap_or_default();
+            eprintln!("task {task}: {}", log.lines().last().unwrap_or("(no log)"));
+        }
+    }
 }
 
 #[test]

@@ -39,6 +39,7 @@ fn run(args: Args) -> Result<ExitCode> {
         jobs: args.jobs.map(|n| n as usize),
         shard: args.shard,
         done_in: args.done_in.clone(),
+        claims_in: args.claims_in.clone(),
     };
     if args.show {
         for exp in &experiments {

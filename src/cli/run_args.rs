@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// Jobs in this table count as done too (repeatable); Slurm tasks read the main table so.
     #[arg(long, value_name = "TABLE")]
     pub done_in: Vec<PathBuf>,
+    /// Claim jobs in this table's claims folder (`TABLE.claims/`) rather than the results
+    /// table's: the Slurm tasks of a search share one, so each trial runs once.
+    #[arg(long, value_name = "TABLE")]
+    pub claims_in: Option<PathBuf>,
     /// Submit the jobs elsewhere instead of running them here.
     #[arg(long, value_enum)]
     pub launcher: Option<Launcher>,

@@ -5,9 +5,10 @@
 //! job's row is written an empty `<job id>.done` marker appears (no data block) and the
 //! claim goes; a process that dies leaves its claim behind, and another process on the same
 //! host sees that its pid no longer runs and takes the job over. At the start of every run
-//! [`clean_stale_claims`] removes what killed runs left. A claim
-//! from another host is taken as live: on a cluster every array task writes its own table
-//! (see the Slurm launcher), so claims never cross hosts there.
+//! [`clean_stale_claims`] removes what killed runs left. A process cannot see whether a
+//! process on another host runs, so a holder touches its claim every [`HEARTBEAT`]; a claim
+//! from another host is live until it has gone [`OTHER_HOST_STALE_AFTER`] untouched (a node
+//! lost mid-job, say, among the Slurm tasks of a search, which share one claims folder).
 
 use std::fs;
 use std::io::ErrorKind;
@@ -21,12 +22,56 @@ use crate::host::{host_name as host, process_alive};
 pub const UNKNOWN_HOLDER_STALE_AFTER: std::time::Duration =
     std::time::Duration::from_secs(24 * 3600);
 
+/// How often a holder touches its claim, so other hosts see it is alive.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A claim from another host untouched this long is taken to be left by a dead process
+/// (ten heartbeats: room for clock skew between nodes and a network file system's cached
+/// attributes).
+pub const OTHER_HOST_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A job this process holds; dropped without [`Claim::finish`] (an error, a panic), the
 /// claim is released and another process may run the job.
 #[derive(Debug)]
 pub struct Claim {
     path: PathBuf,
     done: bool,
+    heartbeat: Option<Heartbeat>,
+}
+
+/// A thread that touches a claim every [`HEARTBEAT`] until stopped.
+#[derive(Debug)]
+struct Heartbeat {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    fn start(path: PathBuf) -> Option<Self> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("claim-heartbeat".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(HEARTBEAT)
+                {
+                    let touched = fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    if touched.is_err() {
+                        return; // the claim is gone (taken over, or its folder removed)
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self { stop, thread })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 /// What trying to claim a job found.
@@ -70,6 +115,7 @@ impl Claim {
                     outcome = Ok(ClaimOutcome::Claimed(Claim {
                         path: path.clone(),
                         done: false,
+                        heartbeat: Heartbeat::start(path.clone()),
                     }));
                     break;
                 }
@@ -97,6 +143,9 @@ impl Claim {
 
     /// Marks the job done (its row is written) with an empty marker and releases the claim.
     pub fn finish(mut self) -> Result<(), ResultsError> {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+        }
         let done = self.done_path();
         fs::File::create(&done).map_err(|cause| ResultsError::Write { path: done, cause })?;
         self.done = true;
@@ -119,7 +168,8 @@ impl Claim {
     }
 }
 
-/// A claim whose process ran on this host and no longer does. One that names no process
+/// A claim whose process ran on this host and no longer does, or whose process ran on
+/// another host and has not touched it for [`OTHER_HOST_STALE_AFTER`]. One that names no process
 /// (damaged by hand or by the file system) counts as stale after a minute; where the
 /// platform cannot tell whether its process runs, after [`UNKNOWN_HOLDER_STALE_AFTER`].
 fn stale(holder: &str, path: &Path) -> bool {
@@ -145,7 +195,7 @@ fn stale(holder: &str, path: &Path) -> bool {
                 old
             }
         },
-        Some(_) => false,
+        Some(_) => age() > OTHER_HOST_STALE_AFTER,
         None => age().as_secs() > 60,
     }
 }
@@ -223,6 +273,9 @@ fn holder_alive_here(holder: &str) -> bool {
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+        }
         if !self.done {
             let _ = fs::remove_file(&self.path);
         }

@@ -45,8 +45,6 @@ pub enum RunError {
     Results(#[from] ResultsError),
     #[error(transparent)]
     SavedModel(#[from] crate::models::saved::SavedModelError),
-    #[error("a [search] runs its rounds in one process: it cannot be split over shards (with the Slurm launcher: --tasks 1)")]
-    SearchSharded,
     #[error("{table}: {} rows match no job of the given experiment files (ids {}); pass every file whose rows are in the table, unchanged since those rows were made; nothing was written", ids.len(), ids.join(", "))]
     UnmatchedRows { table: PathBuf, ids: Vec<String> },
 }
@@ -69,6 +67,9 @@ pub struct RunOptions {
     /// Further tables whose jobs count as done (a Slurm task reads the main table here
     /// while it writes its own).
     pub done_in: Vec<PathBuf>,
+    /// Claim jobs in this table's claims folder instead of the results table's: the Slurm
+    /// tasks of a search share one, so that each trial runs once across tasks.
+    pub claims_in: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -266,9 +267,8 @@ pub fn run_experiments(
         .enumerate()
         .partition(|(_, e)| e.search.is_some());
     if !searches.is_empty() {
-        if options.shard.is_some_and(|s| s.count > 1) {
-            return Err(RunError::SearchSharded);
-        }
+        // A search is not split by shard: every process given it takes the trials nobody
+        // holds and waits for the others' (see `search`).
         let plain_experiments: Vec<Experiment> = plain.iter().map(|(_, e)| (*e).clone()).collect();
         let mut plain_summaries = run_experiments(&plain_experiments, options, cache)?.into_iter();
         let mut summaries = Vec::with_capacity(experiments.len());
@@ -376,6 +376,8 @@ fn run_tasks(
     let replace = workers::Replace {
         force: options.force,
         failed: options.rerun_failed,
+        claims_in: options.claims_in.as_deref(),
+        done_in: &options.done_in,
     };
     let outcomes = workers::run_jobs(tasks, experiments, workers, replace, &bars);
     bars.finish();

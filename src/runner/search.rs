@@ -84,7 +84,7 @@ pub(super) fn run_search(
                 per_trial.push((i, trial.iter().map(|j| j.id.clone()).collect::<Vec<_>>()));
                 jobs.extend(trial);
             }
-            run_list(experiment, &jobs, &table, options, cache, &mut summary)?;
+            run_and_wait(experiment, &jobs, &table, options, cache, &mut summary)?;
             let rows = metric_by_job(&table, &options.done_in, &search.metric)?;
             for (i, ids) in &per_trial {
                 scores[*i] = mean_of(
@@ -147,7 +147,7 @@ pub(super) fn run_search(
         role: SearchRole::Result,
     };
     let result = trial_jobs(experiment, &values, tag, cache)?;
-    run_list(experiment, &result, &table, options, cache, &mut summary)?;
+    run_and_wait(experiment, &result, &table, options, cache, &mut summary)?;
     Ok(summary)
 }
 
@@ -194,8 +194,15 @@ fn metric_by_job(
     Ok(out)
 }
 
-/// Runs the jobs of `jobs` not yet in `table` (all with `--force`) on the workers.
-fn run_list(
+/// How often a process waiting for other processes' trials looks at the tables again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs the jobs of `jobs` that nobody else holds, then waits until every one has a row in
+/// `table` or a `--done-in` table, running any whose holder died meanwhile (see
+/// `results::claims`). So processes and Slurm tasks given the same search share each round's
+/// trials, and a round's scores are complete before the next round is proposed, whoever ran
+/// them: the rows equal those of one process.
+fn run_and_wait(
     experiment: &Experiment,
     jobs: &[Job],
     table: &PathBuf,
@@ -203,15 +210,77 @@ fn run_list(
     cache: &mut DataCache,
     summary: &mut RunSummary,
 ) -> Result<(), RunError> {
-    let mut done = ResultsTable::new(table).done_ids(options.rerun_failed)?;
-    for other in &options.done_in {
-        done.extend(ResultsTable::new(other).done_ids(options.rerun_failed)?);
+    run_list(experiment, jobs, table, options, cache, summary, true)?;
+    let claims = crate::results::claims_dir(options.claims_in.as_deref().unwrap_or(table));
+    let mut announced = false;
+    loop {
+        // A job is finished when it has a row and no live process holds it (a rerun of a
+        // failed job is still running while its old row is there).
+        let present = ids_with_rows(table, &options.done_in)?;
+        let missing = jobs
+            .iter()
+            .filter(|j| {
+                !present.contains(&j.id)
+                    || crate::results::live_holder(&claims.join(&j.id)).is_some()
+            })
+            .count();
+        if missing == 0 {
+            return Ok(());
+        }
+        if !announced {
+            tracing::info!(missing, "waiting for the trials other processes hold");
+            announced = true;
+        }
+        std::thread::sleep(POLL);
+        run_list(experiment, jobs, table, options, cache, summary, false)?;
     }
-    summary.planned += jobs.len();
+}
+
+/// Job ids with a row, whatever its status, in `table` and the `--done-in` tables.
+fn ids_with_rows(
+    table: &Path,
+    done_in: &[PathBuf],
+) -> Result<std::collections::HashSet<String>, RunError> {
+    let mut ids = ResultsTable::new(table).job_ids()?;
+    for other in done_in {
+        ids.extend(ResultsTable::new(other).job_ids()?);
+    }
+    Ok(ids)
+}
+
+/// Runs the jobs of `jobs` not yet in `table` (all with `--force`) on the workers. After the
+/// first pass (`first` false) only jobs without any row whose claim no live process holds
+/// are run, and only what runs is counted.
+fn run_list(
+    experiment: &Experiment,
+    jobs: &[Job],
+    table: &PathBuf,
+    options: &RunOptions,
+    cache: &mut DataCache,
+    summary: &mut RunSummary,
+    first: bool,
+) -> Result<(), RunError> {
+    let done = if first {
+        let mut done = ResultsTable::new(table).done_ids(options.rerun_failed)?;
+        for other in &options.done_in {
+            done.extend(ResultsTable::new(other).done_ids(options.rerun_failed)?);
+        }
+        summary.planned += jobs.len();
+        done
+    } else {
+        ids_with_rows(table, &options.done_in)?
+    };
+    let claims = crate::results::claims_dir(options.claims_in.as_deref().unwrap_or(table));
     let mut tasks = Vec::new();
     for job in jobs {
-        if done.contains(&job.id) && !options.force {
-            summary.skipped += 1;
+        if first {
+            if done.contains(&job.id) && !options.force {
+                summary.skipped += 1;
+                continue;
+            }
+        } else if done.contains(&job.id)
+            || crate::results::live_holder(&claims.join(&job.id)).is_some()
+        {
             continue;
         }
         tasks.push(super::task(job, 0, table, &experiment.path, cache)?);
@@ -219,10 +288,17 @@ fn run_list(
     if tasks.is_empty() {
         return Ok(());
     }
-    let outcome = super::run_tasks(&tasks, 1, options, &experiment.path.display().to_string());
+    let later = RunOptions {
+        force: options.force && first,
+        rerun_failed: options.rerun_failed && first,
+        ..options.clone()
+    };
+    let outcome = super::run_tasks(&tasks, 1, &later, &experiment.path.display().to_string());
     let outcome = outcome?.remove(0);
     summary.ran += outcome.ran;
     summary.failed += outcome.failed;
-    summary.elsewhere += outcome.elsewhere;
+    if first {
+        summary.elsewhere += outcome.elsewhere;
+    }
     Ok(())
 }

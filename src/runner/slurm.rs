@@ -28,8 +28,6 @@ pub enum SlurmError {
         "the Slurm launcher writes one results table; these files name {0} and {1}: pass --results"
     )]
     TwoTables(PathBuf, PathBuf),
-    #[error("{0}: a [search] runs its rounds in one task (its trials in parallel on that task's cores, --jobs): pass --tasks 1")]
-    SearchTasks(PathBuf),
     #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
@@ -128,11 +126,6 @@ pub fn launch_slurm(
     experiments: &[Experiment],
     launch: &SlurmLaunch,
 ) -> Result<SlurmReport, SlurmError> {
-    if let Some(e) = experiments.iter().find(|e| e.search.is_some()) {
-        if launch.tasks > 1 {
-            return Err(SlurmError::SearchTasks(e.path.clone()));
-        }
-    }
     let table = match &launch.results {
         Some(t) => t.clone(),
         None => {
@@ -176,10 +169,26 @@ pub fn launch_slurm(
             .find_map(|(c, _)| c.launcher.slurm.clone())
     });
     let f = |p: &Path| quote(&p.to_string_lossy());
+    // A search is not split by shard: every task takes the trials no other task holds
+    // (claims in one folder shared by the tasks) and reads the other tasks' tables for their
+    // scores, so a round's trials run across the tasks.
+    let shared = if experiments.iter().any(|e| e.search.is_some()) && n > 1 {
+        let mut words = format!("--claims-in {} ", f(&folder.join("search.csv")));
+        for task in 0..n {
+            let _ = write!(
+                words,
+                "--done-in {} ",
+                f(&folder.join(format!("task-{task}")).join("results.csv"))
+            );
+        }
+        words + "\\\n  "
+    } else {
+        String::new()
+    };
     let array_script = format!(
         "#!/bin/bash\n#SBATCH --job-name=microcal\n#SBATCH --array=0-{last}{throttle}\n#SBATCH --output={log}\n{resources}\
          set -euo pipefail\ncd {cwd}\n\
-         exec {me} --no-progress --shard \"$SLURM_ARRAY_TASK_ID/{n}\" \\\n  --results {folder}/task-\"$SLURM_ARRAY_TASK_ID\"/results.csv \\\n  --done-in {table} {rerun}{sets}{files}\n",
+         exec {me} --no-progress --shard \"$SLURM_ARRAY_TASK_ID/{n}\" \\\n  --results {folder}/task-\"$SLURM_ARRAY_TASK_ID\"/results.csv \\\n  --done-in {table} {shared}{rerun}{sets}{files}\n",
         last = n - 1,
         throttle = launch
             .max_running
@@ -193,6 +202,7 @@ pub fn launch_slurm(
         folder = f(&folder),
         table = f(&table),
         sets = sets.iter().map(|s| format!("{s} ")).collect::<String>(),
+        shared = shared,
         rerun = if launch.rerun_failed {
             "--rerun-failed "
         } else {

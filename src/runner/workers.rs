@@ -7,7 +7,7 @@
 //! its parallel parts in a fixed order), so they are the same whatever `--jobs` is; only the
 //! order of the rows in the table changes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -96,7 +96,7 @@ pub(super) fn run_jobs(
     tasks: &[Task],
     experiments: usize,
     workers: usize,
-    replace: Replace,
+    replace: Replace<'_>,
     bars: &Bars,
 ) -> Result<Vec<Outcome>, RunError> {
     let cores = rayon::current_num_threads();
@@ -154,10 +154,13 @@ pub(super) fn run_jobs(
 
 /// Which rows a run replaces: every row of its jobs (`--force`), or those that say failed
 /// or diverged (`--rerun-failed`); otherwise rows are only appended.
+/// Also where jobs are claimed (`--claims-in`) and which other tables count as done.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Replace {
+pub(super) struct Replace<'a> {
     pub force: bool,
     pub failed: bool,
+    pub claims_in: Option<&'a Path>,
+    pub done_in: &'a [PathBuf],
 }
 
 /// Claims, runs and records one job.
@@ -166,18 +169,28 @@ fn run_one(
     job: &Job,
     dataset: &Dataset,
     table: &ResultsTable,
-    replace: Replace,
+    replace: Replace<'_>,
     bars: &Bars,
 ) -> Result<JobEnd, RunError> {
     let table_file = table.file()?;
-    let claim = match Claim::acquire(&table_file, &job.id)? {
+    let claims = replace.claims_in.unwrap_or(&table_file);
+    let claim = match Claim::acquire(claims, &job.id)? {
         ClaimOutcome::Claimed(claim) => claim,
         ClaimOutcome::Busy => return Ok(JobEnd::Elsewhere),
     };
     // Another process may have written the row after this one planned (with
-    // --rerun-failed: an ok row).
-    if !replace.force && claim.marked_done() && table.done_ids(replace.failed)?.contains(&job.id) {
-        return Ok(JobEnd::Elsewhere);
+    // --rerun-failed: an ok row), here or in a table it writes.
+    if !replace.force && claim.marked_done() {
+        let mut done = table.done_ids(replace.failed)?.contains(&job.id);
+        for other in replace.done_in {
+            done = done
+                || ResultsTable::new(other)
+                    .done_ids(replace.failed)?
+                    .contains(&job.id);
+        }
+        if done {
+            return Ok(JobEnd::Elsewhere);
+        }
     }
     let cfg = &job.config.data;
     let mut partition = data::make_split(dataset, cfg.split, cfg.folds, cfg.split_seed, job.fold)
