@@ -318,11 +318,25 @@ mod tests {
             Claim::acquire(&table, "j2").unwrap(),
             ClaimOutcome::Claimed(_)
         ));
-        // One held by a live process (pid 1) elsewhere is left alone.
-        fs::write(claims_dir(&table).join("j3"), "1 another-host\n").unwrap();
+        // One held on another host is live while it is touched, and taken over once it
+        // has gone untouched for OTHER_HOST_STALE_AFTER.
+        let foreign = claims_dir(&table).join("j3");
+        fs::write(&foreign, "1 another-host\n").unwrap();
         assert!(matches!(
             Claim::acquire(&table, "j3").unwrap(),
             ClaimOutcome::Busy
+        ));
+        let long_ago = std::time::SystemTime::now() - OTHER_HOST_STALE_AFTER * 2;
+        fs::File::options()
+            .write(true)
+            .open(&foreign)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert!(live_holder(&foreign).is_none());
+        assert!(matches!(
+            Claim::acquire(&table, "j3").unwrap(),
+            ClaimOutcome::Claimed(_)
         ));
     }
 
