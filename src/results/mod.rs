@@ -7,6 +7,7 @@ mod claims;
 pub mod compare;
 pub mod figures;
 pub mod html;
+mod job_index;
 mod merge;
 pub mod plots;
 mod preflight;
@@ -19,6 +20,7 @@ mod table_bench;
 
 pub use artefacts::{run_dir, write_artefacts, PredictionRecord};
 pub use claims::{claims_dir, clean_stale_claims, live_holder, Claim, ClaimOutcome};
+pub use job_index::{index_path, Entry as IndexEntry};
 pub use merge::{merge_tables, Merged};
 pub use preflight::prepare_table;
 pub use table::{ResultsTable, Row};

@@ -70,13 +70,22 @@ impl ResultsTable {
     /// Ids of the jobs that count as done: every job in the table, or with `only_ok` (for
     /// `--rerun-failed`) only those whose row says `ok`, so that failed and diverged jobs
     /// run again.
+    ///
+    /// Reads `<table>.index` and the rows appended since it was written (see `job_index`),
+    /// not the whole table, and brings the index up to date.
     pub fn done_ids(&self, only_ok: bool) -> Result<HashSet<String>, ResultsError> {
-        let (_, rows) = self.read()?;
-        Ok(rows
-            .iter()
-            .filter(|r| !only_ok || r.get("status") == Some("ok"))
-            .filter_map(|r| r.get("job_id").map(str::to_string))
-            .collect())
+        super::job_index::ids(&self.file()?, only_ok)
+    }
+
+    /// The rows of these jobs, read at their offsets (see `job_index`) rather than whole.
+    pub fn rows_of(&self, ids: &HashSet<String>) -> Result<Vec<Row>, ResultsError> {
+        super::job_index::rows_of(&self.file()?, ids)
+    }
+
+    /// Every row's job id, status and byte offset, without writing the index (for readers
+    /// that promise to write nothing, such as `microcal status`).
+    pub fn entries_read_only(&self) -> Result<Vec<super::IndexEntry>, ResultsError> {
+        super::job_index::entries(&self.file()?, true)
     }
 
     /// Adds a new job's row. When the header already has every column of the row (every

@@ -13,6 +13,14 @@ pub struct TableTimings {
     pub rows_before: usize,
     /// Seconds to append each thousand rows of a sweep into an empty table, in order.
     pub sweep_s_per_thousand: Vec<f64>,
+    /// Median milliseconds to learn which jobs a table of `rows_before` rows holds (what
+    /// planning a sweep, and each search round, reads).
+    pub plan_ms: f64,
+    /// The same without the index: reading every row's id, status and check, and writing
+    /// the index (once per rewrite of the table).
+    pub cold_ms: f64,
+    /// Median milliseconds to read that table whole (what reports read).
+    pub read_ms: f64,
 }
 
 /// A row shaped like a real one: the required columns, 20 metrics, 60 configuration keys.
@@ -59,6 +67,22 @@ pub fn bench_table(
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    let median = |f: &dyn Fn() -> Result<(), ResultsError>| -> Result<f64, ResultsError> {
+        let mut t = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            f()?;
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        t.sort_by(f64::total_cmp);
+        Ok(t[2])
+    };
+    let cold_ms = median(&|| {
+        let _ = std::fs::remove_file(super::index_path(&big.path));
+        big.done_ids(false).map(|_| ())
+    })?;
+    let plan_ms = median(&|| big.done_ids(false).map(|_| ()))?;
+    let read_ms = median(&|| big.read().map(|_| ()))?;
     let sweep = ResultsTable::new(dir.join("sweep.csv"));
     let mut per_thousand = Vec::new();
     let mut start = Instant::now();
@@ -73,5 +97,8 @@ pub fn bench_table(
         append_ms: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
         rows_before,
         sweep_s_per_thousand: per_thousand,
+        plan_ms,
+        cold_ms,
+        read_ms,
     })
 }

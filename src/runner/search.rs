@@ -85,7 +85,8 @@ pub(super) fn run_search(
                 jobs.extend(trial);
             }
             run_and_wait(experiment, &jobs, &table, options, cache, &mut summary)?;
-            let rows = metric_by_job(&table, &options.done_in, &search.metric)?;
+            let wanted = jobs.iter().map(|j| j.id.clone()).collect();
+            let rows = metric_by_job(&table, &options.done_in, &search.metric, &wanted)?;
             for (i, ids) in &per_trial {
                 scores[*i] = mean_of(
                     ids.iter()
@@ -173,15 +174,17 @@ fn mean_of(values: impl Iterator<Item = f64>) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
-/// `metric` of every successful row of the table (and of the `--done-in` tables), by job id.
+/// `metric` of the successful rows of `ids` in the table (and the `--done-in` tables), by
+/// job id; only those rows are read (see `results::job_index`).
 fn metric_by_job(
     table: &Path,
     done_in: &[PathBuf],
     metric: &str,
+    ids: &std::collections::HashSet<String>,
 ) -> Result<std::collections::HashMap<String, f64>, RunError> {
     let mut out = std::collections::HashMap::new();
     for path in done_in.iter().map(PathBuf::as_path).chain([table]) {
-        let (_, rows) = ResultsTable::new(path).read()?;
+        let rows = ResultsTable::new(path).rows_of(ids)?;
         out.extend(
             rows.iter()
                 .filter(|r| r.get("status") == Some("ok"))
