@@ -8,6 +8,7 @@
 
 mod halving;
 mod sampler;
+mod tpe;
 
 pub use halving::{promoted, rungs};
 pub use sampler::{propose, Observation};
@@ -26,8 +27,9 @@ use toml::Value;
 pub enum Method {
     /// Independent draws from each key's distribution.
     Random,
-    /// Tree-structured Parzen estimator (Bergstra et al. 2011), one per key, from the `tpe`
-    /// crate; random for the first 10 trials (`STARTUP_TRIALS`), as Optuna.
+    /// Tree-structured Parzen estimator (Bergstra et al. 2011), one per key (the `tpe`
+    /// crate's algorithm, ported); random for the first 10 trials (`STARTUP_TRIALS`), as
+    /// Optuna.
     #[default]
     Tpe,
 }

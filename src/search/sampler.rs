@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 type StdRng = rand_chacha::ChaCha12Rng;
 use toml::Value;
 
+use super::tpe::{Estimator, Range, Tpe};
 use super::{Direction, Domain, Method, SearchConfig, STARTUP_TRIALS};
 
 /// A scored trial: one value per key of the space (in key order) and its validation score
@@ -119,18 +120,16 @@ fn from_unit(domain: &Domain, u: f64) -> Value {
 /// for choices).
 struct Optimizer {
     domain: Domain,
-    tpe: tpe::TpeOptimizer,
+    tpe: Tpe,
 }
 
 impl Optimizer {
     fn new(domain: &Domain) -> Self {
-        let range = |a: f64, b: f64| tpe::range(a, b).expect("checked: low < high");
+        let range = |a: f64, b: f64| Range::new(a, b).expect("checked: low < high");
         let tpe = match *domain {
-            Domain::Uniform(low, high) => {
-                tpe::TpeOptimizer::new(tpe::parzen_estimator(), range(low, high))
-            }
+            Domain::Uniform(low, high) => Tpe::new(Estimator::Parzen, range(low, high)),
             Domain::LogUniform(low, high) => {
-                tpe::TpeOptimizer::new(tpe::parzen_estimator(), range(low.ln(), high.ln()))
+                Tpe::new(Estimator::Parzen, range(low.ln(), high.ln()))
             }
             Domain::Int { low, high, log } => {
                 let (a, b) = if log {
@@ -138,12 +137,11 @@ impl Optimizer {
                 } else {
                     (low as f64 - 0.5, high as f64 + 0.5)
                 };
-                tpe::TpeOptimizer::new(tpe::parzen_estimator(), range(a, b))
+                Tpe::new(Estimator::Parzen, range(a, b))
             }
-            Domain::Choice(ref choices) => tpe::TpeOptimizer::new(
-                tpe::histogram_estimator(),
-                tpe::categorical_range(choices.len()).expect("at least one choice"),
-            ),
+            Domain::Choice(ref choices) => {
+                Tpe::new(Estimator::Histogram, range(0.0, choices.len() as f64))
+            }
         };
         Self {
             domain: domain.clone(),
@@ -172,16 +170,13 @@ impl Optimizer {
     fn tell(&mut self, value: &Value, score: f64) {
         let param = self.param(value);
         // A value outside the range (a space edited since) is told as "not used".
-        if self.tpe.tell(param, score).is_err() {
-            let _ = self.tpe.tell(f64::NAN, score);
+        if !self.tpe.tell(param, score) {
+            self.tpe.tell(f64::NAN, score);
         }
     }
 
     fn ask(&mut self, rng: &mut StdRng) -> Value {
-        let x = match self.tpe.ask(rng) {
-            Ok(x) => x,
-            Err(_) => return random_value(&self.domain, rng),
-        };
+        let x = self.tpe.ask(rng);
         match &self.domain {
             Domain::Uniform(low, high) => Value::Float(round4(x).clamp(*low, *high)),
             Domain::LogUniform(low, high) => Value::Float(round4(x.exp()).clamp(*low, *high)),
