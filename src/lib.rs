@@ -26,6 +26,7 @@ pub mod host;
 pub mod metrics;
 pub mod mlflow;
 pub mod models;
+pub mod reference;
 pub mod results;
 pub use microcal_engine::rng;
 pub mod runner;

@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use microcal::config::{experiment_file_reference, flatten_config, Experiment, REFERENCE_COMMAND};
+use microcal::config::{flatten_config, Experiment};
+use microcal::reference::{experiment_file_reference, REFERENCE_COMMAND};
 
 #[test]
 fn the_key_reference_is_generated_from_the_code() {

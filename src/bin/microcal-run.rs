@@ -31,6 +31,9 @@ fn run(args: Args) -> Result<ExitCode> {
         .iter()
         .map(|f| Experiment::load(f, &overrides))
         .collect::<Result<Vec<_>, _>>()?;
+    for experiment in &experiments {
+        microcal::search::SearchConfig::of(experiment)?;
+    }
     let options = RunOptions {
         results: args.results.clone(),
         force: args.force,

@@ -375,7 +375,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Reference => {
-            print!("{}", microcal::config::experiment_file_reference());
+            print!("{}", microcal::reference::experiment_file_reference());
             Ok(())
         }
         Command::MergeTables { into, parts } => {

@@ -33,8 +33,8 @@ pub struct Experiment {
     overrides: Vec<(String, Value)>,
     /// Results table named by the file (resolved against its folder).
     pub results_path: PathBuf,
-    /// The `[search]` table, checked; None for a grid (or single) experiment.
-    pub search: Option<crate::search::SearchConfig>,
+    /// The `[search]` table as written, parsed and checked by `search::SearchConfig::of`.
+    pub search: Option<Table>,
 }
 
 /// Parses `key=value` from the command line; the value is TOML (`3`, `[2, 3]`, `"db5"`) or,
@@ -85,7 +85,17 @@ impl Experiment {
         }
         let mut composed = base.clone();
         let mut axes = take_grid(&mut base, path)?;
-        let search = super::search::take_search(&mut base, path)?;
+        let search = match base.remove("search") {
+            None => None,
+            Some(Value::Table(table)) => Some(table),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key: "search".into(),
+                    message: "must be a table: [search]".into(),
+                })
+            }
+        };
         if search.is_some() && !axes.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -186,9 +196,6 @@ impl Experiment {
                 "train.seeds",
                 format!("the file expands to {jobs} jobs (combinations × seeds × folds)"),
             ));
-        }
-        if let Some(search) = &exp.search {
-            super::search::check_space(&exp, search)?;
         }
         Ok(exp)
     }
@@ -301,8 +308,14 @@ impl Experiment {
         &self,
         mut identify: impl FnMut(&DataConfig) -> Result<String, E>,
     ) -> Result<Vec<Job>, E> {
-        if let Some(search) = &self.search {
-            return super::search::first_round_jobs(self, search, identify);
+        if self.search.is_some() {
+            return Err(ConfigError::Invalid {
+                path: self.path.clone(),
+                key: "search".into(),
+                message: "a search's jobs follow from its rounds: see search::first_round_jobs"
+                    .into(),
+            }
+            .into());
         }
         let mut jobs: Vec<Job> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -393,7 +406,7 @@ fn take_grid(base: &mut Table, path: &Path) -> Result<Vec<(String, Vec<Value>)>,
 
 /// Why a key cannot vary between the jobs of one file (in `[grid]` or `[search.space]`), or
 /// None where it can.
-pub(crate) fn unsweepable(key: &str) -> Option<&'static str> {
+pub fn unsweepable(key: &str) -> Option<&'static str> {
     let section = key.split('.').next().unwrap_or(key);
     Some(match section {
         "name" | "description" => "it labels the experiment, not a job; write one file per name",

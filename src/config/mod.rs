@@ -5,20 +5,17 @@ mod extends;
 mod grid;
 mod identity;
 mod job;
-mod reference;
 mod schema;
-mod search;
 mod validate;
 
 pub use crate::models::{
     check_shapes, key_applies, parse_layers, reference_layer_values, ClassifierKind,
     ClassifierParams, KnnWeights, Layer, ModelSpec, SvmKernel, TreeCriterion, REFERENCE_LAYERS,
 };
-pub use grid::{parse_override, Experiment};
+pub(crate) use bounds::limit;
+pub use grid::{parse_override, unsweepable, Experiment};
 pub use job::{flatten_config, relative_path, Job, SearchRole, SearchTag};
-pub use reference::{experiment_file_reference, REFERENCE_COMMAND};
 pub use schema::*;
-pub use search::{rung_epochs, rung_values};
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -41,7 +41,7 @@ pub struct ExperimentConfig {
     pub grid: Option<toml::Table>,
     /// A search over `[search.space]` instead of a grid (see the `[search]` section below).
     #[serde(default, skip_serializing)]
-    #[schemars(with = "Option<crate::search::SearchConfig>")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub search: Option<toml::Table>,
 }
 

@@ -199,8 +199,8 @@ fn scan(
                     format!("the row at byte {at}: its `{ROW_CHECK}` does not match its values, so the row was edited or damaged after microcal wrote it; restore it, or empty its `{ROW_CHECK}` cell to accept the values as they are"),
                 ));
             }
-        } else if !whole_line && record.len() < header.len() {
-            break; // a last line cut short before its check
+        } else if !whole_line && (record.len() < header.len() || check_at.is_some()) {
+            break; // a last line cut short: too few fields, or its check cut off
         }
         entries.push(Entry {
             id: unescape_csv(record.get(id_at).unwrap_or("")).to_string(),

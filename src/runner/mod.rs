@@ -183,12 +183,16 @@ pub fn experiment_jobs(
     experiment: &Experiment,
     cache: &mut DataCache,
 ) -> Result<Vec<Job>, RunError> {
-    experiment.jobs(|d| {
+    let identify = |d: &crate::data::DataConfig| {
         cache.identity(d).map_err(|cause| RunError::Data {
             file: experiment.path.clone(),
             cause,
         })
-    })
+    };
+    match crate::search::SearchConfig::of(experiment)? {
+        Some(search) => crate::search::first_round_jobs(experiment, &search, identify),
+        None => experiment.jobs(identify),
+    }
 }
 
 /// Expands `experiment` into jobs (identifying its data) and looks each up in the table.
@@ -273,8 +277,8 @@ pub fn run_experiments(
         let mut plain_summaries = run_experiments(&plain_experiments, options, cache)?.into_iter();
         let mut summaries = Vec::with_capacity(experiments.len());
         for experiment in experiments {
-            summaries.push(match &experiment.search {
-                Some(s) => search::run_search(experiment, s, options, cache)?,
+            summaries.push(match crate::search::SearchConfig::of(experiment)? {
+                Some(s) => search::run_search(experiment, &s, options, cache)?,
                 None => plain_summaries.next().expect("one summary per plain file"),
             });
         }

@@ -1,24 +1,16 @@
-//! Running a `[search]`: rounds of `search.batch` trials proposed from the scores of earlier
-//! rounds (`crate::search`), each trial a job per seed and fold evaluated on validation data
-//! (`data.evaluate = "validation"`), optionally halved over rungs of epochs; then the best
-//! trial's configuration trained once more, on all of Train (the folds and the hold-out were
-//! for comparing trials, unless early stopping or a Youden threshold needs the hold-out),
-//! and scored on Test.
-//!
-//! Nothing is kept between runs but the table: a round's proposals depend only on the seed,
-//! the round number and the rows of earlier rounds, so a search that stops and starts again
-//! finds its finished trials in the table and goes on from the first missing one, and a
-//! finished search adds nothing.
+//! The runner's side of a `[search]` (the rounds themselves: `search::run_rounds`): a
+//! round's jobs run on this machine's workers, and every process or Slurm task given the
+//! same search claims the trials no one else holds and waits for the round, so they share
+//! it and all see the same scores before the next round is proposed.
 
 use std::path::{Path, PathBuf};
 
 use toml::Value;
 
 use super::{DataCache, RunError, RunOptions, RunSummary};
-use crate::config::{rung_epochs, rung_values, Experiment, Job, SearchRole, SearchTag, SplitKind};
+use crate::config::{Experiment, Job, SearchTag};
 use crate::results::ResultsTable;
-use crate::search::{promoted, propose, Direction, Observation, SearchConfig};
-use crate::train::{Threshold, ThresholdRule};
+use crate::search::{run_rounds, RunJobs, SearchConfig};
 
 /// The jobs of one trial at one rung.
 fn trial_jobs(
@@ -35,7 +27,48 @@ fn trial_jobs(
     })
 }
 
-/// Runs the search of `experiment`: every missing trial, then the best configuration on Test.
+/// The runner's side of a search: jobs identified with the data cache, run on this
+/// machine's workers and shared with other processes through claims.
+struct Local<'a> {
+    options: &'a RunOptions,
+    cache: &'a mut DataCache,
+    table: PathBuf,
+    summary: RunSummary,
+}
+
+impl RunJobs for Local<'_> {
+    type Error = RunError;
+
+    fn jobs(
+        &mut self,
+        experiment: &Experiment,
+        values: &[(String, Value)],
+        tag: SearchTag,
+    ) -> Result<Vec<Job>, RunError> {
+        trial_jobs(experiment, values, tag, self.cache)
+    }
+
+    fn run(
+        &mut self,
+        experiment: &Experiment,
+        jobs: &[Job],
+        metric: &str,
+    ) -> Result<std::collections::HashMap<String, f64>, RunError> {
+        run_and_wait(
+            experiment,
+            jobs,
+            &self.table,
+            self.options,
+            self.cache,
+            &mut self.summary,
+        )?;
+        let wanted = jobs.iter().map(|j| j.id.clone()).collect();
+        metric_by_job(&self.table, &self.options.done_in, metric, &wanted)
+    }
+}
+
+/// Runs the search of `experiment` (see `search::run_rounds`): every missing trial, then the
+/// best configuration on Test.
 pub(super) fn run_search(
     experiment: &Experiment,
     search: &SearchConfig,
@@ -46,132 +79,17 @@ pub(super) fn run_search(
         .results
         .clone()
         .unwrap_or_else(|| experiment.results_path.clone());
-    let mut summary = RunSummary {
+    let mut local = Local {
+        options,
+        cache,
         table: table.clone(),
-        ..Default::default()
+        summary: RunSummary {
+            table,
+            ..Default::default()
+        },
     };
-    let rung_list = rung_epochs(experiment, search)?;
-    let better = |a: f64, b: f64| match search.direction() {
-        Direction::Maximize => a > b,
-        Direction::Minimize => a < b,
-    };
-    let mut history: Vec<Observation> = Vec::new();
-    // (trial, highest rung reached, score there)
-    let mut reached: Vec<(usize, usize, f64)> = Vec::new();
-    let mut round = 0;
-    while history.len() < search.trials {
-        let count = search.batch.min(search.trials - history.len());
-        let first_trial = history.len();
-        let proposals = propose(search, &history, round, count);
-        let mut alive: Vec<usize> = (0..count).collect();
-        let mut scores = vec![f64::NAN; count];
-        let mut top_rung = vec![0; count];
-        for (rung, &epochs) in rung_list.iter().enumerate() {
-            let mut per_trial = Vec::new();
-            let mut jobs = Vec::new();
-            for &i in &alive {
-                let tag = SearchTag {
-                    trial: first_trial + i,
-                    rung: epochs.map(|_| rung),
-                    role: SearchRole::Trial,
-                };
-                let trial = trial_jobs(
-                    experiment,
-                    &rung_values(search, &proposals[i], epochs),
-                    tag,
-                    cache,
-                )?;
-                per_trial.push((i, trial.iter().map(|j| j.id.clone()).collect::<Vec<_>>()));
-                jobs.extend(trial);
-            }
-            run_and_wait(experiment, &jobs, &table, options, cache, &mut summary)?;
-            let wanted = jobs.iter().map(|j| j.id.clone()).collect();
-            let rows = metric_by_job(&table, &options.done_in, &search.metric, &wanted)?;
-            for (i, ids) in &per_trial {
-                scores[*i] = mean_of(
-                    ids.iter()
-                        .map(|id| rows.get(id).copied().unwrap_or(f64::NAN)),
-                );
-                top_rung[*i] = rung;
-            }
-            if rung + 1 < rung_list.len() {
-                let mut ranked = alive.clone();
-                ranked.sort_by(|&a, &b| order(scores[a], scores[b], &better).then(a.cmp(&b)));
-                ranked.truncate(promoted(
-                    alive.len(),
-                    search.halving.as_ref().map_or(2, |h| h.factor),
-                ));
-                ranked.sort_unstable();
-                alive = ranked;
-            }
-        }
-        for (i, values) in proposals.into_iter().enumerate() {
-            history.push(Observation {
-                values,
-                score: scores[i],
-            });
-            reached.push((first_trial + i, top_rung[i], scores[i]));
-        }
-        tracing::info!(round, trials = history.len(), "search round done");
-        round += 1;
-    }
-    // The best trial among those that reached the highest rung any trial reached.
-    let highest = reached.iter().map(|r| r.1).max().unwrap_or(0);
-    let best = reached
-        .iter()
-        .filter(|r| r.1 == highest && r.2.is_finite())
-        .min_by(|a, b| order(a.2, b.2, &better).then(a.0.cmp(&b.0)));
-    let Some(&(best_trial, _, best_score)) = best else {
-        tracing::warn!("no trial finished; nothing to score on Test");
-        return Ok(summary);
-    };
-    tracing::info!(trial = best_trial, score = best_score, "best trial");
-    let mut values: Vec<(String, Value)> = search
-        .space
-        .keys()
-        .cloned()
-        .zip(history[best_trial].values.iter().cloned())
-        .collect();
-    let (base, _) = experiment.with_values(&values)?;
-    if matches!(base.data.split, SplitKind::Kfold | SplitKind::GroupKfold) {
-        // Folds were for comparing trials; the result trains on all of Train once.
-        values.push(("data.split".into(), Value::String("given".into())));
-    }
-    let youden = base.train.threshold == Threshold::Rule(ThresholdRule::Youden);
-    if base.train.early_stopping == 0 && !youden {
-        // The hold-out was for comparing trials; nothing in training needs it any more.
-        values.push(("train.validation_fraction".into(), Value::Float(0.0)));
-    }
-    let tag = SearchTag {
-        trial: best_trial,
-        rung: None,
-        role: SearchRole::Result,
-    };
-    let result = trial_jobs(experiment, &values, tag, cache)?;
-    run_and_wait(experiment, &result, &table, options, cache, &mut summary)?;
-    Ok(summary)
-}
-
-/// `a` before `b` when better; NaN (a failed trial) last.
-fn order(a: f64, b: f64, better: &impl Fn(f64, f64) -> bool) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Equal,
-        (true, false) => Greater,
-        (false, true) => Less,
-        _ if better(a, b) => Less,
-        _ if better(b, a) => Greater,
-        _ => Equal,
-    }
-}
-
-/// The mean, NaN if any value is NaN (a failed fold fails the trial).
-fn mean_of(values: impl Iterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.iter().sum::<f64>() / v.len() as f64
+    run_rounds(experiment, search, &mut local)?;
+    Ok(local.summary)
 }
 
 /// `metric` of the successful rows of `ids` in the table (and the `--done-in` tables), by

@@ -1,16 +1,21 @@
 //! Search beyond the grid: the `[search]` table (random or TPE sampling of a space of dotted
 //! keys, optional successive halving with epochs as the budget), its checks, and the
-//! samplers. The runner drives the rounds (`runner::search`); this module only proposes.
+//! samplers, the first round's jobs (`plan`), and the rounds (`rounds`), driven through a
+//! small trait that the runner implements (`runner::search`).
 //!
 //! Trials are compared on validation data only (`data.evaluate = "validation"`: the hold-out
 //! of the training part, or the folds); the best configuration is scored on Test once, after
 //! the last round.
 
 mod halving;
+mod plan;
+mod rounds;
 mod sampler;
 mod tpe;
 
 pub use halving::{promoted, rungs};
+pub use plan::{first_round_jobs, rung_epochs, rung_values, trial_values};
+pub use rounds::{run_rounds, RunJobs};
 pub use sampler::{propose, Observation};
 
 use std::collections::BTreeMap;

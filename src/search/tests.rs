@@ -102,8 +102,8 @@ fn the_committed_search_proposes_its_committed_first_trials() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/search_wavelet.toml");
     let experiment = crate::config::Experiment::load(&path, &[]).unwrap();
-    let search = experiment.search.as_ref().unwrap();
-    let proposals = propose(search, &[], 0, 6);
+    let search = SearchConfig::of(&experiment).unwrap().unwrap();
+    let proposals = propose(&search, &[], 0, 6);
     let text: Vec<String> = proposals
         .iter()
         .map(|trial| {

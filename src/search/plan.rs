@@ -1,35 +1,30 @@
-//! The `[search]` table of an experiment file: taken off the raw table (like the grid), parsed
-//! by `crate::search`, and its space checked against the schema by applying each key's
-//! extreme values and choices, so that `--plan` rejects what a trial would fail on.
+//! A search as an experiment file declares it: the `[search]` table that `config` keeps raw
+//! is parsed here, and its space checked against the schema by applying each key's extreme
+//! values and choices, so that `--plan` rejects what a trial would fail on; then the rungs,
+//! each trial's settings and the first round's jobs.
 
-use std::path::Path;
+use toml::Value;
 
-use toml::{Table, Value};
+use super::{Domain, SearchConfig};
+use crate::config::{
+    unsweepable, ConfigError, DataConfig, Experiment, Job, ModelKind, SearchRole, SearchTag,
+    SplitKind,
+};
 
-use super::grid::Experiment;
-use super::schema::SplitKind;
-use super::ConfigError;
-use crate::search::{Domain, SearchConfig};
-
-/// Removes `[search]` from `base` and parses it.
-pub(super) fn take_search(
-    base: &mut Table,
-    path: &Path,
-) -> Result<Option<SearchConfig>, ConfigError> {
-    let Some(value) = base.remove("search") else {
-        return Ok(None);
-    };
-    let invalid = |key: String, message: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        key,
-        message,
-    };
-    let Value::Table(table) = value else {
-        return Err(invalid("search".into(), "must be a table: [search]".into()));
-    };
-    SearchConfig::parse(&table)
-        .map(Some)
-        .map_err(|e| invalid(e.key, e.message))
+impl SearchConfig {
+    /// The experiment's search, parsed and checked against it; None for a file without one.
+    pub fn of(experiment: &Experiment) -> Result<Option<SearchConfig>, ConfigError> {
+        let Some(table) = &experiment.search else {
+            return Ok(None);
+        };
+        let search = SearchConfig::parse(table).map_err(|e| ConfigError::Invalid {
+            path: experiment.path.clone(),
+            key: e.key,
+            message: e.message,
+        })?;
+        check_space(experiment, &search)?;
+        Ok(Some(search))
+    }
 }
 
 /// The rungs' epochs (see `search::rungs`), or one rung of the file's epochs without halving.
@@ -40,7 +35,7 @@ pub fn rung_epochs(
     Ok(match &search.halving {
         Some(h) => {
             let (base, _) = experiment.with_values(&[])?;
-            crate::search::rungs(h.min_epochs, h.factor, base.train.epochs)
+            super::rungs(h.min_epochs, h.factor, base.train.epochs)
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -62,22 +57,23 @@ pub fn rung_values(
     values
 }
 
-/// The jobs a search runs first: its first round at its first rung.
-pub(super) fn first_round_jobs<E: From<ConfigError>>(
+/// The jobs a search runs first: its first round at its first rung (later rounds depend on
+/// the scores; see `rounds`).
+pub fn first_round_jobs<E: From<ConfigError>>(
     experiment: &Experiment,
     search: &SearchConfig,
-    mut identify: impl FnMut(&super::DataConfig) -> Result<String, E>,
-) -> Result<Vec<super::Job>, E> {
+    mut identify: impl FnMut(&DataConfig) -> Result<String, E>,
+) -> Result<Vec<Job>, E> {
     let epochs = rung_epochs(experiment, search)?[0];
     let mut jobs = Vec::new();
-    for (trial, sampled) in crate::search::propose(search, &[], 0, search.batch.min(search.trials))
+    for (trial, sampled) in super::propose(search, &[], 0, search.batch.min(search.trials))
         .iter()
         .enumerate()
     {
-        let tag = super::SearchTag {
+        let tag = SearchTag {
             trial,
             rung: epochs.map(|_| 0),
-            role: super::SearchRole::Trial,
+            role: SearchRole::Trial,
         };
         jobs.extend(experiment.jobs_with(
             &rung_values(search, sampled, epochs),
@@ -103,10 +99,7 @@ pub fn trial_values(search: &SearchConfig, sampled: &[Value]) -> Vec<(String, Va
 
 /// Checks that every key of the space can take its extreme values and every choice, and
 /// that the experiment has validation data to compare trials on.
-pub(super) fn check_space(
-    experiment: &Experiment,
-    search: &SearchConfig,
-) -> Result<(), ConfigError> {
+fn check_space(experiment: &Experiment, search: &SearchConfig) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| ConfigError::Invalid {
         path: experiment.path.clone(),
         key,
@@ -123,10 +116,7 @@ pub(super) fn check_space(
         ));
     }
     if search.halving.is_some()
-        && !matches!(
-            base.model.kind,
-            super::ModelKind::Cnn | super::ModelKind::WaveletMlp
-        )
+        && !matches!(base.model.kind, ModelKind::Cnn | ModelKind::WaveletMlp)
     {
         return Err(invalid(
             "search.halving".into(),
@@ -147,7 +137,7 @@ pub(super) fn check_space(
         (key, values)
     });
     for (key, values) in examples {
-        if let Some(why) = super::grid::unsweepable(&key) {
+        if let Some(why) = unsweepable(&key) {
             return Err(invalid(
                 format!("search.space.\"{key}\""),
                 format!("cannot be searched: {why}"),

@@ -3,15 +3,16 @@
 //!
 //! Why generated: a hand-written list drifts from what the loader accepts. The types' JSON
 //! schemas (schemars, which reads the same serde attributes the loader obeys) give each key's
-//! type, default and doc comment; [`super::bounds::limit`] gives its bound and
-//! [`ModelKind::reads`] which model kinds read it. A test compares the file with this output.
+//! type, default and doc comment; `config::limit` gives its bound and [`ModelKind::reads`]
+//! which model kinds read it. A test compares the file with this output. It lives above
+//! `config` and `search` because it documents both: `config` keeps `[search]` as a raw
+//! table, and the search's own types give its keys here.
 
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
-use super::bounds::limit;
-use super::schema::ExperimentConfig;
+use crate::config::{limit, ExperimentConfig};
 use crate::data::{DataSource, SplitKind};
 use crate::models::{key_applies, ClassifierKind, ModelKind};
 
@@ -22,7 +23,30 @@ pub const REFERENCE_COMMAND: &str = "microcal reference > docs/experiment-file.m
 pub fn experiment_file_reference() -> String {
     let mut out = String::new();
     out.push_str(HEADER);
-    let root = schemars::schema_for!(ExperimentConfig).to_value();
+    let mut root = schemars::schema_for!(ExperimentConfig).to_value();
+    // `[search]` is documented by the search's own types, spliced in where the file has it.
+    let mut search = schemars::schema_for!(crate::search::SearchConfig).to_value();
+    if let (Some(Value::Object(defs)), Some(Value::Object(root_defs))) = (
+        search.as_object_mut().and_then(|s| s.remove("$defs")),
+        root.get_mut("$defs"),
+    ) {
+        root_defs.extend(defs);
+    }
+    if let Some(s) = search.as_object_mut() {
+        s.remove("$schema");
+        s.remove("title");
+    }
+    if let Some(Value::Object(properties)) = root.get_mut("properties") {
+        if let Some(Value::Object(field)) = properties.get("search").cloned() {
+            let mut spliced = search;
+            if let (Some(description), Some(s)) =
+                (field.get("description"), spliced.as_object_mut())
+            {
+                s.insert("description".into(), description.clone());
+            }
+            properties.insert("search".into(), spliced);
+        }
+    }
     let mut sections = Vec::new();
     collect(&root, &root, "", &mut sections);
     for (section, rows) in sections.iter().filter(|(_, rows)| !rows.is_empty()) {
