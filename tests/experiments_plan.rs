@@ -22,7 +22,7 @@ fn on_real_data_every_committed_experiment_file_plans() {
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
         let exp = Experiment::load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let jobs = exp.jobs(identity).unwrap();
+        let jobs = microcal::search::planned_jobs(&exp, identity).unwrap();
         assert!(!jobs.is_empty(), "{}", file.display());
         let plan = microcal_run(&["--plan", file.to_str().unwrap()]);
         assert!(plan.status.success(), "{}", stderr(&plan));

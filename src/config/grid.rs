@@ -312,8 +312,7 @@ impl Experiment {
             return Err(ConfigError::Invalid {
                 path: self.path.clone(),
                 key: "search".into(),
-                message: "a search's jobs follow from its rounds: see search::first_round_jobs"
-                    .into(),
+                message: "a search's jobs follow from its rounds: see search::planned_jobs".into(),
             }
             .into());
         }

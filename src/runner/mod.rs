@@ -189,10 +189,7 @@ pub fn experiment_jobs(
             cause,
         })
     };
-    match crate::search::SearchConfig::of(experiment)? {
-        Some(search) => crate::search::first_round_jobs(experiment, &search, identify),
-        None => experiment.jobs(identify),
-    }
+    crate::search::planned_jobs(experiment, identify)
 }
 
 /// Expands `experiment` into jobs (identifying its data) and looks each up in the table.

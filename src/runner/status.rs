@@ -84,9 +84,20 @@ pub fn status(
                 }
             }
         }
-        let claims: Vec<(PathBuf, Option<usize>)> = std::iter::once((claims_dir(&table), None))
+        let mut claims: Vec<(PathBuf, Option<usize>)> = std::iter::once((claims_dir(&table), None))
             .chain(tasks.iter().map(|t| (claims_dir(t), task_index(t))))
             .collect();
+        // The tasks of a search on Slurm claim its trials in their launch folder.
+        let mut launches: Vec<PathBuf> = tasks
+            .iter()
+            .filter_map(|t| Some(t.parent()?.parent()?.to_path_buf()))
+            .collect();
+        launches.dedup();
+        claims.extend(
+            launches
+                .into_iter()
+                .map(|l| (claims_dir(&l.join("search.csv")), None)),
+        );
         let mut state = FileStatus {
             file: experiment.path.clone(),
             table: table.clone(),

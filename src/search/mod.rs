@@ -14,7 +14,7 @@ mod sampler;
 mod tpe;
 
 pub use halving::{promoted, rungs};
-pub use plan::{first_round_jobs, rung_epochs, rung_values, trial_values};
+pub use plan::{first_round_jobs, planned_jobs, rung_epochs, rung_values, trial_values};
 pub use rounds::{run_rounds, RunJobs};
 pub use sampler::{propose, Observation};
 

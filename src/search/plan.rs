@@ -57,6 +57,18 @@ pub fn rung_values(
     values
 }
 
+/// The jobs an experiment file declares: a grid's every job, a search's first round (see
+/// [`first_round_jobs`]).
+pub fn planned_jobs<E: From<ConfigError>>(
+    experiment: &Experiment,
+    identify: impl FnMut(&DataConfig) -> Result<String, E>,
+) -> Result<Vec<Job>, E> {
+    match SearchConfig::of(experiment)? {
+        Some(search) => first_round_jobs(experiment, &search, identify),
+        None => experiment.jobs(identify),
+    }
+}
+
 /// The jobs a search runs first: its first round at its first rung (later rounds depend on
 /// the scores; see `rounds`).
 pub fn first_round_jobs<E: From<ConfigError>>(
