@@ -23,6 +23,19 @@ pub struct RunInfo {
     pub job_id: Option<String>,
 }
 
+impl RunInfo {
+    /// A run from the `info` object MLflow answers with.
+    fn from_info(info: &Value, job_id: Option<String>) -> Self {
+        let text = |key: &str| info[key].as_str().unwrap_or_default().to_string();
+        Self {
+            run_id: text("run_id"),
+            status: text("status"),
+            artifact_uri: text("artifact_uri"),
+            job_id,
+        }
+    }
+}
+
 /// Entities one `log-batch` call may carry (MLflow's limits: 1000 metrics, 100 params,
 /// 100 tags, 1000 in all).
 pub const BATCH_METRICS: usize = 1000;
@@ -141,15 +154,7 @@ impl Client {
                     .find(|t| t["key"] == "job_id")
                     .and_then(|t| t["value"].as_str())
                     .map(str::to_string);
-                out.push(RunInfo {
-                    run_id: info["run_id"].as_str().unwrap_or_default().to_string(),
-                    status: info["status"].as_str().unwrap_or_default().to_string(),
-                    artifact_uri: info["artifact_uri"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    job_id,
-                });
+                out.push(RunInfo::from_info(info, job_id));
             }
             match v["next_page_token"].as_str() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -181,15 +186,7 @@ impl Client {
             })),
         )?;
         let info = &v["run"]["info"];
-        Ok(RunInfo {
-            run_id: info["run_id"].as_str().unwrap_or_default().to_string(),
-            status: info["status"].as_str().unwrap_or_default().to_string(),
-            artifact_uri: info["artifact_uri"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            job_id: None,
-        })
+        Ok(RunInfo::from_info(info, None))
     }
 
     /// Params and metrics `(key, value, step)`, in as many batches as MLflow's limits need.
