@@ -7,6 +7,7 @@ mod claims;
 pub mod compare;
 pub mod figures;
 pub mod html;
+mod html_assets;
 mod job_index;
 mod merge;
 pub mod plots;
