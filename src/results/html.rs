@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use super::against_best::{against_best, AgainstBest};
 use super::artefacts::read_predictions;
@@ -112,59 +112,15 @@ fn describe_filters(options: &HtmlOptions) -> String {
 /// The link from the page's folder to the table's `runs/` folder, with `/` separators.
 fn runs_link(table: &Path, page_dir: Option<&Path>) -> String {
     let runs = table.parent().unwrap_or(Path::new("")).join("runs");
-    let relative = match page_dir {
-        None => runs.clone(),
-        Some(dir) => {
-            let absolute = |p: &Path| -> PathBuf {
-                let p = if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                };
-                std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-            };
-            relative_path(&normalise(&absolute(dir)), &normalise(&absolute(&runs)))
-        }
-    };
-    let text: Vec<String> = relative
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    if relative.is_absolute() {
-        format!("file://{}", relative.display())
-    } else {
-        text.join("/")
+    match page_dir {
+        Some(dir) => crate::config::relative_path(dir, &runs),
+        None => runs
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
     }
-}
-
-/// `path` without `.` and with `..` applied.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The path from folder `from` to `to`, both absolute and normalised.
-fn relative_path(from: &Path, to: &Path) -> PathBuf {
-    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut out = PathBuf::new();
-    for _ in common..a.len() {
-        out.push("..");
-    }
-    for c in &b[common..] {
-        out.push(c);
-    }
-    out
 }
 
 fn provenance(rows: &[&Row]) -> String {

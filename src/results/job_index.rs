@@ -109,7 +109,7 @@ fn load(path: &Path) -> Option<(Stamp, Vec<Entry>)> {
     Some((stamp, entries))
 }
 
-/// Writes the index through a temporary file and a rename; a failure only costs speed.
+/// Writes the index whole (see `write_whole`); a failure only costs speed.
 fn save(path: &Path, stamp: &Stamp, entries: &[Entry]) {
     let mut text = format!(
         "{MAGIC} {} {} {} {}\n",
@@ -118,15 +118,7 @@ fn save(path: &Path, stamp: &Stamp, entries: &[Entry]) {
     for e in entries {
         text.push_str(&format!("{} {} {}\n", e.id, e.status, e.offset));
     }
-    let mut partial = path.as_os_str().to_os_string();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = PathBuf::from(partial);
-    if fs::write(&partial, text)
-        .and_then(|()| fs::rename(&partial, path))
-        .is_err()
-    {
-        let _ = fs::remove_file(&partial);
-    }
+    let _ = super::write_whole(path, text.as_bytes());
 }
 
 /// Reads the rows in `bytes` (the table from `base` on, without its header line): their
@@ -215,8 +207,8 @@ fn scan(
 }
 
 /// Every row's entry, from the index where it still describes the table, else from the
-/// table (then the index is written, unless `read_only`). An absent table has no rows.
-pub fn entries(table: &Path, read_only: bool) -> Result<Vec<Entry>, ResultsError> {
+/// table (then the index is written). An absent table has no rows.
+pub fn entries(table: &Path) -> Result<Vec<Entry>, ResultsError> {
     let io = |e: std::io::Error| read_err(table, e.to_string());
     let mut file = match File::open(table) {
         Ok(f) => f,
@@ -261,7 +253,7 @@ pub fn entries(table: &Path, read_only: bool) -> Result<Vec<Entry>, ResultsError
     let whole: Vec<Entry> = new.iter().filter(|e| e.offset < covered).cloned().collect();
     let changed = !whole.is_empty() || from == header_end;
     kept.extend(whole);
-    if changed && !read_only {
+    if changed {
         if let Ok(s) = stamp(&mut file, inode, covered) {
             save(&index, &s, &kept);
         }
@@ -272,7 +264,7 @@ pub fn entries(table: &Path, read_only: bool) -> Result<Vec<Entry>, ResultsError
 
 /// Ids of the table's jobs (with `only_ok`, those whose row says ok).
 pub fn ids(table: &Path, only_ok: bool) -> Result<HashSet<String>, ResultsError> {
-    Ok(entries(table, false)?
+    Ok(entries(table)?
         .into_iter()
         .filter(|e| !only_ok || e.status == "ok")
         .map(|e| e.id)
@@ -283,7 +275,7 @@ pub fn ids(table: &Path, only_ok: bool) -> Result<HashSet<String>, ResultsError>
 /// read at their offsets rather than with the whole table: what a search round needs.
 pub fn rows_of(table: &Path, wanted: &HashSet<String>) -> Result<Vec<super::Row>, ResultsError> {
     let io = |e: std::io::Error| read_err(table, e.to_string());
-    let entries: Vec<Entry> = entries(table, false)?
+    let entries: Vec<Entry> = entries(table)?
         .into_iter()
         .filter(|e| wanted.contains(&e.id))
         .collect();

@@ -21,7 +21,7 @@ mod table_bench;
 
 pub use artefacts::{run_dir, write_artefacts, PredictionRecord};
 pub use claims::{claims_dir, clean_stale_claims, live_holder, Claim, ClaimOutcome};
-pub use job_index::{index_path, Entry as IndexEntry};
+pub use job_index::index_path;
 pub use merge::{merge_tables, Merged};
 pub use preflight::prepare_table;
 pub use table::{ResultsTable, Row};

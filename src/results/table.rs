@@ -82,12 +82,6 @@ impl ResultsTable {
         super::job_index::rows_of(&self.file()?, ids)
     }
 
-    /// Every row's job id, status and byte offset, without writing the index (for readers
-    /// that promise to write nothing, such as `microcal status`).
-    pub fn entries_read_only(&self) -> Result<Vec<super::IndexEntry>, ResultsError> {
-        super::job_index::entries(&self.file()?, true)
-    }
-
     /// Adds a new job's row. When the header already has every column of the row (every
     /// row after an experiment's first), this appends one line under the lock, reading
     /// nothing but the header: O(1) in the table's size. Otherwise the table is rewritten

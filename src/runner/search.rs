@@ -126,34 +126,65 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(500);
 fn run_and_wait(
     experiment: &Experiment,
     jobs: &[Job],
-    table: &PathBuf,
+    table: &Path,
     options: &RunOptions,
     cache: &mut DataCache,
     summary: &mut RunSummary,
 ) -> Result<(), RunError> {
-    run_list(experiment, jobs, table, options, cache, summary, true)?;
+    let mut done = ResultsTable::new(table).done_ids(options.rerun_failed)?;
+    for other in &options.done_in {
+        done.extend(ResultsTable::new(other).done_ids(options.rerun_failed)?);
+    }
+    summary.planned += jobs.len();
+    let todo: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| options.force || !done.contains(&j.id))
+        .collect();
+    summary.skipped += jobs.len() - todo.len();
+    let outcome = run_now(experiment, &todo, table, options, cache)?;
+    summary.ran += outcome.ran;
+    summary.failed += outcome.failed;
+    summary.elsewhere += outcome.elsewhere;
     let claims = crate::results::claims_dir(options.claims_in.as_deref().unwrap_or(table));
+    // Later passes run only jobs without a row that no live process holds (a holder died),
+    // as plain runs: no --force or --rerun-failed, and only what runs is counted.
+    let plain = RunOptions {
+        force: false,
+        rerun_failed: false,
+        ..options.clone()
+    };
     let mut announced = false;
     loop {
         // A job is finished when it has a row and no live process holds it (a rerun of a
         // failed job is still running while its old row is there).
         let present = ids_with_rows(table, &options.done_in)?;
-        let missing = jobs
-            .iter()
-            .filter(|j| {
-                !present.contains(&j.id)
-                    || crate::results::live_holder(&claims.join(&j.id)).is_some()
-            })
-            .count();
-        if missing == 0 {
+        let mut held = 0;
+        let mut orphans = Vec::new();
+        for job in jobs {
+            if crate::results::live_holder(&claims.join(&job.id)).is_some() {
+                held += 1;
+            } else if !present.contains(&job.id) {
+                orphans.push(job);
+            }
+        }
+        if held == 0 && orphans.is_empty() {
             return Ok(());
         }
-        if !announced {
-            tracing::info!(missing, "waiting for the trials other processes hold");
-            announced = true;
+        let ran = if orphans.is_empty() {
+            0
+        } else {
+            let outcome = run_now(experiment, &orphans, table, &plain, cache)?;
+            summary.ran += outcome.ran;
+            summary.failed += outcome.failed;
+            outcome.ran
+        };
+        if ran == 0 {
+            if !announced {
+                tracing::info!(held, "waiting for the trials other processes hold");
+                announced = true;
+            }
+            std::thread::sleep(POLL);
         }
-        std::thread::sleep(POLL);
-        run_list(experiment, jobs, table, options, cache, summary, false)?;
     }
 }
 
@@ -169,57 +200,22 @@ fn ids_with_rows(
     Ok(ids)
 }
 
-/// Runs the jobs of `jobs` not yet in `table` (all with `--force`) on the workers. After the
-/// first pass (`first` false) only jobs without any row whose claim no live process holds
-/// are run, and only what runs is counted.
-fn run_list(
+/// Runs `jobs` on the workers (claiming each; one another process holds is left to it).
+fn run_now(
     experiment: &Experiment,
-    jobs: &[Job],
-    table: &PathBuf,
+    jobs: &[&Job],
+    table: &Path,
     options: &RunOptions,
     cache: &mut DataCache,
-    summary: &mut RunSummary,
-    first: bool,
-) -> Result<(), RunError> {
-    let done = if first {
-        let mut done = ResultsTable::new(table).done_ids(options.rerun_failed)?;
-        for other in &options.done_in {
-            done.extend(ResultsTable::new(other).done_ids(options.rerun_failed)?);
-        }
-        summary.planned += jobs.len();
-        done
-    } else {
-        ids_with_rows(table, &options.done_in)?
-    };
-    let claims = crate::results::claims_dir(options.claims_in.as_deref().unwrap_or(table));
-    let mut tasks = Vec::new();
-    for job in jobs {
-        if first {
-            if done.contains(&job.id) && !options.force {
-                summary.skipped += 1;
-                continue;
-            }
-        } else if done.contains(&job.id)
-            || crate::results::live_holder(&claims.join(&job.id)).is_some()
-        {
-            continue;
-        }
-        tasks.push(super::task(job, 0, table, &experiment.path, cache)?);
+) -> Result<super::workers::Outcome, RunError> {
+    if jobs.is_empty() {
+        return Ok(Default::default());
     }
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let later = RunOptions {
-        force: options.force && first,
-        rerun_failed: options.rerun_failed && first,
-        ..options.clone()
-    };
-    let outcome = super::run_tasks(&tasks, 1, &later, &experiment.path.display().to_string());
-    let outcome = outcome?.remove(0);
-    summary.ran += outcome.ran;
-    summary.failed += outcome.failed;
-    if first {
-        summary.elsewhere += outcome.elsewhere;
-    }
-    Ok(())
+    let tasks = jobs
+        .iter()
+        .map(|job| super::task(job, 0, table, &experiment.path, cache))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut outcomes =
+        super::run_tasks(&tasks, 1, options, &experiment.path.display().to_string())?;
+    Ok(outcomes.remove(0))
 }
