@@ -125,9 +125,9 @@ fn impossible_networks_are_rejected_before_training() {
         (
             SMALL.replace(
                 "{ conv = 8 }, \"batchnorm\"",
-                "{ conv = 8, kernel = 4 }, \"batchnorm\"",
+                "{ conv = 8, stride = 40 }, \"batchnorm\"",
             ),
-            "odd",
+            "`stride` must be at most 31",
         ),
         (
             format!("{SMALL}\n[model.wavelet]\nfamily = \"db2\"\n")

@@ -1,5 +1,6 @@
 //! `microcal predict` loads the model a job saved, of every kind (MLP, each classifier, the
-//! baseline), and scores images exactly as the job scored them.
+//! baseline, CNNs with every layer kind and the wavelet front end, trained with the non-default
+//! training options), and scores images exactly as the job scored them.
 
 mod common;
 
@@ -18,6 +19,13 @@ kind = "wavelet-classical"
 [train]
 epochs = 3
 batch_size = 16
+optimizer = "adamw"
+weight_decay = 1e-4
+schedule = "cosine"
+warmup_epochs = 1
+class_weight = "balanced"
+label_smoothing = 0.1
+clip_norm = 5.0
 [grid]
 model = [
   { kind = "wavelet-mlp", mlp = { hidden = [8] }, wavelet = { family = "haar", level = 2 } },
@@ -28,6 +36,16 @@ model = [
   { classifier = "knn", params = { k = 3, weights = "distance" }, wavelet = { family = "haar", level = 2 } },
   { classifier = "decision-tree", wavelet = { family = "haar", level = 2 } },
   { kind = "baseline" },
+  { kind = "cnn", layers = [
+    { conv = 4, stride = 2 }, { batchnorm = 0.9, eps = 1e-5 }, "relu",
+    { residual = [{ conv = 8 }, "batchnorm", "elu", { conv = 8, kernel = 1, padding = "valid" }] },
+    { leaky_relu = 0.2 }, { maxpool = 3, stride = 1 }, "avgpool", { avgpool = 2, stride = 1 },
+    "globalavgpool", "batchnorm", { dense = 4 }, "tanh", "sigmoid", { dense = 1 },
+  ] },
+  { kind = "cnn", layers = [
+    { dwt = "haar", level = 1 }, { conv = 4, kernel = 2, padding = "valid" }, "gelu",
+    "maxpool", "flatten", { dropout = 0.2 }, { dense = 1 },
+  ] },
 ]
 "#;
 
@@ -41,7 +59,7 @@ fn every_saved_model_kind_predicts_what_its_job_recorded() {
     assert!(out.status.success(), "{}", stderr(&out));
     let (header, rows) = read_csv(&table);
     let ids = column(&header, &rows, "job_id");
-    assert_eq!(ids.len(), 8, "one job per model");
+    assert_eq!(ids.len(), 10, "one job per model");
     assert!(column(&header, &rows, "status").iter().all(|s| *s == "ok"));
 
     let data: microcal::config::DataConfig = toml::from_str::<toml::Table>(SWEEP).unwrap()["data"]

@@ -34,8 +34,11 @@ table seed-wavelet-ml model.kind,model.classifier
 table seed-wavelet-ml-stats model.kind,model.classifier
 table wavelet-db-sweep model.wavelet.family,model.wavelet.level
 table cv-leakage data.split,model.kind
+table cnn-modern model.kind
+table cnn-modern-cv data.split
+table cnn-wavelet-hybrid model.kind
 
-for exp in seed-cnn seed-cnn-augment seed-cnn-cv cv-leakage; do
+for exp in seed-cnn seed-cnn-augment seed-cnn-cv cv-leakage cnn-modern cnn-modern-cv cnn-wavelet-hybrid; do
   figures "$exp" model.kind,data.split
 done
 for exp in seed-wavelet-ml seed-wavelet-ml-stats; do
@@ -44,7 +47,7 @@ done
 figures wavelet-db-sweep model.wavelet.family,model.wavelet.level
 # Searches: the best trials by validation AUC, the best configuration's row on Test (with
 # its figures), and the optimisation history.
-for exp in search-wavelet search-cnn; do
+for exp in search-wavelet search-cnn search-modern; do
   "$MICROCAL" report --jobs-of "$(file "$exp")" --best 10 >"$stage/$exp-best.md"
   for format in markdown csv; do
     ext=$([ "$format" = markdown ] && echo md || echo csv)

@@ -6,11 +6,13 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::config::{ClassifierKind, ClassifierParams, Layer};
+use crate::config::{ClassifierKind, ClassifierParams};
 use crate::data::Dataset;
-use crate::engine::{Adam, ConvNet};
 use crate::models::classifiers::{ClassicalError, Scorer};
+use crate::models::cnn::CnnClassifier;
+use crate::models::Network;
 use crate::train::Matrix;
+use crate::train::{TrainConfig, Trainable};
 use crate::wavelet::{Array2, FeatureKind, FeatureSpec, Wavelet, LANES};
 
 /// Result of a throughput run.
@@ -117,38 +119,42 @@ pub fn classical_timings(
 }
 
 /// Training and inference throughput of a CNN over `images` (n × size², already scaled),
-/// batch 32: after a warm-up of a few batches, `repeats` timed epochs of training and
-/// `repeats` timed passes of inference, each list in the order run. Report the median: on a
-/// shared machine single epochs vary by ±15%.
+/// trained as a job would be with `train` (its optimiser, batch size and augmentation):
+/// after a warm-up of a few batches, `repeats` timed epochs of training and `repeats` timed
+/// passes of inference, each list in the order run. Report the median: on a shared machine
+/// single epochs vary by ±15%.
 pub fn cnn_throughput(
-    layers: &[Layer],
+    network: &Network,
+    train: &TrainConfig,
     size: usize,
     (images, labels): (&[f32], &[f32]),
-    seed: u64,
     repeats: usize,
-) -> (Vec<Throughput>, Vec<Throughput>) {
+) -> Result<(Vec<Throughput>, Vec<Throughput>), crate::data::augment::UnknownAugment> {
     let per = size * size;
     let n = labels.len();
-    let mut net = ConvNet::new(layers, size, seed);
-    let mut adam = Adam::new(1e-3, 0.0);
-    for b in 0..3.min(n / 32) {
-        net.train_batch(
-            &images[b * 32 * per..(b + 1) * 32 * per],
-            &labels[b * 32..(b + 1) * 32],
-            &mut adam,
+    let batch = train.batch_size;
+    let classes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+    let mut model = CnnClassifier::new(network, size, train, &classes, 0)?;
+    for b in 0..3.min(n / batch) {
+        model.train_batch(
+            &images[b * batch * per..(b + 1) * batch * per],
+            &labels[b * batch..(b + 1) * batch],
         );
     }
     let train = timed_runs(repeats, n, || {
-        for (x, y) in images.chunks(32 * per).zip(labels.chunks(32)) {
-            net.train_batch(x, y, &mut adam);
+        for (x, y) in images.chunks(batch * per).zip(labels.chunks(batch)) {
+            model.train_batch(x, y);
         }
     });
+    let all = Matrix {
+        rows: n,
+        cols: per,
+        data: images.to_vec(),
+    };
     let infer = timed_runs(repeats, n, || {
-        for x in images.chunks(128 * per) {
-            std::hint::black_box(net.predict_logits(x));
-        }
+        std::hint::black_box(model.predict_rows(&all));
     });
-    (train, infer)
+    Ok((train, infer))
 }
 
 /// `work` (a pass over `images` images) timed `repeats` times (at least once).

@@ -22,6 +22,12 @@ pub enum BenchError {
     Results(#[from] crate::results::ResultsError),
     #[error("reference layers: {0}")]
     Layers(#[from] crate::models::LayerError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Augment(#[from] crate::data::augment::UnknownAugment),
+    #[error("{0}: bench cnn needs a file with model.kind = \"cnn\"")]
+    NotCnn(PathBuf),
     #[error("cannot make the benchmark's scratch folder: {0}")]
     Scratch(#[from] std::io::Error),
 }
@@ -186,10 +192,38 @@ pub fn matmul(seconds: f64) {
     println!("{}", all.join(" "));
 }
 
-pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
+/// `microcal bench cnn`: the reference network, or the network and training settings of
+/// `experiment` (its first grid combination).
+pub fn cnn(
+    root: Option<PathBuf>,
+    experiment: Option<PathBuf>,
+    repeats: usize,
+) -> Result<(), BenchError> {
+    let (name, network, train) = match &experiment {
+        None => (
+            "reference CNN".to_string(),
+            parse_layers(&reference_layer_values())?,
+            crate::train::TrainConfig::default(),
+        ),
+        Some(path) => {
+            let exp = crate::config::Experiment::load(path, &[])?;
+            let (config, _) = exp
+                .configs()?
+                .into_iter()
+                .next()
+                .expect("a file has a combination");
+            match config.model.spec() {
+                Ok(crate::models::ModelSpec::Cnn { layers }) => (
+                    format!("{} ({})", config.name, path.display()),
+                    layers,
+                    config.train,
+                ),
+                _ => return Err(BenchError::NotCnn(path.clone())),
+            }
+        }
+    };
     let (dataset, source) = dataset(root.as_ref())?;
-    let layers = parse_layers(&reference_layer_values())?;
-    let parameters = check_shapes(&layers, 60)?;
+    let parameters = check_shapes(&network, 60)?;
     let n = 640.min(dataset.samples.len());
     let subset = Dataset::new(dataset.samples[..n].to_vec());
     let images = crate::models::Features::Pixels
@@ -198,12 +232,13 @@ pub fn cnn(root: Option<PathBuf>, repeats: usize) -> Result<(), BenchError> {
         .data;
     let labels: Vec<f32> = subset.samples.iter().map(|s| s.label as f32).collect();
     println!(
-        "reference CNN ({parameters} parameters), {n} images from {source}, batch 32, {} threads, SIMD path {} (of {})",
+        "{name}: {parameters} parameters, {n} images from {source}, batch {}, {} threads, SIMD path {} (of {})",
+        train.batch_size,
         rayon::current_num_threads(),
         crate::engine::simd::active().name(),
         available_paths()
     );
-    let (train, infer) = super::cnn_throughput(&layers, 60, (&images, &labels), 0, repeats);
+    let (train, infer) = super::cnn_throughput(&network, &train, 60, (&images, &labels), repeats)?;
     let rates = |runs: &[super::Throughput]| {
         let list: Vec<String> = runs
             .iter()

@@ -239,6 +239,10 @@ enum Bench {
         /// Timed epochs (and inference passes).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
         repeats: u32,
+        /// Benchmark this experiment file's network and training settings instead of the
+        /// reference network's (its first grid combination; 60×60 images).
+        #[arg(long)]
+        experiment: Option<PathBuf>,
     },
     /// GFLOP/s of the engine's matrix product (one thread) on the reference CNN's per-image
     /// convolution shapes.
@@ -531,8 +535,13 @@ fn run(args: Args) -> Result<()> {
             what: Bench::Classical { data },
         } => Ok(reports::classical(data)?),
         Command::Bench {
-            what: Bench::Cnn { data, repeats },
-        } => Ok(reports::cnn(data, repeats as usize)?),
+            what:
+                Bench::Cnn {
+                    data,
+                    repeats,
+                    experiment,
+                },
+        } => Ok(reports::cnn(data, experiment, repeats as usize)?),
     }
 }
 

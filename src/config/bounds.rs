@@ -8,7 +8,8 @@
 //! it names the key that dominates it.
 
 use super::schema::{DataSource, ExperimentConfig, ModelKind};
-use crate::models::{Layer, ModelSpec};
+use crate::engine::layer::Shape;
+use crate::models::{Layer, ModelSpec, Network};
 use crate::wavelet::FeatureKind;
 
 /// Fixed limits: (dotted key, largest accepted value).
@@ -24,9 +25,9 @@ const LIMITS: &[(&str, u64)] = &[
     ("model.mlp.hidden", 1 << 20),
 ];
 
-/// Widest convolution (filters) or dense layer (units), and largest kernel side.
+/// Widest convolution (filters) or dense layer (units); kernels, windows and strides are
+/// bounded where the layers are parsed.
 const MAX_WIDTH: usize = 65_536;
-const MAX_KERNEL: usize = 31;
 
 /// The largest value accepted for `key`.
 pub(crate) fn limit(key: &str) -> u64 {
@@ -80,26 +81,23 @@ pub(crate) fn check(c: &ExperimentConfig) -> Result<(), (String, String)> {
             within("model.mlp.hidden", w as u64)?;
         }
     }
-    let layers = match c.model.spec() {
-        Ok(ModelSpec::Cnn { layers }) => layers,
+    let network = match c.model.spec() {
+        Ok(ModelSpec::Cnn { layers }) => Some(layers),
         Err(e) => return Err((e.key().to_string(), e.to_string())),
-        Ok(_) => Vec::new(),
+        Ok(_) => None,
     };
-    for (i, layer) in layers.iter().enumerate() {
-        let (what, value, max) = match layer {
-            Layer::Conv { kernel, .. } if *kernel > MAX_KERNEL => ("kernel", *kernel, MAX_KERNEL),
-            Layer::Conv { filters, .. } => ("filters", *filters, MAX_WIDTH),
-            Layer::Dense { units } => ("units", *units, MAX_WIDTH),
-            _ => continue,
-        };
-        if value > max {
-            return Err((
-                "model.layers".to_string(),
-                format!("layers[{i}]: {what} must be at most {max}, got {value}"),
-            ));
+    if let Some(network) = &network {
+        for (i, layer) in network.layers.iter().enumerate() {
+            let index = i + usize::from(network.front.is_some());
+            if let Some((what, value)) = too_wide(layer) {
+                return Err((
+                    "model.layers".to_string(),
+                    format!("layers[{index}]: {what} must be at most {MAX_WIDTH}, got {value}"),
+                ));
+            }
         }
     }
-    let estimate = estimate(c, &layers);
+    let estimate = estimate(c, network.as_ref());
     let budget = memory_budget();
     if estimate.total() > budget {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
@@ -151,7 +149,7 @@ impl Estimate {
     }
 }
 
-fn estimate(c: &ExperimentConfig, layers: &[Layer]) -> Estimate {
+fn estimate(c: &ExperimentConfig, network: Option<&Network>) -> Estimate {
     let d = &c.data;
     let pixels = (d.image_size as u64).saturating_mul(d.image_size as u64);
     // A folder's images are counted and sized when it is read (a wrong size is an error
@@ -165,7 +163,7 @@ fn estimate(c: &ExperimentConfig, layers: &[Layer]) -> Estimate {
     let data = images.saturating_mul(pixels).saturating_mul(4 * 3);
     let batch = c.train.batch_size as u64;
     let (parameters, widest) = match c.model.kind {
-        ModelKind::Cnn => cnn_size(layers, d.image_size as u64),
+        ModelKind::Cnn => network.map_or((0, 0), |n| cnn_size(n, d.image_size)),
         ModelKind::WaveletMlp => {
             let inputs = match c.model.wavelet.as_ref().map(|w| w.features) {
                 Some(FeatureKind::Coefficients) => pixels.saturating_mul(2),
@@ -204,32 +202,26 @@ fn estimate(c: &ExperimentConfig, layers: &[Layer]) -> Estimate {
     }
 }
 
-/// Parameter count and the largest activation (values per image) of a layer stack.
-fn cnn_size(layers: &[Layer], size: u64) -> (u64, u64) {
-    let (mut h, mut w, mut c, mut flat) = (size, size, 1u64, None::<u64>);
-    let (mut params, mut widest) = (0u64, size.saturating_mul(size));
-    for layer in layers {
-        match layer {
-            Layer::Conv { filters, kernel } => {
-                let (f, k) = (*filters as u64, *kernel as u64);
-                params =
-                    params.saturating_add(k.saturating_mul(k).saturating_mul(c).saturating_mul(f));
-                c = f;
-                widest = widest.max(h.saturating_mul(w).saturating_mul(c));
-            }
-            Layer::Maxpool => {
-                h /= 2;
-                w /= 2;
-            }
-            Layer::Flatten => flat = Some(h.saturating_mul(w).saturating_mul(c)),
-            Layer::Dense { units } => {
-                let n = flat.unwrap_or(1);
-                params = params.saturating_add(n.saturating_mul(*units as u64 + 1));
-                flat = Some(*units as u64);
-                widest = widest.max(*units as u64);
-            }
-            _ => {}
-        }
+/// The first filter or unit count of `layer` (inside residual blocks too) over
+/// [`MAX_WIDTH`]: what it is and its value.
+fn too_wide(layer: &Layer) -> Option<(&'static str, usize)> {
+    match layer {
+        Layer::Conv { filters, .. } if *filters > MAX_WIDTH => Some(("filters", *filters)),
+        Layer::Dense { units } if *units > MAX_WIDTH => Some(("units", *units)),
+        Layer::Residual(inner) => inner.iter().find_map(too_wide),
+        _ => None,
     }
-    (params, widest)
+}
+
+/// Parameter count and the largest activation (values per image) of a network; zero when
+/// its layers do not fit (the shape check names the layer).
+fn cnn_size(network: &Network, size: usize) -> (u64, u64) {
+    if crate::models::check_shapes(network, size).is_err() {
+        return (0, 0);
+    }
+    let (h, w, c) = network.input(size);
+    match crate::engine::layer::walk(&network.layers, Shape::Image { h, w, c }) {
+        Ok(walk) => (walk.parameters as u64, walk.widest as u64),
+        Err(_) => (0, 0),
+    }
 }

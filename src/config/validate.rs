@@ -221,6 +221,7 @@ pub(crate) fn validate(c: &ExperimentConfig) -> Result<(), (String, String)> {
     if t.batch_size == 0 {
         return fail("train.batch_size", "must be at least 1".into());
     }
+    t.check_options()?;
     if !(t.lr.is_finite() && t.lr > 0.0) {
         return fail(
             "train.lr",

@@ -1,34 +1,41 @@
 //! The CNN family: the engine's convolutional network behind the training-loop trait, with
-//! seeded augmentation of each training batch.
+//! seeded augmentation of each training batch and the optional wavelet front end.
 
+use super::dwt_front::DwtFront;
+use super::layers::Network;
 use crate::data::augment::{augment_batch, Augment, UnknownAugment};
-use crate::engine::Layer;
-use crate::engine::{Adam, ConvNet};
+use crate::engine::{ConvNet, Optimizer};
 use crate::rng::Rng;
 use crate::train::TrainConfig;
 use crate::train::{Matrix, Trainable};
 
 pub struct CnnClassifier {
     net: ConvNet,
-    adam: Adam,
+    opt: Optimizer,
     size: usize,
+    front: Option<DwtFront>,
     augments: Vec<Augment>,
     rng: Rng,
 }
 
 impl CnnClassifier {
-    /// A network with fresh weights; an augmentation name that does not parse is an error
-    /// (the file's validation rejects them first).
+    /// A network with fresh weights, trained with `train`'s optimiser on a loss weighed for
+    /// training `labels`; an augmentation name that does not parse is an error (the file's
+    /// validation rejects them first).
     pub fn new(
-        layers: &[Layer],
+        network: &Network,
         size: usize,
         train: &TrainConfig,
+        labels: &[u8],
         seed: u64,
     ) -> Result<Self, UnknownAugment> {
+        let mut net = ConvNet::with_input(&network.layers, network.input(size), seed);
+        net.set_objective(train.objective(labels));
         Ok(Self {
-            net: ConvNet::new(layers, size, seed),
-            adam: Adam::new(train.lr, train.weight_decay),
+            net,
+            opt: train.optimizer(),
             size,
+            front: network.front_end(size),
             augments: train
                 .augment
                 .iter()
@@ -39,8 +46,8 @@ impl CnnClassifier {
     }
 
     /// Rebuilds a trained network from saved values (see [`CnnClassifier::weights`]).
-    pub fn from_weights(layers: &[Layer], size: usize, values: &[Vec<f32>]) -> Option<Self> {
-        let mut model = Self::new(layers, size, &TrainConfig::default(), 0).ok()?;
+    pub fn from_weights(network: &Network, size: usize, values: &[Vec<f32>]) -> Option<Self> {
+        let mut model = Self::new(network, size, &TrainConfig::default(), &[], 0).ok()?;
         model.net.load_values(values).then_some(model)
     }
 
@@ -53,11 +60,23 @@ impl CnnClassifier {
         self.net.named_values()
     }
 
+    /// What the network sees of `images` (size² pixels each): the pixels, or their wavelet
+    /// sub-bands.
+    fn network_input<'a>(&self, images: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        match &self.front {
+            None => images.into(),
+            Some(front) => front
+                .apply(images, self.size)
+                .expect("checked when the file was read: the level fits the images")
+                .into(),
+        }
+    }
+
     /// Probabilities for every row, predicted in batches of 128.
     pub fn predict_rows(&self, x: &Matrix) -> Vec<f64> {
         x.data
             .chunks(128 * self.size * self.size)
-            .flat_map(|c| self.net.predict_logits(c))
+            .flat_map(|c| self.net.predict_logits(&self.network_input(c)))
             .map(|logit| 1.0 / (1.0 + (-logit as f64).exp()))
             .collect()
     }
@@ -66,11 +85,13 @@ impl CnnClassifier {
 impl Trainable for CnnClassifier {
     fn train_batch(&mut self, x: &[f32], y: &[f32]) -> (f32, Vec<f32>) {
         if self.augments.is_empty() {
-            return self.net.train_batch(x, y, &mut self.adam);
+            let input = self.network_input(x).into_owned();
+            return self.net.train_batch(&input, y, &mut self.opt);
         }
         let mut batch = x.to_vec();
         augment_batch(&self.augments, &mut batch, self.size, &mut self.rng);
-        self.net.train_batch(&batch, y, &mut self.adam)
+        let input = self.network_input(&batch).into_owned();
+        self.net.train_batch(&input, y, &mut self.opt)
     }
 
     fn predict(&self, x: &Matrix) -> Vec<f64> {
@@ -87,5 +108,9 @@ impl Trainable for CnnClassifier {
 
     fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
         self.net.load_values(snapshot)
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.opt.lr = lr as f32;
     }
 }

@@ -5,7 +5,7 @@
 
 use super::classifiers::{ClassifierParams, FittedClassifier, Scorer};
 use super::cnn::CnnClassifier;
-use super::layers::Layer;
+use super::layers::Network;
 use super::mlp::{MlpClassifier, MlpConfig};
 use super::ModelError;
 use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainConfig};
@@ -14,7 +14,7 @@ use crate::train::{fit, EpochRecord, FitReport, Matrix, TrainConfig};
 #[derive(Debug, Clone, PartialEq)]
 pub enum LearnerSpec {
     Mlp(MlpConfig),
-    Cnn(Vec<Layer>),
+    Cnn(Network),
     Classifier(ClassifierParams),
 }
 
@@ -55,12 +55,12 @@ impl LearnerSpec {
         } = ctx;
         match self {
             LearnerSpec::Mlp(mlp) => {
-                let mut model = MlpClassifier::new(x.cols, mlp, train, seed);
+                let mut model = MlpClassifier::new(x.cols, mlp, train, y, seed);
                 let report = fit(&mut model, x, y, validation, train, seed, on_epoch)?;
                 Ok((FittedLearner::Mlp(model), report))
             }
             LearnerSpec::Cnn(layers) => {
-                let mut model = CnnClassifier::new(layers, image_size, train, seed)?;
+                let mut model = CnnClassifier::new(layers, image_size, train, y, seed)?;
                 tracing::info!(parameters = model.parameter_count(), "CNN built");
                 let report = fit(&mut model, x, y, validation, train, seed, on_epoch)?;
                 Ok((FittedLearner::Cnn(model), report))

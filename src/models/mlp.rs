@@ -2,20 +2,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Adam, DenseNet};
+use crate::engine::{DenseNet, Optimizer};
 use crate::train::TrainConfig;
 use crate::train::{Matrix, Trainable};
 
 pub struct MlpClassifier {
     net: DenseNet,
-    adam: Adam,
+    opt: Optimizer,
 }
 
 impl MlpClassifier {
-    pub fn new(inputs: usize, mlp: &MlpConfig, train: &TrainConfig, seed: u64) -> Self {
+    /// A network with fresh weights, trained with `train`'s optimiser on a loss weighed for
+    /// training `labels`.
+    pub fn new(
+        inputs: usize,
+        mlp: &MlpConfig,
+        train: &TrainConfig,
+        labels: &[u8],
+        seed: u64,
+    ) -> Self {
+        let mut net = DenseNet::new(inputs, &mlp.hidden, mlp.dropout, seed);
+        net.set_objective(train.objective(labels));
         Self {
-            net: DenseNet::new(inputs, &mlp.hidden, mlp.dropout, seed),
-            adam: Adam::new(train.lr, train.weight_decay),
+            net,
+            opt: train.optimizer(),
         }
     }
 
@@ -36,7 +46,7 @@ impl MlpClassifier {
 
 impl Trainable for MlpClassifier {
     fn train_batch(&mut self, x: &[f32], y: &[f32]) -> (f32, Vec<f32>) {
-        self.net.train_batch(x, y, &mut self.adam)
+        self.net.train_batch(x, y, &mut self.opt)
     }
 
     fn predict(&self, x: &Matrix) -> Vec<f64> {
@@ -49,6 +59,10 @@ impl Trainable for MlpClassifier {
 
     fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool {
         self.net.restore(snapshot)
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.opt.lr = lr as f32;
     }
 }
 

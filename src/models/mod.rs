@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod classifiers;
 pub mod cnn;
+mod dwt_front;
 mod features;
 mod layers;
 mod learner;
@@ -18,7 +19,8 @@ pub use classifiers::{
 };
 pub use features::{wavelet_features, Features, Standardizer};
 pub use layers::{
-    check_shapes, parse_layers, reference_layer_values, Layer, LayerError, REFERENCE_LAYERS,
+    check_shapes, parse_layers, reference_layer_values, Layer, LayerError, Network,
+    REFERENCE_LAYERS,
 };
 pub use learner::{FitContext, FittedLearner, LearnerSpec};
 pub use mlp::{MlpClassifier, MlpConfig};

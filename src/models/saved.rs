@@ -116,7 +116,7 @@ impl FittedModel {
                     .as_ref()
                     .map(Standardizer::width)
                     .ok_or_else(mismatch)?;
-                let mut model = MlpClassifier::new(inputs, mlp, &TrainConfig::default(), 0);
+                let mut model = MlpClassifier::new(inputs, mlp, &TrainConfig::default(), &[], 0);
                 if !model.restore(&values) {
                     return Err(mismatch());
                 }

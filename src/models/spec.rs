@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use super::classifiers::{ClassifierKind, ClassifierParams, ParamsError};
 use super::features::Features;
-use super::layers::{parse_layers, reference_layer_values, Layer, LayerError};
+use super::layers::{parse_layers, reference_layer_values, LayerError, Network};
 use super::learner::LearnerSpec;
 use super::MlpConfig;
 use crate::data::{DataSource, SplitKind};
@@ -137,7 +137,7 @@ pub enum ModelSpec {
         classifier: ClassifierParams,
     },
     Cnn {
-        layers: Vec<Layer>,
+        layers: Network,
     },
     /// Intensity statistics and logistic regression with default settings.
     Baseline {

@@ -2,8 +2,12 @@
 //! per-epoch history, validation, early stopping, divergence detection.
 
 mod config;
+mod options;
+mod schedule;
 
 pub use config::{Threshold, ThresholdRule, TrainConfig};
+pub use options::{ClassWeight, OptimizerName, ScheduleName};
+pub use schedule::LearningRate;
 
 use std::time::Instant;
 
@@ -49,6 +53,8 @@ pub trait Trainable {
     fn snapshot(&self) -> Vec<Vec<f32>>;
     /// Puts back values taken by `snapshot`; false if they do not fit the model.
     fn restore(&mut self, snapshot: &[Vec<f32>]) -> bool;
+    /// The learning rate of the next steps (the schedule sets it before each step).
+    fn set_learning_rate(&mut self, lr: f64);
 }
 
 /// One line of the training history.
@@ -97,11 +103,13 @@ pub fn fit(
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<Vec<f32>>)> = None;
     let (mut bx, mut by) = (Vec::new(), Vec::new());
+    let mut rate = LearningRate::new(config, x.rows.div_ceil(config.batch_size));
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         rng.shuffle(&mut order);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for batch in order.chunks(config.batch_size) {
+        for (b, batch) in order.chunks(config.batch_size).enumerate() {
+            model.set_learning_rate(rate.in_epoch(epoch - 1, b));
             bx.clear();
             by.clear();
             for &i in batch {
@@ -127,6 +135,7 @@ pub fn fit(
             }
             None => (None, None),
         };
+        rate.end_epoch(val_loss);
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / x.rows as f64,
@@ -200,6 +209,7 @@ mod tests {
             self.weight = s[0][0];
             true
         }
+        fn set_learning_rate(&mut self, _lr: f64) {}
     }
 
     fn data(n: usize) -> (Matrix, Vec<u8>) {

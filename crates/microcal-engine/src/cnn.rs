@@ -1,89 +1,168 @@
 //! A convolutional network built from the experiment file's layer list, trained on dfdx's
-//! tape with our convolution and pooling ops.
+//! tape with our convolution, pooling, batch-norm and activation ops.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::adam::{Adam, Param};
+use super::activation::activate;
+use super::batchnorm::{Follow, Moments};
 use super::conv::{conv_block, ConvBlock};
-use super::dense::Dense;
 use super::dropout::dropout;
-use super::layer::Layer;
+use super::layer::{Activation, Layer, Padding, Shape};
 use super::layout::{Act, Geometry};
+use super::loss::{bce_loss, Objective};
 use super::maxpool::maxpool2;
-use super::{contiguous_vec, glorot_uniform};
+use super::optimizer::Optimizer;
+use super::pooling::{global_avg_pool, pool, Reduce};
+use super::stack::Block;
+use super::strided_conv::{strided_conv, Strided};
 use crate::rng::Rng;
 
-enum Block {
-    Conv {
-        weight: Param<(usize, usize)>,
-        bias: Param<(usize,)>,
-        kernel: usize,
-    },
-    Relu,
-    Maxpool,
-    BatchNorm(BatchNorm),
-    Dropout(f32),
-    Flatten,
-    Dense(Dense),
+/// What a forward pass carries besides the activations.
+struct Pass<'a> {
+    /// `Some` in training (dropout on, batch statistics), `None` in evaluation.
+    dropout_seed: Option<u64>,
+    /// The batch-norm statistics of a training pass, in order.
+    stats: &'a mut Vec<Moments>,
+    /// Whether a convolution has run yet (the first needs no input gradient).
+    first_conv: bool,
 }
 
-/// Batch normalisation over the channel axis (all positions of all images), with running
-/// statistics for evaluation (Keras: momentum 0.99, ε 1e-3).
-struct BatchNorm {
-    gamma: Param<(usize,)>,
-    beta: Param<(usize,)>,
-    running_mean: Vec<f32>,
-    running_var: Vec<f32>,
-}
-
-const BN_MOMENTUM: f32 = 0.99;
-const BN_EPS: f32 = 1e-3;
-
-impl BatchNorm {
-    fn forward<T: Tape<f32, Cpu>>(
-        &self,
-        x: Act<T>,
-        train: bool,
-        stats: &mut Vec<(Vec<f32>, Vec<f32>)>,
-    ) -> Act<T> {
-        let (rows, c) = *x.shape();
-        let dev = x.device().clone();
-        let gamma = self
-            .gamma
-            .tensor
-            .clone()
-            .broadcast_like::<_, Axis<0>>(&(rows, c));
-        let beta = self
-            .beta
-            .tensor
-            .clone()
-            .broadcast_like::<_, Axis<0>>(&(rows, c));
-        if train {
-            let mean = x.retaped::<T>().mean::<(usize,), Axis<0>>();
-            let centered = x - mean.retaped::<T>().broadcast_like::<_, Axis<0>>(&(rows, c));
-            let var = centered.retaped::<T>().square().mean::<(usize,), Axis<0>>();
-            stats.push((mean.as_vec(), var.as_vec()));
-            let inv_std = (var + BN_EPS)
-                .sqrt()
-                .recip()
-                .broadcast_like::<_, Axis<0>>(&(rows, c));
-            centered * inv_std * gamma + beta
-        } else {
-            let mean = dev
-                .tensor_from_vec(self.running_mean.clone(), (c,))
-                .broadcast_like::<_, Axis<0>>(&(rows, c));
-            let inv: Vec<f32> = self
-                .running_var
-                .iter()
-                .map(|v| 1.0 / (v + BN_EPS).sqrt())
-                .collect();
-            let inv = dev
-                .tensor_from_vec(inv, (c,))
-                .broadcast_like::<_, Axis<0>>(&(rows, c));
-            (x - mean) * inv * gamma + beta
+/// Runs `blocks` on `h` (geometry `g`); `salt` keeps the dropout masks of nested blocks
+/// apart from the top level's.
+fn run<T: Tape<f32, Cpu>>(
+    blocks: &[Block],
+    mut h: Act<T>,
+    mut g: Geometry,
+    pass: &mut Pass,
+    salt: u64,
+) -> (Act<T>, Geometry) {
+    let train = pass.dropout_seed.is_some();
+    // Layers applied inside the convolution before them (ReLU, max-pool).
+    let mut fused = 0;
+    for (i, block) in blocks.iter().enumerate() {
+        if fused > 0 {
+            fused -= 1;
+            continue;
         }
+        h = match block {
+            Block::Conv(conv) if conv.is_plain() => {
+                let next = |k: usize| blocks.get(i + k);
+                // In evaluation a batch norm right after folds into the weights.
+                let folded = match next(1) {
+                    Some(Block::BatchNorm(bn)) if !train => Some(conv.folded(bn, h.device())),
+                    _ => None,
+                };
+                let after = 1 + folded.is_some() as usize;
+                let relu = matches!(next(after), Some(Block::Activation(Activation::Relu)));
+                let pool = matches!(
+                    next(after + relu as usize),
+                    Some(Block::MaxPool { size: 2, stride: 2 })
+                );
+                let spec = ConvBlock {
+                    kernel: conv.kernel,
+                    relu,
+                    pool,
+                    input_grad: !pass.first_conv,
+                };
+                let (weight, bias) = match &folded {
+                    Some((w, b)) => (w, b),
+                    None => (&conv.weight.tensor, &conv.bias.tensor),
+                };
+                let (y, next_g) = conv_block(h, g, spec, weight, bias);
+                pass.first_conv = false;
+                fused = after - 1 + relu as usize + pool as usize;
+                g = next_g;
+                y
+            }
+            Block::Conv(conv) => {
+                let spec = Strided {
+                    kernel: conv.kernel,
+                    stride: conv.stride,
+                    padding: conv.padding,
+                    cout: conv.bias.len(),
+                    input_grad: !pass.first_conv,
+                };
+                let (y, next_g) = strided_conv(h, g, spec, &conv.weight.tensor, &conv.bias.tensor);
+                pass.first_conv = false;
+                g = next_g;
+                y
+            }
+            Block::Activation(Activation::Relu) => h.relu(),
+            Block::Activation(f) => activate(h, *f),
+            Block::MaxPool { size: 2, stride: 2 } => {
+                let (y, next) = maxpool2(h, g);
+                g = next;
+                y
+            }
+            Block::MaxPool { size, stride } => {
+                let (y, next) = pool(h, g, (*size, *stride), Reduce::Max);
+                g = next;
+                y
+            }
+            Block::AvgPool { size, stride } => {
+                let (y, next) = pool(h, g, (*size, *stride), Reduce::Mean);
+                g = next;
+                y
+            }
+            Block::GlobalAvgPool => {
+                let y = global_avg_pool(h, g);
+                g = Geometry { h: 1, w: 1, ..g };
+                y
+            }
+            Block::BatchNorm(bn) => {
+                let next = |k: usize| blocks.get(i + k);
+                let relu = matches!(next(1), Some(Block::Activation(Activation::Relu)));
+                let pool = g.h > 1
+                    && matches!(
+                        next(1 + relu as usize),
+                        Some(Block::MaxPool { size: 2, stride: 2 })
+                    );
+                let (y, next_g) = bn.forward(h, g, Follow { relu, pool }, train, pass.stats);
+                fused = relu as usize + pool as usize;
+                g = next_g;
+                y
+            }
+            Block::Residual { inner, projection } => {
+                let skip = h.retaped::<T>();
+                let first_conv = pass.first_conv;
+                let inner_salt = salt
+                    .wrapping_add(i as u64 + 1)
+                    .wrapping_mul(0x2545_f491_4f6c_dd1d);
+                let (main, out_g) = run(inner, h, g, pass, inner_salt);
+                let skip = match projection {
+                    Some(conv) => {
+                        let spec = Strided {
+                            kernel: 1,
+                            stride: conv.stride,
+                            padding: Padding::Same,
+                            cout: conv.bias.len(),
+                            input_grad: !first_conv,
+                        };
+                        strided_conv(skip, g, spec, &conv.weight.tensor, &conv.bias.tensor).0
+                    }
+                    None => skip,
+                };
+                g = out_g;
+                main + skip
+            }
+            Block::Dropout(p) => match pass.dropout_seed {
+                Some(seed) if *p > 0.0 => {
+                    let layer = (i as u64) ^ salt;
+                    let layer_seed = seed ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    dropout(h, *p, Rng::new(layer_seed).next_u64())
+                }
+                _ => h,
+            },
+            Block::Flatten => {
+                let width = h.shape().1 * g.h * g.w;
+                g = Geometry { h: 1, w: 1, ..g };
+                h.reshape_like(&(g.batch, width))
+            }
+            Block::Dense(d) => d.forward(h),
+        };
     }
+    (h, g)
 }
 
 /// Runs `work` on one of rayon's threads (the caller waits, asleep). Called from outside
@@ -128,204 +207,102 @@ struct PartGradients {
     loss: f32,
     logits: Vec<f32>,
     grads: Vec<Vec<f32>>,
-    stats: Vec<(Vec<f32>, Vec<f32>)>,
+    stats: Vec<Moments>,
 }
 
-/// A binary classifier over `size`×`size` single-channel images.
+/// A binary classifier over h×w images with c channels.
 pub struct ConvNet {
     dev: Cpu,
     blocks: Vec<Block>,
-    size: usize,
+    input: (usize, usize, usize),
+    objective: Objective,
     /// Draws the dropout masks: with `steps`, a new mask each training step.
     dropout_rng_seed: u64,
     steps: u64,
 }
 
 impl ConvNet {
-    /// Builds the layers (Glorot-uniform weights, zero biases, as Keras) from `seed`, which
-    /// also drives dropout. The layer list must have passed `models::check_shapes`.
+    /// Builds the layers (Glorot-uniform weights, zero biases, as Keras) over single-channel
+    /// `size`×`size` images from `seed`, which also drives dropout. The layer list must fit
+    /// (see [`crate::layer::walk`]).
     pub fn new(layers: &[Layer], size: usize, seed: u64) -> Self {
+        Self::with_input(layers, (size, size, 1), seed)
+    }
+
+    /// [`ConvNet::new`] over h×w images with c channels.
+    pub fn with_input(layers: &[Layer], (h, w, c): (usize, usize, usize), seed: u64) -> Self {
         super::keep_freed_memory();
         let dev = Cpu::seed_from_u64(seed);
         let mut rng = Rng::derived(seed, "cnn-init");
-        let (mut h, mut w, mut c) = (size, size, 1usize);
-        let mut flat: Option<usize> = None;
-        let mut blocks = Vec::new();
-        for layer in layers {
-            blocks.push(match *layer {
-                Layer::Conv { filters, kernel } => {
-                    let fan_in = kernel * kernel * c;
-                    let fan_out = kernel * kernel * filters;
-                    let weight = glorot_uniform(fan_in, fan_out, fan_in * filters, &mut rng);
-                    let block = Block::Conv {
-                        weight: Param::new(&dev, weight, (fan_in, filters), true),
-                        bias: Param::new(&dev, vec![0.0; filters], (filters,), false),
-                        kernel,
-                    };
-                    c = filters;
-                    block
-                }
-                Layer::Relu => Block::Relu,
-                Layer::Maxpool => {
-                    h /= 2;
-                    w /= 2;
-                    Block::Maxpool
-                }
-                Layer::Batchnorm => {
-                    let n = flat.unwrap_or(c);
-                    Block::BatchNorm(BatchNorm {
-                        gamma: Param::new(&dev, vec![1.0; n], (n,), false),
-                        beta: Param::new(&dev, vec![0.0; n], (n,), false),
-                        running_mean: vec![0.0; n],
-                        running_var: vec![1.0; n],
-                    })
-                }
-                Layer::Dropout { p } => Block::Dropout(p as f32),
-                Layer::Flatten => {
-                    flat = Some(h * w * c);
-                    Block::Flatten
-                }
-                Layer::Dense { units } => {
-                    let inputs = flat.expect("checked: dense follows flatten");
-                    flat = Some(units);
-                    Block::Dense(Dense::new(&dev, inputs, units, &mut rng))
-                }
-            });
-        }
+        let blocks = Block::build(layers, Shape::Image { h, w, c }, &dev, &mut rng);
         Self {
             dev,
             blocks,
-            size,
+            input: (h, w, c),
+            objective: Objective::default(),
             dropout_rng_seed: Rng::derived(seed, "cnn-dropout").next_u64(),
             steps: 0,
         }
     }
 
-    /// Pixels per image the network expects.
+    /// Sets what the training loss weighs (plain binary cross-entropy by default).
+    pub fn set_objective(&mut self, objective: Objective) {
+        self.objective = objective;
+    }
+
+    /// Values per image the network expects.
     pub fn input_len(&self) -> usize {
-        self.size * self.size
+        self.input.0 * self.input.1 * self.input.2
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.params().iter().map(|p| p.len()).sum()
+        Block::params(&self.blocks).iter().map(|p| p.len()).sum()
     }
 
-    /// `dropout_seed`: `Some` in training (dropout on, batch statistics), `None` in evaluation.
-    fn forward<T: Tape<f32, Cpu>>(
-        &self,
-        x: Act<T>,
-        batch: usize,
-        dropout_seed: Option<u64>,
-        stats: &mut Vec<(Vec<f32>, Vec<f32>)>,
-    ) -> Act<T> {
-        let train = dropout_seed.is_some();
-        let mut g = Geometry {
+    fn geometry(&self, batch: usize) -> Geometry {
+        Geometry {
             batch,
-            h: self.size,
-            w: self.size,
-        };
-        let mut h = x;
-        let mut first_conv = true;
-        // Layers applied inside the convolution before them (ReLU, max-pool).
-        let mut fused = 0;
-        for (i, block) in self.blocks.iter().enumerate() {
-            if fused > 0 {
-                fused -= 1;
-                continue;
-            }
-            h = match block {
-                Block::Conv {
-                    weight,
-                    bias,
-                    kernel,
-                } => {
-                    let next = |k: usize| self.blocks.get(i + k);
-                    let relu = matches!(next(1), Some(Block::Relu));
-                    let pool = matches!(next(1 + relu as usize), Some(Block::Maxpool));
-                    let spec = ConvBlock {
-                        kernel: *kernel,
-                        relu,
-                        pool,
-                        input_grad: !first_conv,
-                    };
-                    let (y, next_g) = conv_block(h, g, spec, &weight.tensor, &bias.tensor);
-                    first_conv = false;
-                    fused = relu as usize + pool as usize;
-                    g = next_g;
-                    y
-                }
-                Block::Relu => h.relu(),
-                Block::Maxpool => {
-                    let (y, next) = maxpool2(h, g);
-                    g = next;
-                    y
-                }
-                Block::BatchNorm(bn) => bn.forward(h, train, stats),
-                Block::Dropout(p) => match dropout_seed {
-                    Some(seed) if *p > 0.0 => {
-                        let layer_seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                        dropout(h, *p, Rng::new(layer_seed).next_u64())
-                    }
-                    _ => h,
-                },
-                Block::Flatten => {
-                    let width = h.shape().1 * g.h * g.w;
-                    h.reshape_like(&(batch, width))
-                }
-                Block::Dense(d) => d.forward(h),
-            };
+            h: self.input.0,
+            w: self.input.1,
         }
-        h
     }
 
-    /// One Adam step on a batch of images (`x`: batch × size², values as given) with 0/1
+    fn input_tensor(&self, x: &[f32], batch: usize) -> Act<NoneTape> {
+        let (h, w, c) = self.input;
+        self.dev.tensor_from_vec(x.to_vec(), (batch * h * w, c))
+    }
+
+    /// One optimiser step on a batch of images (`x`: batch × values per image) with 0/1
     /// targets `y`. Returns the mean loss and the logits.
-    pub fn train_batch(&mut self, x: &[f32], y: &[f32], adam: &mut Adam) -> (f32, Vec<f32>) {
-        on_worker(|| self.train_batch_here(x, y, adam))
+    pub fn train_batch(&mut self, x: &[f32], y: &[f32], opt: &mut Optimizer) -> (f32, Vec<f32>) {
+        on_worker(|| self.train_batch_here(x, y, opt))
     }
 
-    fn train_batch_here(&mut self, x: &[f32], y: &[f32], adam: &mut Adam) -> (f32, Vec<f32>) {
+    fn train_batch_here(&mut self, x: &[f32], y: &[f32], opt: &mut Optimizer) -> (f32, Vec<f32>) {
         self.steps += 1;
         let step_seed = Rng::new(self.dropout_rng_seed ^ self.steps).next_u64();
-        // Batch statistics must see the whole batch.
-        let has_batchnorm = self.blocks.iter().any(|b| matches!(b, Block::BatchNorm(_)));
+        // Batch statistics must see the whole batch, so a network with batch norm runs it as
+        // one part (its ops still split the images over the threads).
+        let has_batchnorm = !Block::batch_norms_mut(&mut self.blocks).is_empty();
         let parts = if has_batchnorm { 1 } else { STEP_PARTS };
         let PartGradients {
-            loss: loss_value,
-            logits: logit_values,
-            grads,
+            loss,
+            logits,
+            mut grads,
             stats,
         } = self.batch_gradients(x, y, parts, step_seed);
-        adam.next_step();
-        let mut grads = grads.iter();
-        let mut next = || grads.next().expect("one gradient per parameter");
-        let mut stats = stats.into_iter();
-        for block in &mut self.blocks {
-            match block {
-                Block::Conv { weight, bias, .. } => {
-                    weight.step_with(next(), adam);
-                    bias.step_with(next(), adam);
-                }
-                Block::Dense(d) => {
-                    d.weight.step_with(next(), adam);
-                    d.bias.step_with(next(), adam);
-                }
-                Block::BatchNorm(bn) => {
-                    bn.gamma.step_with(next(), adam);
-                    bn.beta.step_with(next(), adam);
-                    if let Some((mean, var)) = stats.next() {
-                        for (r, m) in bn.running_mean.iter_mut().zip(mean) {
-                            *r = BN_MOMENTUM * *r + (1.0 - BN_MOMENTUM) * m;
-                        }
-                        for (r, v) in bn.running_var.iter_mut().zip(var) {
-                            *r = BN_MOMENTUM * *r + (1.0 - BN_MOMENTUM) * v;
-                        }
-                    }
-                }
-                _ => {}
-            }
+        opt.next_step();
+        opt.clip(&mut grads);
+        for (param, grad) in Block::params_mut(&mut self.blocks).into_iter().zip(&grads) {
+            param.step_with(grad, opt);
         }
-        (loss_value, logit_values)
+        for (bn, moments) in Block::batch_norms_mut(&mut self.blocks)
+            .into_iter()
+            .zip(&stats)
+        {
+            bn.update_running(moments);
+        }
+        (loss, logits)
     }
 
     /// The batch's loss, logits and gradients, from `parts` parts run in parallel (the
@@ -373,39 +350,24 @@ impl ConvNet {
         dropout_seed: u64,
     ) -> PartGradients {
         let batch = y.len();
-        let input = self
-            .dev
-            .tensor_from_vec(x.to_vec(), (batch * self.size * self.size, 1usize));
+        let traced = self.input_tensor(x, batch).traced(Gradients::leaky());
         let mut stats = Vec::new();
-        let traced = input.traced(Gradients::leaky());
-        let logits = self.forward(traced, batch, Some(dropout_seed), &mut stats);
+        let mut pass = Pass {
+            dropout_seed: Some(dropout_seed),
+            stats: &mut stats,
+            first_conv: true,
+        };
+        let (logits, _) = run(&self.blocks, traced, self.geometry(batch), &mut pass, 0);
         let logit_values = logits.as_vec();
-        let target = self.dev.tensor_from_vec(y.to_vec(), (batch, 1usize));
-        let loss = binary_cross_entropy_with_logits_loss(logits, target) * weight;
-        let loss_value = loss.array();
+        let (loss_value, loss) = bce_loss(logits, y, weight, &self.objective);
         let grads = loss.backward();
-        let mut values = Vec::new();
-        for block in &self.blocks {
-            match block {
-                Block::Conv { weight, bias, .. } => {
-                    values.push(contiguous_vec(&grads.get(&weight.tensor)));
-                    values.push(contiguous_vec(&grads.get(&bias.tensor)));
-                }
-                Block::Dense(d) => {
-                    values.push(contiguous_vec(&grads.get(&d.weight.tensor)));
-                    values.push(contiguous_vec(&grads.get(&d.bias.tensor)));
-                }
-                Block::BatchNorm(bn) => {
-                    values.push(contiguous_vec(&grads.get(&bn.gamma.tensor)));
-                    values.push(contiguous_vec(&grads.get(&bn.beta.tensor)));
-                }
-                _ => {}
-            }
-        }
         PartGradients {
             loss: loss_value,
             logits: logit_values,
-            grads: values,
+            grads: Block::params(&self.blocks)
+                .iter()
+                .map(|p| p.grad(&grads))
+                .collect(),
             stats,
         }
     }
@@ -417,36 +379,22 @@ impl ConvNet {
 
     fn predict_logits_here(&self, x: &[f32]) -> Vec<f32> {
         let batch = x.len() / self.input_len();
-        let input = self
-            .dev
-            .tensor_from_vec(x.to_vec(), (batch * self.size * self.size, 1usize));
-        self.forward(input, batch, None, &mut Vec::new()).as_vec()
+        let mut pass = Pass {
+            dropout_seed: None,
+            stats: &mut Vec::new(),
+            first_conv: true,
+        };
+        let input = self.input_tensor(x, batch);
+        run(&self.blocks, input, self.geometry(batch), &mut pass, 0)
+            .0
+            .as_vec()
     }
 
     /// Every trainable parameter and batch-norm statistic, in layer order, with names
     /// (`layer3.weight`, ...) for saving.
     pub fn named_values(&self) -> Vec<(String, Vec<f32>)> {
         let mut out = Vec::new();
-        for (i, block) in self.blocks.iter().enumerate() {
-            let mut push = |name: &str, v: Vec<f32>| out.push((format!("layer{i}.{name}"), v));
-            match block {
-                Block::Conv { weight, bias, .. } => {
-                    push("weight", weight.values());
-                    push("bias", bias.values());
-                }
-                Block::Dense(d) => {
-                    push("weight", d.weight.values());
-                    push("bias", d.bias.values());
-                }
-                Block::BatchNorm(bn) => {
-                    push("gamma", bn.gamma.values());
-                    push("beta", bn.beta.values());
-                    push("running_mean", bn.running_mean.clone());
-                    push("running_var", bn.running_var.clone());
-                }
-                _ => {}
-            }
-        }
+        Block::named_values(&self.blocks, "layer", &mut out);
         out
     }
 
@@ -456,38 +404,15 @@ impl ConvNet {
         if expected != values.iter().map(Vec::len).collect::<Vec<_>>() {
             return false;
         }
-        let mut it = values.iter();
-        for block in &mut self.blocks {
-            match block {
-                Block::Conv { weight, bias, .. } => {
-                    weight.set_values(it.next().expect("checked"));
-                    bias.set_values(it.next().expect("checked"));
-                }
-                Block::Dense(d) => {
-                    d.weight.set_values(it.next().expect("checked"));
-                    d.bias.set_values(it.next().expect("checked"));
-                }
-                Block::BatchNorm(bn) => {
-                    bn.gamma.set_values(it.next().expect("checked"));
-                    bn.beta.set_values(it.next().expect("checked"));
-                    bn.running_mean = it.next().expect("checked").clone();
-                    bn.running_var = it.next().expect("checked").clone();
-                }
-                _ => {}
-            }
-        }
+        Block::load_values(&mut self.blocks, &mut values.iter());
         true
-    }
-
-    fn params(&self) -> Vec<Vec<f32>> {
-        self.named_values()
-            .into_iter()
-            .filter(|(n, _)| !n.contains("running"))
-            .map(|(_, v)| v)
-            .collect()
     }
 }
 
 #[cfg(test)]
 #[path = "cnn_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "keras_parity_tests.rs"]
+mod keras_parity;

@@ -3,32 +3,32 @@
 use super::*;
 
 fn conv(filters: usize) -> Layer {
-    Layer::Conv { filters, kernel: 3 }
+    Layer::conv(filters, 3)
 }
 
 #[test]
 fn reference_network_has_568449_parameters() {
     let layers = vec![
         conv(32),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         conv(64),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         Layer::Dropout { p: 0.25 },
         conv(128),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         Layer::Dropout { p: 0.25 },
         conv(128),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         Layer::Flatten,
         Layer::Dropout { p: 0.5 },
         Layer::Dense { units: 256 },
-        Layer::Relu,
+        Layer::RELU,
         Layer::Dense { units: 128 },
-        Layer::Relu,
+        Layer::RELU,
         Layer::Dense { units: 1 },
     ];
     let net = ConvNet::new(&layers, 60, 0);
@@ -44,14 +44,14 @@ fn reference_network_has_568449_parameters() {
 fn parts_of_a_batch_add_up_to_the_batch() {
     let layers = vec![
         conv(6),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         conv(8),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         Layer::Flatten,
         Layer::Dense { units: 8 },
-        Layer::Relu,
+        Layer::RELU,
         Layer::Dense { units: 1 },
     ];
     let mut rng = Rng::new(4);
@@ -82,7 +82,7 @@ fn parts_of_a_batch_add_up_to_the_batch() {
     }
     let train = || {
         let mut net = ConvNet::new(&layers, 12, 5);
-        let mut adam = Adam::new(0.01, 0.0);
+        let mut adam = Optimizer::adam(0.01, 0.0);
         for _ in 0..3 {
             net.train_batch(&x, &y, &mut adam);
         }
@@ -97,16 +97,16 @@ fn parts_of_a_batch_add_up_to_the_batch() {
 fn small_network_learns_and_is_deterministic() {
     let layers = vec![
         conv(4),
-        Layer::Batchnorm,
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::BATCHNORM,
+        Layer::RELU,
+        Layer::MAXPOOL,
         conv(4),
-        Layer::Relu,
-        Layer::Maxpool,
+        Layer::RELU,
+        Layer::MAXPOOL,
         Layer::Flatten,
         Layer::Dropout { p: 0.1 },
         Layer::Dense { units: 8 },
-        Layer::Relu,
+        Layer::RELU,
         Layer::Dense { units: 1 },
     ];
     let mut rng = Rng::new(2);
@@ -125,7 +125,7 @@ fn small_network_learns_and_is_deterministic() {
     }
     let run = || {
         let mut net = ConvNet::new(&layers, 8, 3);
-        let mut adam = Adam::new(0.01, 0.0);
+        let mut adam = Optimizer::adam(0.01, 0.0);
         for _ in 0..40 {
             net.train_batch(&x, &y, &mut adam);
         }

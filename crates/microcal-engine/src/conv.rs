@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::blocks::{pool2, relu_in_place, Output, CLIPPED};
 use super::contiguous_vec;
-use super::groups::{add_partials, image_groups, GRADIENT_GROUPS};
+use super::groups::{image_groups, GRADIENT_GROUPS};
 use super::kernel::MR;
 use super::layout::{Act, Geometry};
 use super::linalg::{matmul, matmul_windows, Operand, PackedB, Windows};
@@ -163,23 +163,35 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
                     (dw, db)
                 })
                 .collect();
-            if spec.input_grad {
-                **grads.get_or_alloc_mut(&x_ghost)? = dx_all;
-            }
-            **grads.get_or_alloc_mut(&y_ghost)? = dy;
-            add_partials(
-                grads.get_or_alloc_mut(&w_ghost)?,
-                partials.iter().map(|p| &p.0),
-            );
-            add_partials(
-                grads.get_or_alloc_mut(&b_ghost)?,
-                partials.iter().map(|p| &p.1),
-            );
-            Ok(())
+            let dx = spec.input_grad.then_some(dx_all);
+            store_gradients!(
+                grads,
+                (&x_ghost, &w_ghost, &b_ghost, &y_ghost),
+                (dx, dy),
+                &partials
+            )
         });
     }
     (y.put_tape(tape), out_g)
 }
+
+/// Puts a convolution's gradients back after its backward pass (a macro: dfdx keeps the
+/// ghost tensors' type private): the input's, when computed, and the output's, taken out
+/// while they were read and written, and the weight and bias sums of each image group
+/// added in group order.
+macro_rules! store_gradients {
+    ($grads:expr, ($x:expr, $w:expr, $b:expr, $y:expr), ($dx:expr, $dy:expr), $partials:expr) => {{
+        if let Some(dx) = $dx {
+            **$grads.get_or_alloc_mut($x)? = dx;
+        }
+        **$grads.get_or_alloc_mut($y)? = $dy;
+        let partials: &[(Vec<f32>, Vec<f32>)] = $partials;
+        $crate::groups::add_partials($grads.get_or_alloc_mut($w)?, partials.iter().map(|p| &p.0));
+        $crate::groups::add_partials($grads.get_or_alloc_mut($b)?, partials.iter().map(|p| &p.1));
+        Ok(())
+    }};
+}
+pub(crate) use store_gradients;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();

@@ -3,8 +3,9 @@
 
 use dfdx::prelude::*;
 
-use super::adam::{Adam, Param};
 use super::glorot_uniform;
+use super::loss::{bce_loss, Objective};
+use super::optimizer::{Optimizer, Param};
 use crate::rng::Rng;
 
 /// A fully connected layer: `x · W + b`.
@@ -40,11 +41,6 @@ impl Dense {
                 .clone()
                 .broadcast_like::<_, Axis<0>>(&(rows, out))
     }
-
-    pub(crate) fn step(&mut self, grads: &Gradients<f32, Cpu>, adam: &Adam) {
-        self.weight.step(grads, adam);
-        self.bias.step(grads, adam);
-    }
 }
 
 /// Multilayer perceptron for binary classification: `inputs → hidden… → 1 logit`.
@@ -53,6 +49,7 @@ pub struct DenseNet {
     layers: Vec<Dense>,
     inputs: usize,
     dropout: f32,
+    objective: Objective,
 }
 
 impl DenseNet {
@@ -72,6 +69,7 @@ impl DenseNet {
             layers,
             inputs,
             dropout: dropout as f32,
+            objective: Objective::default(),
         }
     }
 
@@ -82,9 +80,14 @@ impl DenseNet {
             .sum()
     }
 
-    /// One Adam step on a mini-batch (`x`: rows × inputs, `y`: 0/1 targets). Returns the
-    /// mean loss and the logits the step saw.
-    pub fn train_batch(&mut self, x: &[f32], y: &[f32], adam: &mut Adam) -> (f32, Vec<f32>) {
+    /// Sets what the training loss weighs (plain binary cross-entropy by default).
+    pub fn set_objective(&mut self, objective: Objective) {
+        self.objective = objective;
+    }
+
+    /// One optimiser step on a mini-batch (`x`: rows × inputs, `y`: 0/1 targets). Returns
+    /// the mean loss and the logits the step saw.
+    pub fn train_batch(&mut self, x: &[f32], y: &[f32], opt: &mut Optimizer) -> (f32, Vec<f32>) {
         let rows = y.len();
         let input = self.dev.tensor_from_vec(x.to_vec(), (rows, self.inputs));
         let mut h = input.traced(Gradients::leaky());
@@ -99,13 +102,23 @@ impl DenseNet {
             }
         }
         let logits = h.as_vec();
-        let target = self.dev.tensor_from_vec(y.to_vec(), (rows, 1usize));
-        let loss = binary_cross_entropy_with_logits_loss(h, target);
-        let loss_value = loss.array();
+        let (loss_value, loss) = bce_loss(h, y, 1.0, &self.objective);
         let grads = loss.backward();
-        adam.next_step();
+        let mut values: Vec<Vec<f32>> = self
+            .layers
+            .iter()
+            .flat_map(|l| [l.weight.grad(&grads), l.bias.grad(&grads)])
+            .collect();
+        opt.next_step();
+        opt.clip(&mut values);
+        let mut values = values.iter();
         for layer in &mut self.layers {
-            layer.step(&grads, adam);
+            layer
+                .weight
+                .step_with(values.next().expect("one per parameter"), opt);
+            layer
+                .bias
+                .step_with(values.next().expect("one per parameter"), opt);
         }
         (loss_value, logits)
     }
@@ -174,7 +187,7 @@ mod tests {
         }
         let run = || {
             let mut net = DenseNet::new(4, &[8], 0.1, 7);
-            let mut adam = Adam::new(0.01, 0.0);
+            let mut adam = Optimizer::adam(0.01, 0.0);
             let mut last = 0.0;
             for _ in 0..60 {
                 for b in 0..4 {
@@ -206,7 +219,7 @@ mod tests {
         let snap = net.snapshot();
         let x = vec![0.5; 10];
         let before = net.predict_logits(&x);
-        let mut adam = Adam::new(0.1, 0.0);
+        let mut adam = Optimizer::adam(0.1, 0.0);
         net.train_batch(&x, &[1.0], &mut adam);
         assert_ne!(net.predict_logits(&x), before);
         assert!(net.restore(&snap));

@@ -5,11 +5,13 @@
 //! application hands it plain `f32` slices and layer specs and gets plain numbers back, so
 //! the engine can change (custom kernels, another tensor crate) without touching the rest.
 //!
-//! API: build a network from layer specs ([`ConvNet::new`], [`DenseNet`]), train a step
+//! API: build a network from layer specs ([`ConvNet::new`], [`DenseNet`]; [`layer::walk`]
+//! checks a list against its input), train a step with an [`Optimizer`]
 //! and evaluate through them, get and set parameters; [`simd`] says which instruction set
 //! the kernels run on; [`rng`] is the one seeded generator every random choice uses.
 
-mod adam;
+mod activation;
+mod batchnorm;
 mod blocks;
 mod cnn;
 mod conv;
@@ -19,21 +21,27 @@ mod gram;
 mod groups;
 mod kernel;
 pub mod lanes;
-mod layer;
+pub mod layer;
 mod layout;
 mod linalg;
+mod loss;
 mod maxpool;
+mod optimizer;
 mod peak;
+mod pooling;
 pub mod rng;
 pub mod simd;
+mod stack;
+mod strided_conv;
 mod taps;
 mod winograd;
 
-pub use adam::Adam;
 pub use cnn::ConvNet;
 pub use dense::DenseNet;
 pub use gram::gram;
-pub use layer::Layer;
+pub use layer::{Activation, Layer, Padding};
+pub use loss::Objective;
+pub use optimizer::{Optimizer, OptimizerKind};
 pub use peak::fma_peak_gflops;
 
 /// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
