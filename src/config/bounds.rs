@@ -8,7 +8,6 @@
 //! it names the key that dominates it.
 
 use super::schema::{DataSource, ExperimentConfig, ModelKind};
-use crate::engine::layer::Shape;
 use crate::models::{Layer, ModelSpec, Network};
 use crate::wavelet::FeatureKind;
 
@@ -216,12 +215,6 @@ fn too_wide(layer: &Layer) -> Option<(&'static str, usize)> {
 /// Parameter count and the largest activation (values per image) of a network; zero when
 /// its layers do not fit (the shape check names the layer).
 fn cnn_size(network: &Network, size: usize) -> (u64, u64) {
-    if crate::models::check_shapes(network, size).is_err() {
-        return (0, 0);
-    }
-    let (h, w, c) = network.input(size);
-    match crate::engine::layer::walk(&network.layers, Shape::Image { h, w, c }) {
-        Ok(walk) => (walk.parameters as u64, walk.widest as u64),
-        Err(_) => (0, 0),
-    }
+    crate::models::walk_network(network, size)
+        .map_or((0, 0), |walk| (walk.parameters as u64, walk.widest as u64))
 }

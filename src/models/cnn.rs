@@ -84,13 +84,12 @@ impl CnnClassifier {
 
 impl Trainable for CnnClassifier {
     fn train_batch(&mut self, x: &[f32], y: &[f32]) -> (f32, Vec<f32>) {
-        if self.augments.is_empty() {
-            let input = self.network_input(x).into_owned();
-            return self.net.train_batch(&input, y, &mut self.opt);
-        }
-        let mut batch = x.to_vec();
-        augment_batch(&self.augments, &mut batch, self.size, &mut self.rng);
-        let input = self.network_input(&batch).into_owned();
+        let augmented = (!self.augments.is_empty()).then(|| {
+            let mut batch = x.to_vec();
+            augment_batch(&self.augments, &mut batch, self.size, &mut self.rng);
+            batch
+        });
+        let input = self.network_input(augmented.as_deref().unwrap_or(x));
         self.net.train_batch(&input, y, &mut self.opt)
     }
 

@@ -8,7 +8,7 @@ pub use crate::engine::layer::Shape;
 pub use crate::engine::{Activation, Layer, Padding};
 
 use super::dwt_front::DwtFront;
-use crate::engine::layer::walk;
+use crate::engine::layer::{walk, Walk};
 
 /// The reference network: 4 conv3×3 layers 32-64-128-128 with ReLU and 2×2 max-pool,
 /// dropouts .25/.25/.5, dense 256-128-1 (568,449 parameters on 60×60×1 inputs).
@@ -263,9 +263,10 @@ fn parse_table(t: &toml::Table) -> Result<Layer, String> {
     }
 }
 
-/// Walks the network over `size`×`size`×1 images and returns the parameter count, or an
-/// error naming the first impossible layer.
-pub fn check_shapes(network: &Network, size: usize) -> Result<usize, LayerError> {
+/// Walks the network over `size`×`size`×1 images: every layer's output shape, the parameter
+/// count and the widest activation, or an error naming the first impossible layer (the
+/// last must give one logit).
+pub fn walk_network(network: &Network, size: usize) -> Result<Walk, LayerError> {
     let offset = usize::from(network.front.is_some());
     if let Some((family, level)) = &network.front {
         DwtFront::new(family, *level, size).map_err(|message| LayerError {
@@ -282,7 +283,7 @@ pub fn check_shapes(network: &Network, size: usize) -> Result<usize, LayerError>
         message: e.message,
     })?;
     match walk.output(Shape::Image { h, w, c }) {
-        Shape::Vector(1) => Ok(walk.parameters),
+        Shape::Vector(1) => Ok(walk),
         _ => Err(LayerError {
             index: (layers.len() + offset).saturating_sub(1),
             layer: layers
@@ -291,6 +292,11 @@ pub fn check_shapes(network: &Network, size: usize) -> Result<usize, LayerError>
             message: "the last layer must be { dense = 1 } (one logit)".into(),
         }),
     }
+}
+
+/// [`walk_network`]'s parameter count.
+pub fn check_shapes(network: &Network, size: usize) -> Result<usize, LayerError> {
+    walk_network(network, size).map(|w| w.parameters)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub use classifiers::{
 };
 pub use features::{wavelet_features, Features, Standardizer};
 pub use layers::{
-    check_shapes, parse_layers, reference_layer_values, Layer, LayerError, Network,
+    check_shapes, parse_layers, reference_layer_values, walk_network, Layer, LayerError, Network,
     REFERENCE_LAYERS,
 };
 pub use learner::{FitContext, FittedLearner, LearnerSpec};
