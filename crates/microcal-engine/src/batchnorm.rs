@@ -66,12 +66,11 @@ impl BatchNorm {
     /// The running statistics as a scale and shift per channel (y = x·a + b), for
     /// evaluation, and to fold into the convolution before the layer.
     pub(crate) fn eval_affine(&self) -> (Vec<f32>, Vec<f32>) {
-        let stats = (self.running_mean.clone(), self.running_var.clone());
-        self.affine(&stats)
+        self.affine(&self.running_mean, &self.running_var)
     }
 
     /// y = x·a + b, with a = γ/σ and b = β − μ·a.
-    fn affine(&self, (mean, var): &Moments) -> (Vec<f32>, Vec<f32>) {
+    fn affine(&self, mean: &[f32], var: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (gamma, beta) = (self.gamma.values(), self.beta.values());
         let a: Vec<f32> = (0..gamma.len())
             .map(|j| gamma[j] / (var[j] + self.eps).sqrt())
@@ -94,12 +93,11 @@ impl BatchNorm {
         let (x, mut tape) = x.split_tape();
         let c = x.shape().1;
         let input = contiguous_vec(&x);
-        let moments = if train {
-            moments(&input, c)
-        } else {
-            (self.running_mean.clone(), self.running_var.clone())
+        let moments = train.then(|| moments(&input, c));
+        let (a, b) = match &moments {
+            Some((mean, var)) => self.affine(mean, var),
+            None => self.eval_affine(),
         };
-        let (a, b) = self.affine(&moments);
         let shape = Fused { g, c, follow };
         let out_g = shape.output();
         let out_per_image = out_g.h * out_g.w * c;
@@ -112,10 +110,11 @@ impl BatchNorm {
                 shape.forward_image(img, (&a, &b), out, routes, scratch);
             });
         let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
-        if train {
-            stats.push(moments.clone());
-        }
-        if T::OWNS_TAPE && train {
+        let Some(moments) = moments else {
+            return (y.put_tape(tape), out_g);
+        };
+        stats.push(moments.clone());
+        if T::OWNS_TAPE {
             let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
             let (g_ghost, b_ghost) = (self.gamma.tensor.ghost(), self.beta.tensor.ghost());
             let gamma = self.gamma.values();
@@ -135,9 +134,7 @@ impl BatchNorm {
                     .zip(input.par_chunks(g.h * g.w * c))
                     .enumerate()
                     .map(|(image, (dy, img))| {
-                        let routes = follow
-                            .any()
-                            .then(|| &routes[image * out_per_image..][..out_per_image]);
+                        let routes = &routes[image * out_per_image..][..out_per_image];
                         let (mut sum, mut dot) = (vec![0.0f32; c], vec![0.0f32; c]);
                         shape.each_gradient(dy, routes, |o, p, j| {
                             sum[j] += dy[o];
@@ -170,9 +167,7 @@ impl BatchNorm {
                     .enumerate()
                     .for_each(|(image, ((dx, img), dy))| {
                         add_affine(dx, img, (&slope, &offset));
-                        let routes = follow
-                            .any()
-                            .then(|| &routes[image * out_per_image..][..out_per_image]);
+                        let routes = &routes[image * out_per_image..][..out_per_image];
                         shape.each_gradient(dy, routes, |o, p, j| dx[p] += k[j] * n * dy[o]);
                     });
                 add_into(grads.get_or_alloc_mut(&g_ghost)?, &dgamma);
@@ -191,12 +186,6 @@ impl BatchNorm {
 pub(crate) struct Follow {
     pub relu: bool,
     pub pool: bool,
-}
-
-impl Follow {
-    fn any(&self) -> bool {
-        self.relu || self.pool
-    }
 }
 
 /// The geometry of a fused batch norm: input images, channels, what follows.
@@ -264,21 +253,14 @@ impl Fused {
     }
 
     /// Calls `visit(output index, input index, channel)` for every output whose gradient
-    /// reaches an input (not clipped by the ReLU), with the input it came from.
-    fn each_gradient(
-        &self,
-        dy: &[f32],
-        routes: Option<&[u8]>,
-        mut visit: impl FnMut(usize, usize, usize),
-    ) {
+    /// reaches an input (not clipped by the ReLU), with the input it came from; `routes`
+    /// are [`Fused::forward_image`]'s.
+    fn each_gradient(&self, dy: &[f32], routes: &[u8], mut visit: impl FnMut(usize, usize, usize)) {
         let c = self.c;
-        match routes {
-            None => {
-                for row in (0..dy.len()).step_by(c) {
-                    (0..c).for_each(|j| visit(row + j, row + j, j));
-                }
-            }
-            Some(routes) if !self.follow.pool => {
+        match self.follow.pool {
+            // Unpooled: each output from its own input, unless the ReLU clipped it (without
+            // a ReLU no route is `CLIPPED`).
+            false => {
                 for row in (0..dy.len()).step_by(c) {
                     for j in 0..c {
                         if routes[row + j] != CLIPPED {
@@ -287,7 +269,7 @@ impl Fused {
                     }
                 }
             }
-            Some(routes) => {
+            true => {
                 let (w, out) = (self.g.w, self.output());
                 for oy in 0..out.h {
                     for ox in 0..out.w {

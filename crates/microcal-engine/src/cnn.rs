@@ -8,13 +8,13 @@ use super::activation::activate;
 use super::batchnorm::{Follow, Moments};
 use super::conv::{conv_block, ConvBlock};
 use super::dropout::dropout;
-use super::layer::{Activation, Layer, Padding, Shape};
+use super::layer::{Activation, Layer, Shape};
 use super::layout::{Act, Geometry};
 use super::loss::{bce_loss, Objective};
 use super::maxpool::maxpool2;
 use super::optimizer::Optimizer;
 use super::pooling::{global_avg_pool, pool, Reduce};
-use super::stack::Block;
+use super::stack::{Block, Conv};
 use super::strided_conv::{strided_conv, Strided};
 use crate::rng::Rng;
 
@@ -54,11 +54,7 @@ fn run<T: Tape<f32, Cpu>>(
                     _ => None,
                 };
                 let after = 1 + folded.is_some() as usize;
-                let relu = matches!(next(after), Some(Block::Activation(Activation::Relu)));
-                let pool = matches!(
-                    next(after + relu as usize),
-                    Some(Block::MaxPool { size: 2, stride: 2 })
-                );
+                let (relu, pool) = relu_and_pool_at(blocks, i + after);
                 let spec = ConvBlock {
                     kernel: conv.kernel,
                     relu,
@@ -76,14 +72,7 @@ fn run<T: Tape<f32, Cpu>>(
                 y
             }
             Block::Conv(conv) => {
-                let spec = Strided {
-                    kernel: conv.kernel,
-                    stride: conv.stride,
-                    padding: conv.padding,
-                    cout: conv.bias.len(),
-                    input_grad: !pass.first_conv,
-                };
-                let (y, next_g) = strided_conv(h, g, spec, &conv.weight.tensor, &conv.bias.tensor);
+                let (y, next_g) = strided(conv, h, g, !pass.first_conv);
                 pass.first_conv = false;
                 g = next_g;
                 y
@@ -111,13 +100,8 @@ fn run<T: Tape<f32, Cpu>>(
                 y
             }
             Block::BatchNorm(bn) => {
-                let next = |k: usize| blocks.get(i + k);
-                let relu = matches!(next(1), Some(Block::Activation(Activation::Relu)));
-                let pool = g.h > 1
-                    && matches!(
-                        next(1 + relu as usize),
-                        Some(Block::MaxPool { size: 2, stride: 2 })
-                    );
+                let (relu, pool) = relu_and_pool_at(blocks, i + 1);
+                let pool = pool && g.h > 1;
                 let (y, next_g) = bn.forward(h, g, Follow { relu, pool }, train, pass.stats);
                 fused = relu as usize + pool as usize;
                 g = next_g;
@@ -131,16 +115,7 @@ fn run<T: Tape<f32, Cpu>>(
                     .wrapping_mul(0x2545_f491_4f6c_dd1d);
                 let (main, out_g) = run(inner, h, g, pass, inner_salt);
                 let skip = match projection {
-                    Some(conv) => {
-                        let spec = Strided {
-                            kernel: 1,
-                            stride: conv.stride,
-                            padding: Padding::Same,
-                            cout: conv.bias.len(),
-                            input_grad: !first_conv,
-                        };
-                        strided_conv(skip, g, spec, &conv.weight.tensor, &conv.bias.tensor).0
-                    }
+                    Some(conv) => strided(conv, skip, g, !first_conv).0,
                     None => skip,
                 };
                 g = out_g;
@@ -163,6 +138,35 @@ fn run<T: Tape<f32, Cpu>>(
         };
     }
     (h, g)
+}
+
+/// Whether a ReLU starts at `at` in `blocks`, and whether a 2×2 max-pool follows it (or
+/// starts at `at` when no ReLU does): what an op can apply in its own pass.
+fn relu_and_pool_at(blocks: &[Block], at: usize) -> (bool, bool) {
+    let relu = matches!(blocks.get(at), Some(Block::Activation(Activation::Relu)));
+    let pool = matches!(
+        blocks.get(at + relu as usize),
+        Some(Block::MaxPool { size: 2, stride: 2 })
+    );
+    (relu, pool)
+}
+
+/// A convolution by patch matrices (any stride, padding and kernel; `conv`'s fast path
+/// does the plain ones).
+fn strided<T: Tape<f32, Cpu>>(
+    conv: &Conv,
+    x: Act<T>,
+    g: Geometry,
+    input_grad: bool,
+) -> (Act<T>, Geometry) {
+    let spec = Strided {
+        kernel: conv.kernel,
+        stride: conv.stride,
+        padding: conv.padding,
+        cout: conv.bias.len(),
+        input_grad,
+    };
+    strided_conv(x, g, spec, &conv.weight.tensor, &conv.bias.tensor)
 }
 
 /// Runs `work` on one of rayon's threads (the caller waits, asleep). Called from outside
