@@ -91,92 +91,194 @@ impl BatchNorm {
         stats: &mut Vec<Moments>,
     ) -> (Act<T>, Geometry) {
         let (x, mut tape) = x.split_tape();
-        let c = x.shape().1;
-        let input = contiguous_vec(&x);
-        let moments = train.then(|| moments(&input, c));
-        let (a, b) = match &moments {
-            Some((mean, var)) => self.affine(mean, var),
-            None => self.eval_affine(),
+        let shape = Fused {
+            g,
+            c: x.shape().1,
+            follow,
         };
-        let shape = Fused { g, c, follow };
+        let input = contiguous_vec(&x);
+        let (normalised, saved) = self.normalise(&input, shape, train);
         let out_g = shape.output();
-        let out_per_image = out_g.h * out_g.w * c;
-        let mut out = vec![0.0; out_g.positions() * c];
-        let mut routes = vec![0u8; out.len()];
-        out.par_chunks_mut(out_per_image)
-            .zip(input.par_chunks(g.h * g.w * c))
-            .zip(routes.par_chunks_mut(out_per_image))
-            .for_each_init(Vec::new, |scratch, ((out, img), routes)| {
-                shape.forward_image(img, (&a, &b), out, routes, scratch);
-            });
-        let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
-        let Some(moments) = moments else {
+        let y = x
+            .device()
+            .tensor_from_vec(normalised, (out_g.positions(), shape.c));
+        let Some(saved) = saved else {
             return (y.put_tape(tape), out_g);
         };
-        stats.push(moments.clone());
+        stats.push(saved.moments.clone());
         if T::OWNS_TAPE {
             let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
             let (g_ghost, b_ghost) = (self.gamma.tensor.ghost(), self.beta.tensor.ghost());
-            let gamma = self.gamma.values();
-            let inv: Vec<f32> = moments
-                .1
-                .iter()
-                .map(|v| 1.0 / (v + self.eps).sqrt())
-                .collect();
-            let mean = moments.0;
             tape.add_backward_op(move |grads| {
                 let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-                let xhat = |x: f32, j: usize| (x - mean[j]) * inv[j];
-                // Σ dz and Σ dz·x̂ per channel (dz: the gradient before ReLU and pooling),
-                // per image, added in image order.
-                let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
-                    .par_chunks(out_per_image)
-                    .zip(input.par_chunks(g.h * g.w * c))
-                    .enumerate()
-                    .map(|(image, (dy, img))| {
-                        let routes = &routes[image * out_per_image..][..out_per_image];
-                        let (mut sum, mut dot) = (vec![0.0f32; c], vec![0.0f32; c]);
-                        shape.each_gradient(dy, routes, |o, p, j| {
-                            sum[j] += dy[o];
-                            dot[j] += dy[o] * xhat(img[p], j);
-                        });
-                        (sum, dot)
-                    })
-                    .collect();
-                let (mut dbeta, mut dgamma) = (vec![0.0f64; c], vec![0.0f64; c]);
-                for (sum, dot) in &partials {
-                    for j in 0..c {
-                        dbeta[j] += sum[j] as f64;
-                        dgamma[j] += dot[j] as f64;
-                    }
-                }
-                let n = (g.positions()) as f32;
-                let dbeta: Vec<f32> = dbeta.iter().map(|v| *v as f32).collect();
-                let dgamma: Vec<f32> = dgamma.iter().map(|v| *v as f32).collect();
-                // dx = γ/(σN) · (N·dz − Σdz − x̂·Σdz·x̂)
-                let k: Vec<f32> = (0..c).map(|j| gamma[j] * inv[j] / n).collect();
-                // The terms every position gets, −k·(Σdz + x̂·Σdz·x̂), as x·slope + offset.
-                let slope: Vec<f32> = (0..c).map(|j| -k[j] * inv[j] * dgamma[j]).collect();
-                let offset: Vec<f32> = (0..c)
-                    .map(|j| -k[j] * dbeta[j] + k[j] * mean[j] * inv[j] * dgamma[j])
-                    .collect();
+                let gradient = saved.gradient(&dy, &input);
                 let dx = grads.get_or_alloc_mut(&x_ghost)?;
-                dx.par_chunks_mut(g.h * g.w * c)
-                    .zip(input.par_chunks(g.h * g.w * c))
-                    .zip(dy.par_chunks(out_per_image))
+                let per_image = g.h * g.w * shape.c;
+                dx.par_chunks_mut(per_image)
+                    .zip(input.par_chunks(per_image))
                     .enumerate()
-                    .for_each(|(image, ((dx, img), dy))| {
-                        add_affine(dx, img, (&slope, &offset));
-                        let routes = &routes[image * out_per_image..][..out_per_image];
-                        shape.each_gradient(dy, routes, |o, p, j| dx[p] += k[j] * n * dy[o]);
-                    });
-                add_into(grads.get_or_alloc_mut(&g_ghost)?, &dgamma);
-                add_into(grads.get_or_alloc_mut(&b_ghost)?, &dbeta);
+                    .for_each(|(image, (dx, img))| gradient.add_image(image, img, &dy, dx));
+                gradient.store_parameters(grads.get_or_alloc_mut(&g_ghost)?, true);
+                gradient.store_parameters(grads.get_or_alloc_mut(&b_ghost)?, false);
                 **grads.get_or_alloc_mut(&y_ghost)? = dy;
                 Ok(())
             });
         }
         (y.put_tape(tape), out_g)
+    }
+
+    /// The normalised output of `input` (`shape`'s images, NHWC) with what `shape.follow`
+    /// fuses: with the batch's statistics when training (and what its backward pass needs),
+    /// with the running ones otherwise.
+    pub(crate) fn normalise(
+        &self,
+        input: &[f32],
+        shape: Fused,
+        train: bool,
+    ) -> (Vec<f32>, Option<Saved>) {
+        let c = shape.c;
+        let moments = train.then(|| moments(input, c));
+        let (a, b) = match &moments {
+            Some((mean, var)) => self.affine(mean, var),
+            None => self.eval_affine(),
+        };
+        let out_g = shape.output();
+        let out_per_image = out_g.h * out_g.w * c;
+        let mut out = vec![0.0; out_g.positions() * c];
+        let mut routes = vec![0u8; out.len()];
+        // The input value each pooled output came from, for the backward sums.
+        let mut picked = vec![0.0; if shape.follow.pool { out.len() } else { 0 }];
+        let picked_chunks = picked
+            .chunks_mut(out_per_image.max(1))
+            .map(Some)
+            .chain(std::iter::repeat_with(|| None));
+        let items: Vec<_> = out
+            .chunks_mut(out_per_image)
+            .zip(input.chunks(shape.g.h * shape.g.w * c))
+            .zip(routes.chunks_mut(out_per_image))
+            .zip(picked_chunks)
+            .collect();
+        items
+            .into_par_iter()
+            .for_each_init(Vec::new, |scratch, (((out, img), routes), picked)| {
+                shape.forward_image(img, (&a, &b), out, routes, scratch);
+                if let Some(picked) = picked {
+                    shape.each_gradient(routes, |o, p, _| picked[o] = img[p]);
+                }
+            });
+        let saved = moments.map(|moments| Saved {
+            shape,
+            inv: (moments.1.iter())
+                .map(|v| 1.0 / (v + self.eps).sqrt())
+                .collect(),
+            gamma: self.gamma.values(),
+            moments,
+            routes,
+            picked,
+        });
+        (out, saved)
+    }
+}
+
+/// What a training pass of batch norm keeps for its backward pass.
+pub(crate) struct Saved {
+    pub(crate) shape: Fused,
+    /// The batch's mean and variance.
+    pub(crate) moments: Moments,
+    /// 1/σ per channel.
+    inv: Vec<f32>,
+    gamma: Vec<f32>,
+    /// Each output's route: its pooled corner, or `CLIPPED`.
+    routes: Vec<u8>,
+    /// When pooled, the input value each unclipped output came from.
+    picked: Vec<f32>,
+}
+
+impl Saved {
+    /// The gradients of γ and β, and the input gradient's per-channel terms, from the
+    /// output's gradient `dy` and the layer's input (read only where it is unpooled).
+    pub(crate) fn gradient(&self, dy: &[f32], input: &[f32]) -> Gradient<'_> {
+        let (shape, c) = (self.shape, self.shape.c);
+        let mean = &self.moments.0;
+        let inv = &self.inv;
+        let out_per_image = shape.output().h * shape.output().w * c;
+        let in_per_image = shape.g.h * shape.g.w * c;
+        // Σ dz and Σ dz·x̂ per channel (dz: the gradient before ReLU and pooling), per
+        // image, added in image order.
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
+            .par_chunks(out_per_image)
+            .enumerate()
+            .map(|(image, dy)| {
+                let routes = &self.routes[image * out_per_image..][..out_per_image];
+                let value = |o: usize, p: usize| match shape.follow.pool {
+                    true => self.picked[image * out_per_image + o],
+                    false => input[image * in_per_image + p],
+                };
+                let (mut sum, mut dot) = (vec![0.0f32; c], vec![0.0f32; c]);
+                shape.each_gradient(routes, |o, p, j| {
+                    sum[j] += dy[o];
+                    dot[j] += dy[o] * ((value(o, p) - mean[j]) * inv[j]);
+                });
+                (sum, dot)
+            })
+            .collect();
+        let (mut dbeta, mut dgamma) = (vec![0.0f64; c], vec![0.0f64; c]);
+        for (sum, dot) in &partials {
+            for j in 0..c {
+                dbeta[j] += sum[j] as f64;
+                dgamma[j] += dot[j] as f64;
+            }
+        }
+        let n = shape.g.positions() as f32;
+        let dbeta: Vec<f32> = dbeta.iter().map(|v| *v as f32).collect();
+        let dgamma: Vec<f32> = dgamma.iter().map(|v| *v as f32).collect();
+        // dx = γ/(σN) · (N·dz − Σdz − x̂·Σdz·x̂)
+        let k: Vec<f32> = (0..c).map(|j| self.gamma[j] * inv[j] / n).collect();
+        // The terms every position gets, −k·(Σdz + x̂·Σdz·x̂), as x·slope + offset.
+        let slope = (0..c).map(|j| -k[j] * inv[j] * dgamma[j]).collect();
+        let offset = (0..c)
+            .map(|j| -k[j] * dbeta[j] + k[j] * mean[j] * inv[j] * dgamma[j])
+            .collect();
+        Gradient {
+            saved: self,
+            routed: k.iter().map(|k| k * n).collect(),
+            slope,
+            offset,
+            dgamma,
+            dbeta,
+        }
+    }
+}
+
+/// Batch norm's gradients for one batch: γ's and β's, and the terms of the input's.
+pub(crate) struct Gradient<'a> {
+    saved: &'a Saved,
+    /// γ/σ per channel: the factor on each routed output's gradient.
+    routed: Vec<f32>,
+    slope: Vec<f32>,
+    offset: Vec<f32>,
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+}
+
+impl Gradient<'_> {
+    /// Adds image `image`'s input gradient to `dx`, from its input `img` and the batch's
+    /// output gradient `dy`: x·slope + offset at every position, and the output gradients
+    /// along their routes.
+    pub(crate) fn add_image(&self, image: usize, img: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let shape = self.saved.shape;
+        let out_g = shape.output();
+        let out_per_image = out_g.h * out_g.w * shape.c;
+        let dy = &dy[image * out_per_image..][..out_per_image];
+        let routes = &self.saved.routes[image * out_per_image..][..out_per_image];
+        add_affine(dx, img, (&self.slope, &self.offset));
+        shape.each_gradient(routes, |o, p, j| dx[p] += self.routed[j] * dy[o]);
+    }
+
+    /// Adds γ's gradient (`gamma`) or β's to `sum`.
+    pub(crate) fn store_parameters(&self, sum: &mut [f32], gamma: bool) {
+        let values = if gamma { &self.dgamma } else { &self.dbeta };
+        sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
     }
 }
 
@@ -190,14 +292,14 @@ pub(crate) struct Follow {
 
 /// The geometry of a fused batch norm: input images, channels, what follows.
 #[derive(Clone, Copy)]
-struct Fused {
-    g: Geometry,
-    c: usize,
-    follow: Follow,
+pub(crate) struct Fused {
+    pub(crate) g: Geometry,
+    pub(crate) c: usize,
+    pub(crate) follow: Follow,
 }
 
 impl Fused {
-    fn output(&self) -> Geometry {
+    pub(crate) fn output(&self) -> Geometry {
         if self.follow.pool {
             Geometry {
                 h: self.g.h / 2,
@@ -252,16 +354,16 @@ impl Fused {
         }
     }
 
-    /// Calls `visit(output index, input index, channel)` for every output whose gradient
-    /// reaches an input (not clipped by the ReLU), with the input it came from; `routes`
-    /// are [`Fused::forward_image`]'s.
-    fn each_gradient(&self, dy: &[f32], routes: &[u8], mut visit: impl FnMut(usize, usize, usize)) {
+    /// Calls `visit(output index, input index, channel)` for every output of one image
+    /// whose gradient reaches an input (not clipped by the ReLU), with the input it came
+    /// from; `routes` are [`Fused::forward_image`]'s.
+    fn each_gradient(&self, routes: &[u8], mut visit: impl FnMut(usize, usize, usize)) {
         let c = self.c;
         match self.follow.pool {
             // Unpooled: each output from its own input, unless the ReLU clipped it (without
             // a ReLU no route is `CLIPPED`).
             false => {
-                for row in (0..dy.len()).step_by(c) {
+                for row in (0..routes.len()).step_by(c) {
                     for j in 0..c {
                         if routes[row + j] != CLIPPED {
                             visit(row + j, row + j, j);
@@ -296,10 +398,6 @@ fn add_affine(dst: &mut [f32], x: &[f32], (slope, offset): (&[f32], &[f32])) {
             *d += x * p + q;
         }
     }
-}
-
-fn add_into(sum: &mut [f32], values: &[f32]) {
-    sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
 }
 
 /// Mean and biased variance per channel of (rows, c) values, from one pass of sums and

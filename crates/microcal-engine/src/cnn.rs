@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::activation::activate;
 use super::batchnorm::{Follow, Moments};
 use super::conv::{conv_block, ConvBlock};
+use super::conv_batchnorm::conv_batchnorm;
 use super::dropout::dropout;
 use super::layer::{Activation, Layer, Shape};
 use super::layout::{Act, Geometry};
@@ -48,6 +49,20 @@ fn run<T: Tape<f32, Cpu>>(
         h = match block {
             Block::Conv(conv) if conv.is_plain() => {
                 let next = |k: usize| blocks.get(i + k);
+                if let (true, Some(Block::BatchNorm(bn))) = (train, next(1)) {
+                    let (relu, pool) = relu_and_pool_at(blocks, i + 2);
+                    let follow = Follow {
+                        relu,
+                        pool: pool && g.h > 1,
+                    };
+                    let conv = (conv, !pass.first_conv);
+                    let (y, next_g) = conv_batchnorm(h, g, conv, (bn, follow), pass.stats);
+                    pass.first_conv = false;
+                    fused = 1 + relu as usize + follow.pool as usize;
+                    g = next_g;
+                    h = y;
+                    continue;
+                }
                 // In evaluation a batch norm right after folds into the weights.
                 let folded = match next(1) {
                     Some(Block::BatchNorm(bn)) if !train => Some(conv.folded(bn, h.device())),

@@ -123,47 +123,22 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
         tape.add_backward_op(move |grads| {
             // Taken out (not copied) while the input's gradient is written, then put back.
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            let flipped_w = spec.input_grad.then(|| shape.pack_flipped_weights(&w));
-            let mut dx_all = Vec::new();
-            if spec.input_grad {
-                dx_all = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
-            }
-            let dx_items = dx_all
-                .chunks_mut(shape.per_image() * shape.cin)
-                .map(Some)
-                .chain(std::iter::repeat_with(|| None));
-            let items: Vec<_> = dy
-                .chunks(out_per_image)
-                .zip(routes.chunks(out_per_image))
-                .zip(input.chunks(shape.per_image() * shape.cin))
-                .zip(dx_items)
-                .collect();
-            // Groups of images, taken as threads come free; each group sums its own weight
-            // gradient, and the sums are added in group order, so the result does not
-            // depend on which thread ran what.
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = image_groups(items, GRADIENT_GROUPS)
-                .into_par_iter()
-                .with_max_len(1)
-                .map(|group| {
-                    let mut dw = vec![0.0; shape.kk() * shape.cout];
-                    let mut db = vec![0.0; shape.cout];
-                    with_scratch(|scratch| {
-                        scratch.kernel_grad.start(shape.cin, shape.cout);
-                        for (((dy_img, routes_img), img), dx_img) in group {
-                            shape.backward(
-                                img,
-                                (dy_img, routes_img, spec),
-                                flipped_w.as_ref().zip(dx_img),
-                                (&mut dw, &mut db),
-                                scratch,
-                            );
-                        }
-                        scratch.kernel_grad.finish(&mut dw);
-                    });
-                    (dw, db)
+            let mut dx = spec
+                .input_grad
+                .then(|| {
+                    grads
+                        .get_or_alloc_mut(&x_ghost)
+                        .map(|g| std::mem::take(&mut **g))
                 })
-                .collect();
-            let dx = spec.input_grad.then_some(dx_all);
+                .transpose()?;
+            let routed = Routed {
+                shape,
+                dy: &dy,
+                routes: &routes,
+                spec,
+                out_per_image,
+            };
+            let partials = backward_batch(shape, &input, &w, &routed, dx.as_deref_mut());
             store_gradients!(
                 grads,
                 (&x_ghost, &w_ghost, &b_ghost, &y_ghost),
@@ -192,6 +167,101 @@ macro_rules! store_gradients {
     }};
 }
 pub(crate) use store_gradients;
+
+/// Where a convolution's backward pass gets each image's output gradient: the gradient of
+/// the convolution's own outputs, before what the op applied after it.
+pub(crate) trait OutputGradient: Sync {
+    /// Image `image`'s gradient at every position the forward pass computed (pooling
+    /// skips an odd last row), built in `buffer` where it is not stored as it is.
+    fn image<'a>(&'a self, image: usize, buffer: &'a mut Vec<f32>) -> &'a [f32];
+
+    /// Whether the forward pass pooled (so computed no odd last row).
+    fn pooled(&self) -> bool;
+}
+
+/// The gradient of a plain convolution block's outputs: the block output's gradient sent
+/// back through the ReLU and pooling routes recorded going forward.
+struct Routed<'a> {
+    shape: ConvShape,
+    dy: &'a [f32],
+    routes: &'a [u8],
+    spec: ConvBlock,
+    out_per_image: usize,
+}
+
+impl OutputGradient for Routed<'_> {
+    fn image<'a>(&'a self, image: usize, buffer: &'a mut Vec<f32>) -> &'a [f32] {
+        let n = self.out_per_image;
+        let (dy, routes) = (&self.dy[image * n..][..n], &self.routes[image * n..][..n]);
+        if self.spec.pool {
+            let computed = 2 * (self.shape.h / 2) * self.shape.w;
+            self.shape
+                .route_back_pooled(dy, routes, (0, computed), buffer);
+            buffer
+        } else if self.spec.relu {
+            buffer.clear();
+            let masked = dy.iter().zip(routes);
+            buffer.extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
+            buffer
+        } else {
+            dy
+        }
+    }
+
+    fn pooled(&self) -> bool {
+        self.spec.pool
+    }
+}
+
+/// A convolution's backward pass over a batch: the weight and bias gradients of each group
+/// of images (to add in group order), and, given `dx` (the batch's input gradient), the
+/// input gradient added into it. `w`: the weights, (k·k·cin, cout).
+pub(crate) fn backward_batch(
+    shape: ConvShape,
+    input: &[f32],
+    w: &[f32],
+    gradient: &impl OutputGradient,
+    dx: Option<&mut [f32]>,
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let flipped_w = dx.is_some().then(|| shape.pack_flipped_weights(w));
+    let dx_items = dx
+        .into_iter()
+        .flat_map(|dx| dx.chunks_mut(shape.per_image() * shape.cin).map(Some))
+        .chain(std::iter::repeat_with(|| None));
+    let items: Vec<_> = input
+        .chunks(shape.per_image() * shape.cin)
+        .zip(dx_items)
+        .enumerate()
+        .collect();
+    // Groups of images, taken as threads come free; each group sums its own weight
+    // gradient, and the sums are added in group order, so the result does not depend on
+    // which thread ran what.
+    image_groups(items, GRADIENT_GROUPS)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|group| {
+            let mut dw = vec![0.0; shape.kk() * shape.cout];
+            let mut db = vec![0.0; shape.cout];
+            with_scratch(|scratch| {
+                scratch.kernel_grad.start(shape.cin, shape.cout);
+                let mut buffer = std::mem::take(&mut scratch.act);
+                for (image, (img, dx_img)) in group {
+                    let dconv = gradient.image(image, &mut buffer);
+                    shape.backward(
+                        img,
+                        (dconv, gradient.pooled()),
+                        flipped_w.as_ref().zip(dx_img),
+                        (&mut dw, &mut db),
+                        scratch,
+                    );
+                }
+                scratch.act = buffer;
+                scratch.kernel_grad.finish(&mut dw);
+            });
+            (dw, db)
+        })
+        .collect()
+}
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
@@ -446,6 +516,23 @@ impl ConvShape {
         }
     }
 
+    /// The convolution (bias included) of a batch of images at every position, in
+    /// parallel over the images.
+    pub(crate) fn convolve_batch(&self, input: &[f32], (w, bias): (&[f32], &[f32])) -> Vec<f32> {
+        let weights = self.pack_weights(w);
+        let (per_in, per_out) = (self.per_image() * self.cin, self.per_image() * self.cout);
+        let mut out = vec![0.0; input.len() / per_in * per_out];
+        out.par_chunks_mut(per_out)
+            .zip(input.par_chunks(per_in))
+            .with_max_len(1)
+            .for_each(|(out, img)| {
+                with_scratch(|scratch| {
+                    self.forward(img, false, (&weights, bias), out, None, scratch);
+                })
+            });
+        out
+    }
+
     /// The pooled outputs (first value, values) that the strip p0..p0+rows (whole pairs of
     /// image rows) pools into.
     fn pooled_range(&self, p0: usize, rows: usize) -> (usize, usize) {
@@ -488,12 +575,13 @@ impl ConvShape {
 
     /// Adds one image's weight and bias gradients to `dw`/`db` (by Winograd, the weight
     /// gradient to the thread's `kernel_grad` sum instead) and, given the flipped weights
-    /// and the image's input-gradient slice, its input gradient; from the block output's
-    /// gradient and the routes recorded going forward.
+    /// and the image's input-gradient slice, its input gradient; from the gradient of the
+    /// convolution's outputs at every position the forward pass computed (`pooled`: it
+    /// skipped an odd last row).
     fn backward(
         &self,
         img: &[f32],
-        (dy, routes, spec): (&[f32], &[u8], ConvBlock),
+        (dconv, pooled): (&[f32], bool),
         input_grad: Option<(&Weights, &mut [f32])>,
         (dw, db): (&mut [f32], &mut [f32]),
         scratch: &mut Scratch,
@@ -501,38 +589,21 @@ impl ConvShape {
         let (kk, cout) = (self.kk(), self.cout);
         let Scratch {
             cols,
-            act,
             padded,
             starts,
             packed,
             winograd,
             kernel_grad,
+            ..
         } = scratch;
-        // The gradient of the convolution's outputs (before ReLU and pooling) at every
-        // position the forward pass computed (pooling skips an odd last row).
-        let computed = if spec.pool {
-            2 * (self.h / 2) * self.w
-        } else {
-            self.per_image()
-        };
-        let dconv = if spec.pool {
-            self.route_back_pooled(dy, routes, (0, computed), act);
-            &act[..]
-        } else if spec.relu {
-            act.clear();
-            let masked = dy.iter().zip(routes);
-            act.extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
-            &act[..]
-        } else {
-            dy
-        };
+        let computed = dconv.len() / cout;
         for row in dconv.chunks(cout) {
             for (d, g) in db.iter_mut().zip(row) {
                 *d += g;
             }
         }
         if self.winograd(self.cin) {
-            kernel_grad.add_image(img, dconv, (self.h, self.w), spec.pool);
+            kernel_grad.add_image(img, dconv, (self.h, self.w), pooled);
         } else if self.windowed() {
             // dw (k·k·cin × cout) += patchesᵀ · dconv, the transposed patches read from the
             // padded image: row (ky, kx, ci) is the pixels at that offset from each
@@ -557,7 +628,7 @@ impl ConvShape {
             matmul_windows(dw, true, &transposed_patches, packed);
         } else {
             // One channel: a strip's shifted planes are its transposed patches.
-            for (p0, rows) in self.strips(spec.pool, BACKWARD_STRIP_FLOATS) {
+            for (p0, rows) in self.strips(pooled, BACKWARD_STRIP_FLOATS) {
                 let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
                 cols.resize(rows * kk, 0.0);
                 self.shifted_planes(img, p0, rows, cols);
