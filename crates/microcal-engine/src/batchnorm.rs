@@ -17,8 +17,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::blocks::{pool_corners, relu_in_place, CLIPPED};
+use super::blocks::{relu_in_place, CLIPPED};
 use super::contiguous_vec;
+use super::kernel::with_avx2;
 use super::layout::{Act, Geometry};
 use super::optimizer::Param;
 
@@ -117,7 +118,7 @@ impl BatchNorm {
                 dx.par_chunks_mut(per_image)
                     .zip(input.par_chunks(per_image))
                     .enumerate()
-                    .for_each(|(image, (dx, img))| gradient.add_image(image, img, &dy, dx));
+                    .for_each(|(image, (dx, img))| gradient.add_image(image, img, &dy, dx, true));
                 gradient.store_parameters(grads.get_or_alloc_mut(&g_ghost)?, true);
                 gradient.store_parameters(grads.get_or_alloc_mut(&b_ghost)?, false);
                 **grads.get_or_alloc_mut(&y_ghost)? = dy;
@@ -160,11 +161,8 @@ impl BatchNorm {
             .collect();
         items
             .into_par_iter()
-            .for_each_init(Vec::new, |scratch, (((out, img), routes), picked)| {
-                shape.forward_image(img, (&a, &b), out, routes, scratch);
-                if let Some(picked) = picked {
-                    shape.each_gradient(routes, |o, p, _| picked[o] = img[p]);
-                }
+            .for_each(|(((out, img), routes), picked)| {
+                shape.forward_image(img, &a, &b, out, routes, picked);
             });
         let saved = moments.map(|moments| Saved {
             shape,
@@ -210,15 +208,13 @@ impl Saved {
             .enumerate()
             .map(|(image, dy)| {
                 let routes = &self.routes[image * out_per_image..][..out_per_image];
-                let value = |o: usize, p: usize| match shape.follow.pool {
-                    true => self.picked[image * out_per_image + o],
-                    false => input[image * in_per_image + p],
+                // The input value each output came from: the pooled corner's, or its own.
+                let values = match shape.follow.pool {
+                    true => &self.picked[image * out_per_image..][..out_per_image],
+                    false => &input[image * in_per_image..][..in_per_image],
                 };
                 let (mut sum, mut dot) = (vec![0.0f32; c], vec![0.0f32; c]);
-                shape.each_gradient(routes, |o, p, j| {
-                    sum[j] += dy[o];
-                    dot[j] += dy[o] * ((value(o, p) - mean[j]) * inv[j]);
-                });
+                self.add_sums(dy, routes, values, &mut sum, &mut dot);
                 (sum, dot)
             })
             .collect();
@@ -250,6 +246,39 @@ impl Saved {
     }
 }
 
+impl Saved {
+    with_avx2! {
+        /// Adds one image's Σ dz and Σ dz·x̂ per channel to `sum` and `dot`, from its
+        /// output gradient, routes and the input value of each output.
+        fn add_sums / add_sums_avx2 => add_sums_here(
+            &self, dy: &[f32], routes: &[u8], values: &[f32], sum: &mut [f32], dot: &mut [f32],
+        )
+    }
+
+    #[inline(always)]
+    fn add_sums_here(
+        &self,
+        dy: &[f32],
+        routes: &[u8],
+        values: &[f32],
+        sum: &mut [f32],
+        dot: &mut [f32],
+    ) {
+        let c = self.shape.c;
+        let (mean, inv) = (&self.moments.0[..c], &self.inv[..c]);
+        let (sum, dot) = (&mut sum[..c], &mut dot[..c]);
+        for ((dy, routes), x) in dy.chunks(c).zip(routes.chunks(c)).zip(values.chunks(c)) {
+            let (dy, routes, x) = (&dy[..c], &routes[..c], &x[..c]);
+            for j in 0..c {
+                // Clipped outputs add a zero (a select, not a branch).
+                let dz = if routes[j] == CLIPPED { 0.0 } else { dy[j] };
+                sum[j] += dz;
+                dot[j] += dz * ((x[j] - mean[j]) * inv[j]);
+            }
+        }
+    }
+}
+
 /// Batch norm's gradients for one batch: γ's and β's, and the terms of the input's.
 pub(crate) struct Gradient<'a> {
     saved: &'a Saved,
@@ -262,17 +291,61 @@ pub(crate) struct Gradient<'a> {
 }
 
 impl Gradient<'_> {
-    /// Adds image `image`'s input gradient to `dx`, from its input `img` and the batch's
-    /// output gradient `dy`: x·slope + offset at every position, and the output gradients
-    /// along their routes.
-    pub(crate) fn add_image(&self, image: usize, img: &[f32], dy: &[f32], dx: &mut [f32]) {
+    with_avx2! {
+        /// Image `image`'s input gradient, added to `dx` (`accumulate`) or written over
+        /// it, from its input `img` and the batch's output gradient `dy`: x·slope + offset
+        /// at every position, and the output gradients along their routes.
+        pub(crate) fn add_image / add_image_avx2 => add_image_here(
+            &self, image: usize, img: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool,
+        )
+    }
+
+    #[inline(always)]
+    fn add_image_here(
+        &self,
+        image: usize,
+        img: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        accumulate: bool,
+    ) {
         let shape = self.saved.shape;
-        let out_g = shape.output();
-        let out_per_image = out_g.h * out_g.w * shape.c;
+        let (c, out_g) = (shape.c, shape.output());
+        let out_per_image = out_g.h * out_g.w * c;
         let dy = &dy[image * out_per_image..][..out_per_image];
         let routes = &self.saved.routes[image * out_per_image..][..out_per_image];
-        add_affine(dx, img, (&self.slope, &self.offset));
-        shape.each_gradient(routes, |o, p, j| dx[p] += self.routed[j] * dy[o]);
+        let terms = (&self.slope[..c], &self.offset[..c], accumulate);
+        let routed = &self.routed[..c];
+        if !shape.follow.pool {
+            for (((dx, x), dy), routes) in dx
+                .chunks_exact_mut(c)
+                .zip(img.chunks_exact(c))
+                .zip(dy.chunks_exact(c))
+                .zip(routes.chunks_exact(c))
+            {
+                add_affine(dx, x, terms);
+                add_routed(dx, (dy, routes), routed, 0);
+            }
+            return;
+        }
+        let row = shape.g.w * c;
+        for oy in 0..out_g.h {
+            // Both image rows of this row of windows (an odd last column included), then
+            // the outputs' gradients, to each of the four corners.
+            let rows = 2 * oy * row..(2 * oy + 2) * row;
+            add_affine(&mut dx[rows.clone()], &img[rows], terms);
+            for ox in 0..out_g.w {
+                let at = (oy * out_g.w + ox) * c;
+                let (dy, routes) = (&dy[at..at + c], &routes[at..at + c]);
+                for corner in 0..4 {
+                    let p = (2 * oy + corner / 2) * row + (2 * ox + corner % 2) * c;
+                    add_routed(&mut dx[p..p + c], (dy, routes), routed, corner as u8);
+                }
+            }
+        }
+        // An odd last row, which pooling drops.
+        let rest = 2 * out_g.h * row..shape.g.h * row;
+        add_affine(&mut dx[rest.clone()], &img[rest], terms);
     }
 
     /// Adds γ's gradient (`gamma`) or β's to `sum`.
@@ -311,91 +384,93 @@ impl Fused {
         }
     }
 
-    /// One image: z = x·a + b, then ReLU and pooling as fused, with the route of each
-    /// output (the pooled corner, or `CLIPPED`) when any is.
-    fn forward_image(
-        &self,
-        img: &[f32],
-        (a, b): (&[f32], &[f32]),
-        out: &mut [f32],
-        routes: &mut [u8],
-        scratch: &mut Vec<f32>,
-    ) {
-        let c = self.c;
-        let affine = |x: &[f32], z: &mut [f32]| {
-            for ((z, x), (a, b)) in z.iter_mut().zip(x).zip(a.iter().zip(b)) {
-                *z = x * a + b;
-            }
-        };
-        if self.follow.pool {
-            let (w, o) = (self.g.w, self.output());
-            scratch.resize(4 * c, 0.0);
-            for oy in 0..o.h {
-                for ox in 0..o.w {
-                    for r in 0..4 {
-                        let p = ((2 * oy + r / 2) * w + 2 * ox + r % 2) * c;
-                        affine(&img[p..p + c], &mut scratch[r * c..(r + 1) * c]);
-                    }
-                    let at = (oy * o.w + ox) * c;
-                    let corners: [&[f32]; 4] = [0, 1, 2, 3].map(|r| &scratch[r * c..(r + 1) * c]);
-                    pool_corners(corners, &mut out[at..at + c], Some(&mut routes[at..at + c]));
-                }
-            }
-            if self.follow.relu {
-                relu_in_place(out, Some(routes));
-            }
-        } else {
-            for (z, x) in out.chunks_exact_mut(c).zip(img.chunks_exact(c)) {
-                affine(x, z);
-            }
-            if self.follow.relu {
-                relu_in_place(out, Some(routes));
-            }
-        }
+    with_avx2! {
+        /// One image: z = x·a + b, then ReLU and pooling as fused, with the route of each
+        /// output (the pooled corner, or `CLIPPED`) when any is, and when pooled, in
+        /// `picked`, the input value at each output's corner.
+        fn forward_image / forward_image_avx2 => forward_image_here(
+            &self, img: &[f32], a: &[f32], b: &[f32], out: &mut [f32], routes: &mut [u8],
+            picked: Option<&mut [f32]>,
+        )
     }
 
-    /// Calls `visit(output index, input index, channel)` for every output of one image
-    /// whose gradient reaches an input (not clipped by the ReLU), with the input it came
-    /// from; `routes` are [`Fused::forward_image`]'s.
-    fn each_gradient(&self, routes: &[u8], mut visit: impl FnMut(usize, usize, usize)) {
+    #[inline(always)]
+    fn forward_image_here(
+        &self,
+        img: &[f32],
+        a: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+        routes: &mut [u8],
+        picked: Option<&mut [f32]>,
+    ) {
         let c = self.c;
-        match self.follow.pool {
-            // Unpooled: each output from its own input, unless the ReLU clipped it (without
-            // a ReLU no route is `CLIPPED`).
-            false => {
-                for row in (0..routes.len()).step_by(c) {
-                    for j in 0..c {
-                        if routes[row + j] != CLIPPED {
-                            visit(row + j, row + j, j);
-                        }
-                    }
+        let (a, b) = (&a[..c], &b[..c]);
+        let Some(picked) = picked else {
+            for (z, x) in out.chunks_exact_mut(c).zip(img.chunks_exact(c)) {
+                for j in 0..c {
+                    z[j] = x[j] * a[j] + b[j];
                 }
             }
-            true => {
-                let (w, out) = (self.g.w, self.output());
-                for oy in 0..out.h {
-                    for ox in 0..out.w {
-                        let at = (oy * out.w + ox) * c;
-                        let corner = |r: usize| ((2 * oy + r / 2) * w + 2 * ox + r % 2) * c;
-                        let corners = [corner(0), corner(1), corner(2), corner(3)];
-                        for (j, &r) in routes[at..at + c].iter().enumerate() {
-                            if r != CLIPPED {
-                                visit(at + j, corners[r as usize] + j, j);
-                            }
-                        }
-                    }
+            if self.follow.relu {
+                relu_in_place(out, Some(routes));
+            }
+            return;
+        };
+        let (w, o, relu) = (self.g.w, self.output(), self.follow.relu);
+        for oy in 0..o.h {
+            for ox in 0..o.w {
+                let p = ((2 * oy) * w + 2 * ox) * c;
+                let (x0, x1) = (&img[p..p + c], &img[p + c..p + 2 * c]);
+                let q = p + w * c;
+                let (x2, x3) = (&img[q..q + c], &img[q + c..q + 2 * c]);
+                let at = (oy * o.w + ox) * c;
+                let out = &mut out[at..at + c];
+                let routes = &mut routes[at..at + c];
+                let picked = &mut picked[at..at + c];
+                // One pass along the channels: normalise the four corners, pool them (as
+                // `pool_corners`), keep the input at the winning corner, clip (as
+                // `relu_in_place`); selects, not branches.
+                for j in 0..c {
+                    let (z0, z1) = (x0[j] * a[j] + b[j], x1[j] * a[j] + b[j]);
+                    let (z2, z3) = (x2[j] * a[j] + b[j], x3[j] * a[j] + b[j]);
+                    let m = z0.max(z1).max(z2.max(z3));
+                    let not0 = (z0 != m) as u8;
+                    let not1 = not0 & (z1 != m) as u8;
+                    let not2 = not1 & (z2 != m) as u8;
+                    let route = not0 + not1 + not2;
+                    let upper = if route == 0 { x0[j] } else { x1[j] };
+                    let lower = if route == 2 { x2[j] } else { x3[j] };
+                    picked[j] = if route < 2 { upper } else { lower };
+                    let clipped = relu && m <= 0.0;
+                    out[j] = if clipped { 0.0 } else { m };
+                    routes[j] = if clipped { CLIPPED } else { route };
                 }
             }
         }
     }
 }
 
-/// dst += x·slope + offset, channel by channel, over rows of `slope.len()` channels.
-fn add_affine(dst: &mut [f32], x: &[f32], (slope, offset): (&[f32], &[f32])) {
+/// dx += routed·dy where an output's route is `corner` (a select for every channel: the
+/// routes are coin flips to a branch predictor, and a zero added changes nothing).
+#[inline(always)]
+fn add_routed(dx: &mut [f32], (dy, routes): (&[f32], &[u8]), routed: &[f32], corner: u8) {
+    let c = routed.len();
+    let (dx, dy, routes) = (&mut dx[..c], &dy[..c], &routes[..c]);
+    for j in 0..c {
+        let g = routed[j] * dy[j];
+        dx[j] += if routes[j] == corner { g } else { 0.0 };
+    }
+}
+
+/// dst += x·slope + offset (or, not `accumulate`, dst = 0 + x·slope + offset, the same
+/// numbers as added to zeros), channel by channel, over rows of `slope.len()` channels.
+#[inline(always)]
+fn add_affine(dst: &mut [f32], x: &[f32], (slope, offset, accumulate): (&[f32], &[f32], bool)) {
     let c = slope.len();
     for (d, x) in dst.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
         for ((d, x), (p, q)) in d.iter_mut().zip(x).zip(slope.iter().zip(offset)) {
-            *d += x * p + q;
+            *d = if accumulate { *d } else { 0.0 } + (x * p + q);
         }
     }
 }

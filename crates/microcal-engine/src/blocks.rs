@@ -125,11 +125,11 @@ pub(crate) fn pool2(
 pub(crate) fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
     match routes {
         Some(routes) => {
+            // Selects, not branches: which outputs are clipped is a coin flip.
             for (v, r) in values.iter_mut().zip(routes) {
-                if *v <= 0.0 {
-                    *v = 0.0;
-                    *r = CLIPPED;
-                }
+                let clipped = *v <= 0.0;
+                *r = if clipped { CLIPPED } else { *r };
+                *v = if clipped { 0.0 } else { *v };
             }
         }
         None => values.iter_mut().for_each(|v| *v = v.max(0.0)),

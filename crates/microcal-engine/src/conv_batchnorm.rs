@@ -100,10 +100,10 @@ struct Normalised<'a> {
 
 impl OutputGradient for Normalised<'_> {
     fn image<'a>(&'a self, image: usize, buffer: &'a mut Vec<f32>) -> &'a [f32] {
-        buffer.clear();
+        // Written over (no zeroing first); `resize` only zeroes what the buffer grows by.
         buffer.resize(self.per_image, 0.0);
         let img = &self.convolved[image * self.per_image..][..self.per_image];
-        self.gradient.add_image(image, img, self.dy, buffer);
+        self.gradient.add_image(image, img, self.dy, buffer, false);
         buffer
     }
 

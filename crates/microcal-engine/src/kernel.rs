@@ -49,17 +49,17 @@ pub(crate) fn has_avx2() -> bool {
 /// without its caller's target features.) The copy adds no fused multiply-adds, so both
 /// give the same results.
 macro_rules! with_avx2 {
-    ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
-        $crate::kernel::with_avx2!(@define [&self] self $(#[$meta])* $name $avx2 $body $($arg: $ty),*);
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident => $body:ident(&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $crate::kernel::with_avx2!(@define [&self] self $(#[$meta])* [$vis] $name $avx2 $body $($arg: $ty),*);
     };
-    ($(#[$meta:meta])* fn $name:ident / $avx2:ident => $body:ident(&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
-        $crate::kernel::with_avx2!(@define [&mut self] self $(#[$meta])* $name $avx2 $body $($arg: $ty),*);
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident => $body:ident(&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $crate::kernel::with_avx2!(@define [&mut self] self $(#[$meta])* [$vis] $name $avx2 $body $($arg: $ty),*);
     };
     // The receiver and `self` are passed on from the arm above so that they share its
     // hygiene (a `self` written here would not be the method's).
-    (@define [$($receiver:tt)*] $this:tt $(#[$meta:meta])* $name:ident $avx2:ident $body:ident $($arg:ident: $ty:ty),*) => {
+    (@define [$($receiver:tt)*] $this:tt $(#[$meta:meta])* [$vis:vis] $name:ident $avx2:ident $body:ident $($arg:ident: $ty:ty),*) => {
         $(#[$meta])*
-        fn $name($($receiver)* $(, $arg: $ty)*) {
+        $vis fn $name($($receiver)* $(, $arg: $ty)*) {
             #[cfg(target_arch = "x86_64")]
             if $crate::kernel::has_avx2() {
                 // SAFETY: the CPU has AVX2.
