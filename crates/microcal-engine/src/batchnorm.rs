@@ -1,9 +1,12 @@
 //! Batch normalisation over the channel axis (every position of every image, or every
 //! image of a flattened batch) as one fused op on dfdx's tape, with the ReLU and 2×2
-//! max-pool that follow it: one pass for the statistics, one that normalises, clips and
-//! pools (only the pooled values are written, with the route of each maximum); backward,
-//! the sums over the pooled outputs only, then one pass for the input gradient. When
-//! scoring, a batch norm right after a convolution folds into its weights instead (`stack`).
+//! max-pool that follow it: one pass for the statistics, one that normalises, pools, keeps
+//! the input at each pooled corner and clips; backward, the sums over the pooled outputs
+//! only, then one pass for the input gradient. After a convolution, training runs the two
+//! as one op (`conv_batchnorm`, from the same pieces); when scoring, the batch norm folds
+//! into the convolution's weights instead (`stack`). The passes are branch-free (which
+//! corner wins and which outputs a ReLU clips are coin flips to a branch predictor) and
+//! compiled for AVX2 where the CPU has it.
 //!
 //! Bake-off (`microcal bench cnn --experiment tools/bench/reference_batchnorm.toml`, the
 //! reference network with batch norm after each convolution, 640 images, AMD EPYC Zen 4, 2

@@ -10,9 +10,12 @@
 //! used, from the stored outputs and the batch norm's per-channel terms. The numbers are
 //! the two ops' own, bit for bit (same operations in the same order).
 //!
-//! Bake-off (`microcal bench cnn --experiment tools/bench/reference_batchnorm.toml`, 640
-//! synthetic images, AMD EPYC Zen 3, 2 cores, AVX2, 2026-12-02): the two ops apart trained
-//! at 208-231 images/s, this op at the figure in docs/benchmarks.md.
+//! Bake-off (`microcal bench cnn --experiment tools/bench/reference_batchnorm.toml`,
+//! alternated with the plain `microcal bench cnn`, 640 synthetic images, `--repeats 3`, AMD
+//! EPYC Zen 3, 2 cores, AVX2, 2026-12-02): the two ops apart trained at 208-214 images/s
+//! against the plain network's 480-499 (0.43×); as one op, 265-275 against 403-449; with
+//! batch norm's passes also branch-free and compiled for AVX2, 284-322 against 416-497
+//! (about 0.65×; docs/benchmarks.md has the same sitting against Keras).
 
 use dfdx::prelude::*;
 
