@@ -123,14 +123,7 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
         tape.add_backward_op(move |grads| {
             // Taken out (not copied) while the input's gradient is written, then put back.
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            let mut dx = spec
-                .input_grad
-                .then(|| {
-                    grads
-                        .get_or_alloc_mut(&x_ghost)
-                        .map(|g| std::mem::take(&mut **g))
-                })
-                .transpose()?;
+            let mut dx = take_input_gradient!(grads, &x_ghost, spec.input_grad);
             let routed = Routed {
                 shape,
                 dy: &dy,
@@ -167,6 +160,21 @@ macro_rules! store_gradients {
     }};
 }
 pub(crate) use store_gradients;
+
+/// The input's gradient taken out of `grads` when `$wanted` (to be added to, and put back
+/// by [`store_gradients!`]); a macro for the same reason as that one.
+macro_rules! take_input_gradient {
+    ($grads:expr, $x:expr, $wanted:expr) => {
+        $wanted
+            .then(|| {
+                $grads
+                    .get_or_alloc_mut($x)
+                    .map(|g| std::mem::take(&mut **g))
+            })
+            .transpose()?
+    };
+}
+pub(crate) use take_input_gradient;
 
 /// Where a convolution's backward pass gets each image's output gradient: the gradient of
 /// the convolution's own outputs, before what the op applied after it.

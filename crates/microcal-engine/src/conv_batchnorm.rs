@@ -21,7 +21,9 @@ use dfdx::prelude::*;
 
 use super::batchnorm::{BatchNorm, Follow, Fused, Gradient, Moments};
 use super::contiguous_vec;
-use super::conv::{backward_batch, store_gradients, ConvShape, OutputGradient};
+use super::conv::{
+    backward_batch, store_gradients, take_input_gradient, ConvShape, OutputGradient,
+};
 use super::layout::{Act, Geometry};
 use super::stack::Conv;
 
@@ -66,13 +68,7 @@ pub(crate) fn conv_batchnorm<T: Tape<f32, Cpu>>(
         tape.add_backward_op(move |grads| {
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
             let gradient = saved.gradient(&dy, &convolved);
-            let mut dx = input_grad
-                .then(|| {
-                    grads
-                        .get_or_alloc_mut(&x_ghost)
-                        .map(|g| std::mem::take(&mut **g))
-                })
-                .transpose()?;
+            let mut dx = take_input_gradient!(grads, &x_ghost, input_grad);
             let source = Normalised {
                 gradient: &gradient,
                 convolved: &convolved,

@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
-use super::conv::store_gradients;
+use super::conv::{store_gradients, take_input_gradient};
 use super::groups::{image_groups, GRADIENT_GROUPS};
 use super::layer::{same_padding_before, window_output, Padding};
 use super::layout::{Act, Geometry};
@@ -155,13 +155,9 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
             (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
-            let mut dx_all = Vec::new();
-            if spec.input_grad {
-                dx_all = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
-            }
-            let dx_items = dx_all
-                .chunks_mut(in_per_image)
-                .map(Some)
+            let mut dx = take_input_gradient!(grads, &x_ghost, spec.input_grad);
+            let dx_items = (dx.iter_mut())
+                .flat_map(|dx| dx.chunks_mut(in_per_image).map(Some))
                 .chain(std::iter::repeat_with(|| None));
             let items: Vec<_> = dy
                 .chunks(out_per_image)
@@ -191,7 +187,6 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
                     (dw, db)
                 })
                 .collect();
-            let dx = spec.input_grad.then_some(dx_all);
             store_gradients!(
                 grads,
                 (&x_ghost, &w_ghost, &b_ghost, &y_ghost),
