@@ -20,12 +20,12 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::blocks::{pool2, relu_in_place, Output, CLIPPED};
+use super::blocks::{pool2, relu_in_place, Output};
 use super::contiguous_vec;
-use super::groups::{image_groups, GRADIENT_GROUPS};
+use super::conv_backward::{backward_batch, Routed};
 use super::kernel::MR;
 use super::layout::{Act, Geometry};
-use super::linalg::{matmul, matmul_windows, Operand, PackedB, Windows};
+use super::linalg::{matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
 
@@ -44,11 +44,6 @@ pub(crate) struct ConvBlock {
 /// Floats of one strip's full-resolution activations (or their gradients), kept in L2
 /// until pooled.
 const ACT_FLOATS: usize = 16 * 1024;
-
-/// Floats of one strip of shifted planes going backward (single-channel weight gradient),
-/// larger: the strip's positions are the depth of the product. Its strips also fix the
-/// order in which that gradient is summed, which the committed results depend on.
-const BACKWARD_STRIP_FLOATS: usize = 64 * 1024;
 
 /// The convolution block on a batch of NHWC images (rows: positions, columns: channels)
 /// with a (k·k·cin, cout) weight (rows ordered ky, kx, ci) and a bias. Returns the output
@@ -176,107 +171,12 @@ macro_rules! take_input_gradient {
 }
 pub(crate) use take_input_gradient;
 
-/// Where a convolution's backward pass gets each image's output gradient: the gradient of
-/// the convolution's own outputs, before what the op applied after it.
-pub(crate) trait OutputGradient: Sync {
-    /// Image `image`'s gradient at every position the forward pass computed (pooling
-    /// skips an odd last row), built in `buffer` where it is not stored as it is.
-    fn image<'a>(&'a self, image: usize, buffer: &'a mut Vec<f32>) -> &'a [f32];
-
-    /// Whether the forward pass pooled (so computed no odd last row).
-    fn pooled(&self) -> bool;
-}
-
-/// The gradient of a plain convolution block's outputs: the block output's gradient sent
-/// back through the ReLU and pooling routes recorded going forward.
-struct Routed<'a> {
-    shape: ConvShape,
-    dy: &'a [f32],
-    routes: &'a [u8],
-    spec: ConvBlock,
-    out_per_image: usize,
-}
-
-impl OutputGradient for Routed<'_> {
-    fn image<'a>(&'a self, image: usize, buffer: &'a mut Vec<f32>) -> &'a [f32] {
-        let n = self.out_per_image;
-        let (dy, routes) = (&self.dy[image * n..][..n], &self.routes[image * n..][..n]);
-        if self.spec.pool {
-            let computed = 2 * (self.shape.h / 2) * self.shape.w;
-            self.shape
-                .route_back_pooled(dy, routes, (0, computed), buffer);
-            buffer
-        } else if self.spec.relu {
-            buffer.clear();
-            let masked = dy.iter().zip(routes);
-            buffer.extend(masked.map(|(g, r)| if *r == CLIPPED { 0.0 } else { *g }));
-            buffer
-        } else {
-            dy
-        }
-    }
-
-    fn pooled(&self) -> bool {
-        self.spec.pool
-    }
-}
-
-/// A convolution's backward pass over a batch: the weight and bias gradients of each group
-/// of images (to add in group order), and, given `dx` (the batch's input gradient), the
-/// input gradient added into it. `w`: the weights, (k·k·cin, cout).
-pub(crate) fn backward_batch(
-    shape: ConvShape,
-    input: &[f32],
-    w: &[f32],
-    gradient: &impl OutputGradient,
-    dx: Option<&mut [f32]>,
-) -> Vec<(Vec<f32>, Vec<f32>)> {
-    let flipped_w = dx.is_some().then(|| shape.pack_flipped_weights(w));
-    let dx_items = dx
-        .into_iter()
-        .flat_map(|dx| dx.chunks_mut(shape.per_image() * shape.cin).map(Some))
-        .chain(std::iter::repeat_with(|| None));
-    let items: Vec<_> = input
-        .chunks(shape.per_image() * shape.cin)
-        .zip(dx_items)
-        .enumerate()
-        .collect();
-    // Groups of images, taken as threads come free; each group sums its own weight
-    // gradient, and the sums are added in group order, so the result does not depend on
-    // which thread ran what.
-    image_groups(items, GRADIENT_GROUPS)
-        .into_par_iter()
-        .with_max_len(1)
-        .map(|group| {
-            let mut dw = vec![0.0; shape.kk() * shape.cout];
-            let mut db = vec![0.0; shape.cout];
-            with_scratch(|scratch| {
-                scratch.kernel_grad.start(shape.cin, shape.cout);
-                let mut buffer = std::mem::take(&mut scratch.act);
-                for (image, (img, dx_img)) in group {
-                    let dconv = gradient.image(image, &mut buffer);
-                    shape.backward(
-                        img,
-                        (dconv, gradient.pooled()),
-                        flipped_w.as_ref().zip(dx_img),
-                        (&mut dw, &mut db),
-                        scratch,
-                    );
-                }
-                scratch.act = buffer;
-                scratch.kernel_grad.finish(&mut dw);
-            });
-            (dw, db)
-        })
-        .collect()
-}
-
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// This thread's working buffers (kept between ops, so they are allocated once).
-fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
+pub(super) fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|scratch| work(&mut scratch.borrow_mut()))
 }
 
@@ -284,18 +184,18 @@ fn with_scratch<R>(work: impl FnOnce(&mut Scratch) -> R) -> R {
 /// gradients), a zero-padded image (or gradient), the window starts into it, a packed
 /// output gradient, and the buffers of the Winograd products.
 #[derive(Default)]
-struct Scratch {
-    cols: Vec<f32>,
-    act: Vec<f32>,
-    padded: Vec<f32>,
-    starts: Vec<usize>,
-    packed: PackedB,
-    winograd: winograd::Buffers,
-    kernel_grad: KernelGradient,
+pub(super) struct Scratch {
+    pub(super) cols: Vec<f32>,
+    pub(super) act: Vec<f32>,
+    pub(super) padded: Vec<f32>,
+    pub(super) starts: Vec<usize>,
+    pub(super) packed: PackedB,
+    pub(super) winograd: winograd::Buffers,
+    pub(super) kernel_grad: KernelGradient,
 }
 
 /// A convolution's weights prepared once per batch for the products that use them.
-enum Weights {
+pub(super) enum Weights {
     /// Packed for a direct product with the patches.
     Direct(PackedB),
     /// Transformed for Winograd's F(2×2, 3×3).
@@ -315,11 +215,11 @@ pub(crate) struct ConvShape {
 }
 
 impl ConvShape {
-    fn kk(&self) -> usize {
+    pub(super) fn kk(&self) -> usize {
         self.kernel * self.kernel * self.cin
     }
 
-    fn per_image(&self) -> usize {
+    pub(super) fn per_image(&self) -> usize {
         self.h * self.w
     }
 
@@ -329,7 +229,7 @@ impl ConvShape {
     /// at most twice the budget), so that each strip pools into its own output rows; an
     /// odd last row, which pooling drops, is never computed. Otherwise the positions are
     /// split evenly in multiples of the tile height.
-    fn strips(&self, pooled: bool, budget: usize) -> Vec<(usize, usize)> {
+    pub(super) fn strips(&self, pooled: bool, budget: usize) -> Vec<(usize, usize)> {
         let (kk, total) = (self.kk(), self.per_image());
         if pooled {
             let unit = 2 * self.w;
@@ -358,21 +258,21 @@ impl ConvShape {
             .collect()
     }
 
-    fn pad(&self) -> usize {
+    pub(super) fn pad(&self) -> usize {
         self.kernel / 2
     }
 
     /// Whether the patches are read in place from a zero-padded copy of the image (as
     /// windows), rather than copied out: with more than one channel, where each window row
     /// is k·cin contiguous floats.
-    fn windowed(&self) -> bool {
+    pub(super) fn windowed(&self) -> bool {
         self.cin > 1
     }
 
     /// Whether a convolution with `cin` input channels runs by Winograd's F(2×2, 3×3):
     /// 3×3 kernels over more than one channel (a single-channel image has too few
     /// products to gain from it; it runs tap by tap).
-    fn winograd(&self, cin: usize) -> bool {
+    pub(super) fn winograd(&self, cin: usize) -> bool {
         self.kernel == 3 && cin > 1
     }
 
@@ -397,7 +297,7 @@ impl ConvShape {
     /// The weights for the input gradient, which is the 'same' convolution of the output
     /// gradient with the kernel turned by 180° and its channel axes swapped: rows
     /// (ty, tx, co), columns ci, from w[(k−1−ty, k−1−tx, ci), co].
-    fn pack_flipped_weights(&self, w: &[f32]) -> Weights {
+    pub(super) fn pack_flipped_weights(&self, w: &[f32]) -> Weights {
         let (k, cin, cout) = (self.kernel, self.cin, self.cout);
         let mut flipped = vec![0.0; k * k * cout * cin];
         for (tap, rows) in flipped.chunks_mut(cout * cin).enumerate() {
@@ -420,7 +320,12 @@ impl ConvShape {
     }
 
     /// Window starts (in a zero-padded copy with `c` channels) of positions p0..p0+rows.
-    fn window_starts(&self, c: usize, (p0, rows): (usize, usize), starts: &mut Vec<usize>) {
+    pub(super) fn window_starts(
+        &self,
+        c: usize,
+        (p0, rows): (usize, usize),
+        starts: &mut Vec<usize>,
+    ) {
         let pw = self.w + 2 * self.pad();
         starts.clear();
         starts.extend((p0..p0 + rows).map(|p| (p / self.w * pw + p % self.w) * c));
@@ -428,7 +333,12 @@ impl ConvShape {
 
     /// The windows of a zero-padded copy with `c` channels, for a product with packed
     /// weights of k·k·c rows.
-    fn windows<'a>(&self, padded: &'a [f32], c: usize, starts: &'a [usize]) -> Windows<'a> {
+    pub(super) fn windows<'a>(
+        &self,
+        padded: &'a [f32],
+        c: usize,
+        starts: &'a [usize],
+    ) -> Windows<'a> {
         Windows {
             data: padded,
             starts,
@@ -440,7 +350,7 @@ impl ConvShape {
 
     /// Copies `rows` image rows (w×c each) into `padded` with a zero border of `pad()`
     /// around an h×w image (rows past `rows` stay zero).
-    fn pad_into(&self, src: &[f32], c: usize, rows: usize, padded: &mut Vec<f32>) {
+    pub(super) fn pad_into(&self, src: &[f32], c: usize, rows: usize, padded: &mut Vec<f32>) {
         let p = self.pad();
         let pw = self.w + 2 * p;
         padded.clear();
@@ -543,162 +453,9 @@ impl ConvShape {
 
     /// The pooled outputs (first value, values) that the strip p0..p0+rows (whole pairs of
     /// image rows) pools into.
-    fn pooled_range(&self, p0: usize, rows: usize) -> (usize, usize) {
+    pub(super) fn pooled_range(&self, p0: usize, rows: usize) -> (usize, usize) {
         let per_pair = (self.w / 2) * self.cout;
         (p0 / (2 * self.w) * per_pair, rows / (2 * self.w) * per_pair)
-    }
-
-    /// The gradient with respect to the pooled strip's convolution outputs (before ReLU and
-    /// pooling): each pooled output's gradient goes to the position its route names.
-    pub(crate) fn route_back_pooled(
-        &self,
-        dy: &[f32],
-        routes: &[u8],
-        (p0, rows): (usize, usize),
-        dconv: &mut Vec<f32>,
-    ) {
-        let c = self.cout;
-        if self.w % 2 == 1 {
-            dconv.clear(); // the dropped last column gets no gradient
-        }
-        dconv.resize(rows * c, 0.0);
-        let (o0, n) = self.pooled_range(p0, rows);
-        let (dy, routes) = (&dy[o0..o0 + n], &routes[o0..o0 + n]);
-        let ow = self.w / 2;
-        for oy in 0..rows / (2 * self.w) {
-            for ox in 0..ow {
-                let o = (oy * ow + ox) * c;
-                let (g, route) = (&dy[o..o + c], &routes[o..o + c]);
-                for r in 0..4u8 {
-                    let (ry, rx) = (r as usize >> 1, r as usize & 1);
-                    let at = ((2 * oy + ry) * self.w + 2 * ox + rx) * c;
-                    for ((d, g), rt) in dconv[at..at + c].iter_mut().zip(g).zip(route) {
-                        // A select, not a branch: the routes are unpredictable.
-                        *d = f32::from_bits(g.to_bits() & 0u32.wrapping_sub((*rt == r) as u32));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds one image's weight and bias gradients to `dw`/`db` (by Winograd, the weight
-    /// gradient to the thread's `kernel_grad` sum instead) and, given the flipped weights
-    /// and the image's input-gradient slice, its input gradient; from the gradient of the
-    /// convolution's outputs at every position the forward pass computed (`pooled`: it
-    /// skipped an odd last row).
-    fn backward(
-        &self,
-        img: &[f32],
-        (dconv, pooled): (&[f32], bool),
-        input_grad: Option<(&Weights, &mut [f32])>,
-        (dw, db): (&mut [f32], &mut [f32]),
-        scratch: &mut Scratch,
-    ) {
-        let (kk, cout) = (self.kk(), self.cout);
-        let Scratch {
-            cols,
-            padded,
-            starts,
-            packed,
-            winograd,
-            kernel_grad,
-            ..
-        } = scratch;
-        let computed = dconv.len() / cout;
-        for row in dconv.chunks(cout) {
-            for (d, g) in db.iter_mut().zip(row) {
-                *d += g;
-            }
-        }
-        if self.winograd(self.cin) {
-            kernel_grad.add_image(img, dconv, (self.h, self.w), pooled);
-        } else if self.windowed() {
-            // dw (k·k·cin × cout) += patchesᵀ · dconv, the transposed patches read from the
-            // padded image: row (ky, kx, ci) is the pixels at that offset from each
-            // computed position, row by row of the image.
-            let pw = self.w + 2 * self.pad();
-            let cin = self.cin;
-            self.pad_into(img, cin, self.h, padded);
-            starts.clear();
-            for ky in 0..self.kernel {
-                for kx in 0..self.kernel {
-                    starts.extend((0..cin).map(|ci| (ky * pw + kx) * cin + ci));
-                }
-            }
-            let transposed_patches = Windows {
-                data: padded,
-                starts,
-                step: cin,
-                seg_len: self.w,
-                seg_stride: pw * cin,
-            };
-            packed.pack_aligned(Operand::rows(dconv, cout), computed, cout, self.w);
-            matmul_windows(dw, true, &transposed_patches, packed);
-        } else {
-            // One channel: a strip's shifted planes are its transposed patches.
-            for (p0, rows) in self.strips(pooled, BACKWARD_STRIP_FLOATS) {
-                let grad = Operand::rows(&dconv[p0 * cout..(p0 + rows) * cout], cout);
-                cols.resize(rows * kk, 0.0);
-                self.shifted_planes(img, p0, rows, cols);
-                let patches_t = Operand::rows(cols, rows);
-                matmul(kk, cout, rows, dw, true, patches_t, grad);
-            }
-        }
-        match input_grad {
-            Some((Weights::Winograd(flipped), dx)) => {
-                let output = Output::Full {
-                    out: dx,
-                    accumulate: true,
-                };
-                let dims = (self.h, self.w, computed / self.w);
-                winograd::convolve(dconv, dims, flipped, None, output, winograd);
-            }
-            Some((Weights::Direct(flipped), dx)) => {
-                self.pad_into(dconv, cout, computed / self.w, padded);
-                self.window_starts(cout, (0, self.per_image()), starts);
-                matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
-            }
-            Some((Weights::Taps(_), _)) => {
-                unreachable!("flipped weights are packed or transformed")
-            }
-            None => {}
-        }
-    }
-
-    /// For a single-channel image: row (ky·k + kx) of `planes` holds, for each position of
-    /// p0..p0+rows, the pixel that kernel tap (ky, kx) reads (0 outside the image).
-    fn shifted_planes(&self, img: &[f32], p0: usize, rows: usize, planes: &mut [f32]) {
-        let k = self.kernel;
-        let pad = k / 2;
-        for (tap, plane) in planes.chunks_mut(rows).take(k * k).enumerate() {
-            let (ky, kx) = (tap / k, tap % k);
-            let mut p = p0;
-            while p < p0 + rows {
-                let (oy, ox) = (p / self.w, p % self.w);
-                let run = (self.w - ox).min(p0 + rows - p);
-                let dst = &mut plane[p - p0..][..run];
-                match self.source_row(oy, ky) {
-                    None => dst.fill(0.0),
-                    Some(iy) => {
-                        // Output column ox + j reads input column ox + j + kx − pad.
-                        let lo = pad.saturating_sub(ox + kx).min(run);
-                        let hi = (self.w + pad).saturating_sub(ox + kx).clamp(lo, run);
-                        let first = ox + lo + kx - pad;
-                        dst[..lo].fill(0.0);
-                        dst[lo..hi].copy_from_slice(&img[iy * self.w + first..][..hi - lo]);
-                        dst[hi..].fill(0.0);
-                    }
-                }
-                p += run;
-            }
-        }
-    }
-
-    /// The input row that kernel row `ky` reads for output row `oy`, if inside the image.
-    fn source_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy + ky)
-            .checked_sub(self.kernel / 2)
-            .filter(|iy| *iy < self.h)
     }
 }
 

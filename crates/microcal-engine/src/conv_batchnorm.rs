@@ -21,9 +21,8 @@ use dfdx::prelude::*;
 
 use super::batchnorm::{BatchNorm, Follow, Fused, Gradient, Moments};
 use super::contiguous_vec;
-use super::conv::{
-    backward_batch, store_gradients, take_input_gradient, ConvShape, OutputGradient,
-};
+use super::conv::{store_gradients, take_input_gradient, ConvShape};
+use super::conv_backward::{backward_batch, OutputGradient};
 use super::layout::{Act, Geometry};
 use super::stack::Conv;
 

@@ -15,6 +15,7 @@ mod batchnorm;
 mod blocks;
 mod cnn;
 mod conv;
+mod conv_backward;
 mod conv_batchnorm;
 mod dense;
 mod dropout;
