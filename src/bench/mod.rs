@@ -1,5 +1,6 @@
 //! Throughput benchmarks behind `microcal bench ...` (speed targets live here, never in tests).
 
+pub mod layers;
 pub mod reports;
 
 use std::time::Instant;

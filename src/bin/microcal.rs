@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use microcal::bench::reports;
+use microcal::bench::{layers, reports};
 use microcal::cli;
 use microcal::config::Experiment;
 use microcal::data;
@@ -243,6 +243,16 @@ enum Bench {
         /// reference network's (its first grid combination; 60×60 images).
         #[arg(long)]
         experiment: Option<PathBuf>,
+    },
+    /// What each layer kind costs (training and scoring) against a convolution with the
+    /// same output size, on a 30×30×32 activation, batch 32.
+    Layers {
+        /// Runs per layer kind (alternating with its convolution); the median is reported.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeats: u32,
+        /// Batches per run.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        steps: u32,
     },
     /// GFLOP/s of the engine's matrix product (one thread) on the reference CNN's per-image
     /// convolution shapes.
@@ -534,6 +544,12 @@ fn run(args: Args) -> Result<()> {
         Command::Bench {
             what: Bench::Classical { data },
         } => Ok(reports::classical(data)?),
+        Command::Bench {
+            what: Bench::Layers { repeats, steps },
+        } => {
+            layers::layers(repeats as usize, steps as usize);
+            Ok(())
+        }
         Command::Bench {
             what:
                 Bench::Cnn {

@@ -8,6 +8,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
+use super::kernel::with_avx2;
 use super::layout::{Act, Geometry};
 
 /// Max or average over a window.
@@ -62,14 +63,7 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
                     for p in positions {
                         let values = &img[p..p + c];
                         match reduce {
-                            Reduce::Max => {
-                                for ch in 0..c {
-                                    if values[ch] > out[ch] {
-                                        out[ch] = values[ch];
-                                        arg[ch] = (p + ch) as u32;
-                                    }
-                                }
-                            }
+                            Reduce::Max => reduce.max_into(out, arg, values, p),
                             Reduce::Mean => out.iter_mut().zip(values).for_each(|(o, v)| *o += v),
                         }
                     }
@@ -114,6 +108,28 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
         });
     }
     (y.put_tape(tape), out_g)
+}
+
+impl Reduce {
+    with_avx2! {
+        /// Keeps, channel by channel, the larger of `out` and `values` (the values at
+        /// position `p`) and where it came from; ties keep the earlier position. Selects,
+        /// not branches: which value wins is a coin flip to a branch predictor.
+        fn max_into / max_into_avx2 => max_into_here(
+            &self, out: &mut [f32], arg: &mut [u32], values: &[f32], p: usize,
+        )
+    }
+
+    #[inline(always)]
+    fn max_into_here(&self, out: &mut [f32], arg: &mut [u32], values: &[f32], p: usize) {
+        let c = out.len();
+        let (arg, values) = (&mut arg[..c], &values[..c]);
+        for ch in 0..c {
+            let larger = values[ch] > out[ch];
+            out[ch] = if larger { values[ch] } else { out[ch] };
+            arg[ch] = if larger { (p + ch) as u32 } else { arg[ch] };
+        }
+    }
 }
 
 /// The mean of each channel over an image's positions: (batch·h·w, c) → (batch, c).
