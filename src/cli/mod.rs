@@ -1,6 +1,7 @@
 //! Shared plumbing of the binaries: logging set-up, error reporting at the edge, the
 //! runner's command line, and shell completions and man pages for both programs.
 
+pub mod bench_args;
 pub mod completions;
 pub mod run_args;
 
