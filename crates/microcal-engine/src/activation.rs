@@ -212,15 +212,14 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
     out.par_chunks_mut(CHUNK)
         .zip(input.par_chunks(CHUNK))
         .for_each(|(y, x)| f.apply(x, y));
-    // The backward pass keeps the outputs (f′ is cheaper from them); scoring does not.
-    let kept = if T::OWNS_TAPE {
+    // The backward pass keeps the outputs (f′ is cheaper from them); scoring hands them on.
+    let values = if T::OWNS_TAPE {
         out.clone()
     } else {
-        Vec::new()
+        std::mem::take(&mut out)
     };
-    let y = x.device().tensor_from_vec(out, shape);
+    let y = x.device().tensor_from_vec(values, shape);
     if T::OWNS_TAPE {
-        let out = kept;
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
