@@ -21,13 +21,13 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blocks::{pool2, relu_in_place, Output};
-use super::contiguous_vec;
 use super::conv_backward::{backward_batch, Routed};
 use super::kernel::MR;
 use super::layout::{Act, Geometry};
 use super::linalg::{matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
+use super::{contiguous_vec, zeros};
 
 /// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
 /// computed in one op so that the full-resolution activations never leave the thread's
@@ -435,20 +435,30 @@ impl ConvShape {
     }
 
     /// The convolution (bias included) of a batch of images at every position, in
-    /// parallel over the images.
-    pub(crate) fn convolve_batch(&self, input: &[f32], (w, bias): (&[f32], &[f32])) -> Vec<f32> {
+    /// parallel over the images, and what `after_image` makes of each image's output
+    /// (called with the image's index right after it is written, while it is in the cache).
+    pub(crate) fn convolve_batch<R: Send>(
+        &self,
+        input: &[f32],
+        (w, bias): (&[f32], &[f32]),
+        after_image: impl Fn(usize, &[f32]) -> R + Sync,
+    ) -> (Vec<f32>, Vec<R>) {
         let weights = self.pack_weights(w);
         let (per_in, per_out) = (self.per_image() * self.cin, self.per_image() * self.cout);
-        let mut out = vec![0.0; input.len() / per_in * per_out];
-        out.par_chunks_mut(per_out)
+        let mut out = zeros(input.len() / per_in * per_out);
+        let after = out
+            .par_chunks_mut(per_out)
             .zip(input.par_chunks(per_in))
+            .enumerate()
             .with_max_len(1)
-            .for_each(|(out, img)| {
+            .map(|(image, (out, img))| {
                 with_scratch(|scratch| {
                     self.forward(img, false, (&weights, bias), out, None, scratch);
-                })
-            });
-        out
+                });
+                after_image(image, out)
+            })
+            .collect();
+        (out, after)
     }
 
     /// The pooled outputs (first value, values) that the strip p0..p0+rows (whole pairs of

@@ -19,7 +19,9 @@
 
 use dfdx::prelude::*;
 
-use super::batchnorm::{BatchNorm, Follow, Fused, Gradient, Moments};
+use super::batchnorm::{
+    image_chunk_sums, moments_with, BatchNorm, Follow, Fused, Gradient, Moments,
+};
 use super::contiguous_vec;
 use super::conv::{store_gradients, take_input_gradient, ConvShape};
 use super::conv_backward::{backward_batch, OutputGradient};
@@ -47,13 +49,12 @@ pub(crate) fn conv_batchnorm<T: Tape<f32, Cpu>>(
     };
     let input = contiguous_vec(&x);
     let w = contiguous_vec(weight);
-    let convolved = shape.convolve_batch(&input, (&w, &contiguous_vec(bias)));
-    let fused = Fused {
-        g,
-        c: shape.cout,
-        follow,
-    };
-    let (out, saved) = bn.normalise(&convolved, fused, true);
+    let c = shape.cout;
+    let sum_chunks = |image, out: &[f32]| image_chunk_sums(image, out, c);
+    let (convolved, sums) = shape.convolve_batch(&input, (&w, &contiguous_vec(bias)), sum_chunks);
+    let moments = moments_with(&convolved, c, sums.into_iter().flatten().collect());
+    let fused = Fused { g, c, follow };
+    let (out, saved) = bn.normalise_with(&convolved, fused, Some(moments));
     let saved = saved.expect("a training pass keeps its statistics");
     stats.push(saved.moments.clone());
     let out_g = fused.output();

@@ -108,7 +108,20 @@ pub(crate) fn contiguous_vec<S: dfdx::shapes::Shape, T>(
     t: &dfdx::tensor::Tensor<S, f32, dfdx::tensor::Cpu, T>,
 ) -> Vec<f32> {
     use dfdx::shapes::HasShape;
-    let mut out = vec![0.0; t.shape().num_elements()];
+    let mut out = zeros(t.shape().num_elements());
     t.copy_into(&mut out);
+    out
+}
+
+/// `n` zeros (`T::default()`); a large buffer's are written in parallel, since zeroing it
+/// on one thread is a serial pass during which the other threads of a training step wait.
+pub(crate) fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
+    use rayon::prelude::*;
+    const SERIAL: usize = 1 << 16;
+    if n < SERIAL {
+        return vec![T::default(); n];
+    }
+    let mut out = Vec::with_capacity(n);
+    out.par_extend(rayon::iter::repeat_n(T::default(), n).with_min_len(SERIAL));
     out
 }
