@@ -10,7 +10,7 @@ use super::blocks::CLIPPED;
 use super::conv::{with_scratch, ConvBlock, ConvShape, Scratch, Weights};
 use super::groups::{image_groups, GRADIENT_GROUPS};
 use super::linalg::{matmul, matmul_windows, Operand, Windows};
-use super::winograd;
+use super::winograd::{self, KernelGradient};
 
 /// Floats of one strip of shifted planes going backward (single-channel weight gradient),
 /// larger: the strip's positions are the depth of the product. Its strips also fix the
@@ -85,28 +85,44 @@ pub(crate) fn backward_batch(
     // Groups of images, taken as threads come free; each group sums its own weight
     // gradient, and the sums are added in group order, so the result does not depend on
     // which thread ran what.
+    let pooled = gradient.pooled();
     image_groups(items, GRADIENT_GROUPS)
         .into_par_iter()
         .with_max_len(1)
         .map(|group| {
             let mut dw = vec![0.0; shape.kk() * shape.cout];
             let mut db = vec![0.0; shape.cout];
-            with_scratch(|scratch| {
-                scratch.kernel_grad.start(shape.cin, shape.cout);
-                let mut buffer = std::mem::take(&mut scratch.act);
-                for (image, (img, dx_img)) in group {
-                    let dconv = gradient.image(image, &mut buffer);
-                    shape.backward(
-                        img,
-                        (dconv, gradient.pooled()),
-                        flipped_w.as_ref().zip(dx_img),
-                        (&mut dw, &mut db),
-                        scratch,
-                    );
-                }
-                scratch.act = buffer;
-                scratch.kernel_grad.finish(&mut dw);
+            // The group's own kernel-gradient sum and output-gradient buffer, out of this
+            // thread's scratch while the group runs: a thread that waits below may run
+            // other work, which uses the scratch too.
+            let (mut kernel_grad, mut buffer) = with_scratch(|scratch| {
+                let taken = std::mem::take(&mut scratch.kernel_grad);
+                (taken, std::mem::take(&mut scratch.act))
             });
+            kernel_grad.start(shape.cin, shape.cout);
+            for (image, (img, dx_img)) in group {
+                let dconv = gradient.image(image, &mut buffer);
+                // The image's input gradient may run on a thread that has come free (the
+                // groups are few, so threads often finish apart); otherwise it runs here
+                // next, while `dconv` is in the cache. Either way the numbers are the same.
+                rayon::join(
+                    || {
+                        with_scratch(|scratch| {
+                            let sums = (&mut dw[..], &mut db[..], &mut kernel_grad);
+                            shape.backward_weights(img, (dconv, pooled), sums, scratch)
+                        })
+                    },
+                    || {
+                        if let Some((flipped, dx)) = flipped_w.as_ref().zip(dx_img) {
+                            with_scratch(|scratch| {
+                                shape.backward_input(dconv, flipped, dx, scratch)
+                            })
+                        }
+                    },
+                );
+            }
+            kernel_grad.finish(&mut dw);
+            with_scratch(|scratch| (scratch.kernel_grad, scratch.act) = (kernel_grad, buffer));
             (dw, db)
         })
         .collect()
@@ -147,16 +163,14 @@ impl ConvShape {
     }
 
     /// Adds one image's weight and bias gradients to `dw`/`db` (by Winograd, the weight
-    /// gradient to the thread's `kernel_grad` sum instead) and, given the flipped weights
-    /// and the image's input-gradient slice, its input gradient; from the gradient of the
+    /// gradient to the group's `kernel_grad` sum instead), from the gradient of the
     /// convolution's outputs at every position the forward pass computed (`pooled`: it
     /// skipped an odd last row).
-    pub(super) fn backward(
+    pub(super) fn backward_weights(
         &self,
         img: &[f32],
         (dconv, pooled): (&[f32], bool),
-        input_grad: Option<(&Weights, &mut [f32])>,
-        (dw, db): (&mut [f32], &mut [f32]),
+        (dw, db, kernel_grad): (&mut [f32], &mut [f32], &mut KernelGradient),
         scratch: &mut Scratch,
     ) {
         let (kk, cout) = (self.kk(), self.cout);
@@ -165,8 +179,6 @@ impl ConvShape {
             padded,
             starts,
             packed,
-            winograd,
-            kernel_grad,
             ..
         } = scratch;
         let computed = dconv.len() / cout;
@@ -209,8 +221,27 @@ impl ConvShape {
                 matmul(kk, cout, rows, dw, true, patches_t, grad);
             }
         }
-        match input_grad {
-            Some((Weights::Winograd(flipped), dx)) => {
+    }
+
+    /// Adds one image's input gradient to `dx`, from the gradient of its convolution's
+    /// outputs (as for [`ConvShape::backward_weights`]) and the flipped weights.
+    pub(super) fn backward_input(
+        &self,
+        dconv: &[f32],
+        flipped: &Weights,
+        dx: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let cout = self.cout;
+        let computed = dconv.len() / cout;
+        let Scratch {
+            padded,
+            starts,
+            winograd,
+            ..
+        } = scratch;
+        match flipped {
+            Weights::Winograd(flipped) => {
                 let output = Output::Full {
                     out: dx,
                     accumulate: true,
@@ -218,15 +249,12 @@ impl ConvShape {
                 let dims = (self.h, self.w, computed / self.w);
                 winograd::convolve(dconv, dims, flipped, None, output, winograd);
             }
-            Some((Weights::Direct(flipped), dx)) => {
+            Weights::Direct(flipped) => {
                 self.pad_into(dconv, cout, computed / self.w, padded);
                 self.window_starts(cout, (0, self.per_image()), starts);
                 matmul_windows(dx, true, &self.windows(padded, cout, starts), flipped);
             }
-            Some((Weights::Taps(_), _)) => {
-                unreachable!("flipped weights are packed or transformed")
-            }
-            None => {}
+            Weights::Taps(_) => unreachable!("flipped weights are packed or transformed"),
         }
     }
 
