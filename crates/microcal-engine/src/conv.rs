@@ -27,7 +27,7 @@ use super::layout::{Act, Geometry};
 use super::linalg::{matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
-use super::{contiguous_vec, zeros};
+use super::{contiguous_vec, filled_in_parallel};
 
 /// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
 /// computed in one op so that the full-resolution activations never leave the thread's
@@ -445,20 +445,14 @@ impl ConvShape {
     ) -> (Vec<f32>, Vec<R>) {
         let weights = self.pack_weights(w);
         let (per_in, per_out) = (self.per_image() * self.cin, self.per_image() * self.cout);
-        let mut out = zeros(input.len() / per_in * per_out);
-        let after = out
-            .par_chunks_mut(per_out)
-            .zip(input.par_chunks(per_in))
-            .enumerate()
-            .with_max_len(1)
-            .map(|(image, (out, img))| {
-                with_scratch(|scratch| {
-                    self.forward(img, false, (&weights, bias), out, None, scratch);
-                });
-                after_image(image, out)
-            })
-            .collect();
-        (out, after)
+        let images = input.len() / per_in;
+        filled_in_parallel(images * per_out, per_out, |image, out| {
+            let img = &input[image * per_in..][..per_in];
+            with_scratch(|scratch| {
+                self.forward(img, false, (&weights, bias), out, None, scratch);
+            });
+            after_image(image, out)
+        })
     }
 
     /// The pooled outputs (first value, values) that the strip p0..p0+rows (whole pairs of

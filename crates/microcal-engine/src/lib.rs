@@ -113,6 +113,35 @@ pub(crate) fn contiguous_vec<S: dfdx::shapes::Shape, T>(
     out
 }
 
+/// `n` floats, made chunk by chunk in parallel: `fill(k, chunk)` gets chunk `k` (`chunk`
+/// floats, the last one maybe fewer) zeroed on the thread that runs it, so that it is in the
+/// cache when `fill` writes it; returns the floats and what `fill` returned, in chunk order.
+pub(crate) fn filled_in_parallel<R: Send>(
+    n: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) -> R + Sync,
+) -> (Vec<f32>, Vec<R>) {
+    use rayon::prelude::*;
+    let mut out = Vec::with_capacity(n);
+    let results = out.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .with_max_len(1)
+        .map(|(k, values)| {
+            values.fill(std::mem::MaybeUninit::new(0.0));
+            // SAFETY: every value of the chunk was written just above, and MaybeUninit<f32>
+            // has f32's layout.
+            let values =
+                unsafe { &mut *(values as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            fill(k, values)
+        })
+        .collect();
+    // SAFETY: the chunks cover the first `n` values, and every one was written above (a
+    // panic in `fill` would have ended this function before here).
+    unsafe { out.set_len(n) };
+    (out, results)
+}
+
 /// `n` zeros (`T::default()`); a large buffer's are written in parallel, since zeroing it
 /// on one thread is a serial pass during which the other threads of a training step wait.
 pub(crate) fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
@@ -122,6 +151,10 @@ pub(crate) fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
         return vec![T::default(); n];
     }
     let mut out = Vec::with_capacity(n);
-    out.par_extend(rayon::iter::repeat_n(T::default(), n).with_min_len(SERIAL));
+    (out.spare_capacity_mut().par_chunks_mut(SERIAL))
+        .for_each(|chunk| chunk.fill(std::mem::MaybeUninit::new(T::default())));
+    // SAFETY: the chunks cover the whole spare capacity, at least `n` values, and every one
+    // of them was written above.
+    unsafe { out.set_len(n) };
     out
 }

@@ -40,18 +40,18 @@ impl TransformedKernel {
     pub fn new(w: &[f32], cin: usize, cout: usize) -> Self {
         assert_eq!(w.len(), 9 * cin * cout, "not a 3×3 kernel");
         let mut u = vec![0.0; POINTS * cin * cout];
-        let tap = |ky: usize, kx: usize, ci: usize| &w[((ky * 3 + kx) * cin + ci) * cout..][..cout];
+        // Rows y of G g (4×3), then points (y, x) of (G g) Gᵀ (4×4), for every output
+        // channel at once; G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+        let mut columns = [vec![0.0; cout], vec![0.0; cout], vec![0.0; cout]];
         for ci in 0..cin {
-            for co in 0..cout {
-                let g = |ky, kx| tap(ky, kx, ci)[co];
-                // G g (4×3), then (G g) Gᵀ (4×4); G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-                let columns: [[f32; 4]; 3] =
-                    std::array::from_fn(|x| spread(g(0, x), g(1, x), g(2, x)));
-                for (y, _) in columns[0].iter().enumerate() {
-                    let row = spread(columns[0][y], columns[1][y], columns[2][y]);
-                    for (x, value) in row.into_iter().enumerate() {
-                        u[((y * 4 + x) * cin + ci) * cout + co] = value;
-                    }
+            let tap = |ky: usize, kx: usize| &w[((ky * 3 + kx) * cin + ci) * cout..][..cout];
+            for y in 0..4 {
+                for (kx, column) in columns.iter_mut().enumerate() {
+                    spread_row(y, [tap(0, kx), tap(1, kx), tap(2, kx)], column);
+                }
+                for x in 0..4 {
+                    let point = &mut u[((y * 4 + x) * cin + ci) * cout..][..cout];
+                    spread_row(x, [&columns[0], &columns[1], &columns[2]], point);
                 }
             }
         }
@@ -63,9 +63,17 @@ impl TransformedKernel {
     }
 }
 
-/// G·(a, b, c): the kernel transform of three taps.
-fn spread(a: f32, b: f32, c: f32) -> [f32; 4] {
-    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+/// Row `i` of G·(a, b, c), the kernel transform of three taps, for each element of the
+/// slices: a, ½(a + b + c), ½(a − b + c) or c.
+fn spread_row(i: usize, [a, b, c]: [&[f32]; 3], out: &mut [f32]) {
+    let n = out.len();
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    match i {
+        0 => out.copy_from_slice(a),
+        1 => (0..n).for_each(|j| out[j] = 0.5 * (a[j] + b[j] + c[j])),
+        2 => (0..n).for_each(|j| out[j] = 0.5 * (a[j] - b[j] + c[j])),
+        _ => out.copy_from_slice(c),
+    }
 }
 
 /// Working buffers: the zero-padded image, the transformed input and the products.
