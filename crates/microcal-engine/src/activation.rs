@@ -14,10 +14,10 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::contiguous_vec;
 use super::kernel::with_avx2;
 use super::layer::Activation;
 use super::layout::Act;
+use super::{contiguous_vec, filled_in_parallel};
 
 const CHUNK: usize = 8192;
 
@@ -208,13 +208,14 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
     let (x, mut tape) = x.split_tape();
     let shape = *x.shape();
     let input = contiguous_vec(&x);
-    let mut out = vec![0.0; input.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(input.par_chunks(CHUNK))
-        .for_each(|(y, x)| f.apply(x, y));
+    let apply = |k: usize, y: &mut [f32]| f.apply(&input[k * CHUNK..][..y.len()], y);
+    let (mut out, _) = filled_in_parallel(input.len(), CHUNK, apply);
     // The backward pass keeps the outputs (f′ is cheaper from them); scoring hands them on.
     let values = if T::OWNS_TAPE {
-        out.clone()
+        filled_in_parallel(out.len(), CHUNK, |k, y| {
+            y.copy_from_slice(&out[k * CHUNK..][..y.len()])
+        })
+        .0
     } else {
         std::mem::take(&mut out)
     };

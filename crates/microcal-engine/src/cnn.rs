@@ -5,6 +5,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::activation::activate;
+use super::add::add;
 use super::batchnorm::{Follow, Moments};
 use super::conv::{conv_block, ConvBlock};
 use super::conv_batchnorm::conv_batchnorm;
@@ -92,7 +93,6 @@ fn run<T: Tape<f32, Cpu>>(
                 g = next_g;
                 y
             }
-            Block::Activation(Activation::Relu) => h.relu(),
             Block::Activation(f) => activate(h, *f),
             Block::MaxPool { size: 2, stride: 2 } => {
                 let (y, next) = maxpool2(h, g);
@@ -134,7 +134,7 @@ fn run<T: Tape<f32, Cpu>>(
                     None => skip,
                 };
                 g = out_g;
-                main + skip
+                add(main, skip)
             }
             Block::Dropout(p) => match pass.dropout_seed {
                 Some(seed) if *p > 0.0 => {

@@ -11,6 +11,7 @@
 //! the kernels run on; [`rng`] is the one seeded generator every random choice uses.
 
 mod activation;
+mod add;
 mod batchnorm;
 mod blocks;
 mod cnn;
