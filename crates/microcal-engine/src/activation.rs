@@ -82,6 +82,14 @@ impl Activation {
         }
     }
 
+    /// Whether [`Activation::derivative`] reads y (so a backward pass keeps the outputs).
+    fn derivative_reads_output(self) -> bool {
+        matches!(
+            self,
+            Activation::Elu | Activation::Sigmoid | Activation::Tanh
+        )
+    }
+
     /// f′(x), given x and y = f(x).
     #[inline(always)]
     pub(crate) fn derivative(self, x: f32, y: f32) -> f32 {
@@ -209,22 +217,25 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
     let shape = *x.shape();
     let input = contiguous_vec(&x);
     let apply = |k: usize, y: &mut [f32]| f.apply(&input[k * CHUNK..][..y.len()], y);
-    let (mut out, _) = filled_in_parallel(input.len(), CHUNK, apply);
-    // The backward pass keeps the outputs (f′ is cheaper from them); scoring hands them on.
-    let values = if T::OWNS_TAPE {
-        filled_in_parallel(out.len(), CHUNK, |k, y| {
-            y.copy_from_slice(&out[k * CHUNK..][..y.len()])
-        })
-        .0
-    } else {
-        std::mem::take(&mut out)
+    let (out, _) = filled_in_parallel(input.len(), CHUNK, apply);
+    // The backward pass keeps the outputs where f′ reads them (it is cheaper from them).
+    let kept = match T::OWNS_TAPE && f.derivative_reads_output() {
+        true => {
+            filled_in_parallel(out.len(), CHUNK, |k, y| {
+                y.copy_from_slice(&out[k * CHUNK..][..y.len()])
+            })
+            .0
+        }
+        false => Vec::new(),
     };
-    let y = x.device().tensor_from_vec(values, shape);
+    let y = x.device().tensor_from_vec(out, shape);
     if T::OWNS_TAPE {
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
             let dx = grads.get_or_alloc_mut(&x_ghost)?;
+            // Where f′ does not read y, any values of the right length stand in for it.
+            let out = if kept.is_empty() { &input } else { &kept };
             dx.par_chunks_mut(CHUNK)
                 .zip(dy.par_chunks(CHUNK))
                 .zip(input.par_chunks(CHUNK).zip(out.par_chunks(CHUNK)))

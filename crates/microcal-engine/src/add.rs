@@ -1,8 +1,9 @@
 //! The sum of two activations of the same shape (a residual block's output and its
 //! input), as one op on dfdx's tape, in parallel chunks. dfdx's own `+` runs on one
 //! thread going forward and backward, and the step's other threads wait meanwhile: in
-//! `cnn_modern` that was the largest serial part of a step after the buffers' copies.
-//! The numbers are dfdx's: the same additions, one per value.
+//! `cnn_modern` it was, after copying and zeroing buffers, the largest part of a step that
+//! ran on one core (273 of 1,034 such samples, `perf` at 2 kHz, AMD EPYC Zen 3,
+//! 2026-12-02). The numbers are dfdx's: the same additions, one per value.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;

@@ -1,7 +1,8 @@
 //! Batch normalisation over the channel axis (every position of every image, or every
 //! image of a flattened batch) as one fused op on dfdx's tape, with the ReLU and 2×2
-//! max-pool that follow it: one pass for the statistics, one that normalises, pools, keeps
-//! the input at each pooled corner and clips; backward, the sums over the pooled outputs
+//! max-pool that follow it: one pass for the statistics (which `conv_batchnorm` sums
+//! instead as its convolution writes each image), one that normalises, pools, keeps the
+//! input at each pooled corner and clips; backward, the sums over the pooled outputs
 //! only, then one pass for the input gradient. After a convolution, training runs the two
 //! as one op (`conv_batchnorm`, from the same pieces); when scoring, the batch norm folds
 //! into the convolution's weights instead (`stack`). The passes are branch-free (which

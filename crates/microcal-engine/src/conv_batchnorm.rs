@@ -3,19 +3,23 @@
 //!
 //! Batch norm's statistics need the whole batch's convolution outputs, so these are
 //! stored; but they are the only full-resolution values that leave the thread's cache.
-//! Apart, the two ops also copied them into the batch norm, wrote the batch norm's input
-//! gradient at full resolution, zeroed first, and read it back in the convolution's
-//! backward pass. Here that gradient (dense, since every output moves the batch's
-//! statistics) is built per image, in the convolution's backward pass, right where it is
-//! used, from the stored outputs and the batch norm's per-channel terms. The numbers are
-//! the two ops' own, bit for bit (same operations in the same order).
+//! Apart, the two ops also copied them into the batch norm, read them once more for the
+//! statistics, wrote the batch norm's input gradient at full resolution, zeroed first,
+//! and read it back in the convolution's backward pass. Here the statistics' chunks that
+//! lie inside one image are summed as the convolution writes it, and the input gradient
+//! (dense, since every output moves the batch's statistics) is built per image, in the
+//! convolution's backward pass, right where it is used, from the stored outputs and the
+//! batch norm's per-channel terms. The numbers are the two ops' own, bit for bit (same
+//! operations in the same order).
 //!
 //! Bake-off (`microcal bench cnn --experiment tools/bench/reference_batchnorm.toml`,
 //! alternated with the plain `microcal bench cnn`, 640 synthetic images, `--repeats 3`, AMD
 //! EPYC Zen 3, 2 cores, AVX2, 2026-12-02): the two ops apart trained at 208-214 images/s
 //! against the plain network's 480-499 (0.43×); as one op, 265-275 against 403-449; with
 //! batch norm's passes also branch-free and compiled for AVX2, 284-322 against 416-497
-//! (about 0.65×; docs/benchmarks.md has the same sitting against Keras).
+//! (about 0.65×). With the statistics summed per image inside the convolution (and the
+//! engine's serial zeroing, kernel transforms and sums made parallel), on real data, 370-413
+//! against 493-539 (0.75-0.77×; docs/benchmarks.md has that sitting against Keras).
 
 use dfdx::prelude::*;
 

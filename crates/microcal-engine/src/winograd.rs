@@ -346,7 +346,8 @@ const GRADIENT_FLOATS: usize = 256 * 1024;
 /// same transform read backwards: for a block with input d and output gradient e,
 /// dW = Gᵀ[(A e Aᵀ) ⊙ (Bᵀ d B)]G, and the sum over blocks is taken point by point before
 /// the (linear) final transform, as 16 products (cin × blocks times blocks × cout).
-/// Kept per thread between batches: [`KernelGradient::start`] begins a new sum.
+/// Kept in each thread's scratch between batches (a group of images takes it out while it
+/// runs): [`KernelGradient::start`] begins a new sum.
 #[derive(Default)]
 pub(crate) struct KernelGradient {
     cin: usize,
