@@ -24,11 +24,10 @@ use rayon::prelude::*;
 use super::blocks::{relu_in_place, CLIPPED};
 use super::kernel::with_avx2;
 use super::layout::{Act, Geometry};
+use super::moments::moments;
+pub(crate) use super::moments::Moments;
 use super::optimizer::Param;
 use super::{contiguous_vec, zeros};
-
-/// Rows per chunk of a reduction (fixed, so sums are added in the same order on any machine).
-const ROWS: usize = 256;
 
 /// A batch-norm layer: scale and shift per channel, and running statistics for evaluation
 /// (updated as running = momentum·running + (1 − momentum)·batch, Keras's rule, with the
@@ -41,9 +40,6 @@ pub(crate) struct BatchNorm {
     pub(crate) momentum: f32,
     pub(crate) eps: f32,
 }
-
-/// A batch's statistics per channel: mean and (biased) variance.
-pub(crate) type Moments = (Vec<f32>, Vec<f32>);
 
 impl BatchNorm {
     pub(crate) fn new(dev: &Cpu, channels: usize, momentum: f64, eps: f64) -> Self {
@@ -488,125 +484,9 @@ fn add_affine(dst: &mut [f32], x: &[f32], (slope, offset, accumulate): (&[f32], 
     }
 }
 
-/// Mean and biased variance per channel of (rows, c) values, from one pass of sums and
-/// sums of squares (in f64, per fixed chunk of rows, the chunks added in order).
-fn moments(x: &[f32], c: usize) -> Moments {
-    moments_with(x, c, Vec::new())
-}
-
-/// The sums and sums of squares per channel of one chunk of `ROWS` rows (the last chunk
-/// may be shorter), in f64, row by row.
-pub(crate) struct ChunkSums {
-    sum: Vec<f64>,
-    squares: Vec<f64>,
-}
-
-impl ChunkSums {
-    fn of(chunk: &[f32], c: usize) -> Self {
-        let mut sums = Self {
-            sum: vec![0.0; c],
-            squares: vec![0.0; c],
-        };
-        sums.add_rows(chunk);
-        sums
-    }
-
-    with_avx2! {
-        /// Adds the rows of `chunk` (`sum.len()` channels each), in order.
-        fn add_rows / add_rows_avx2 => add_rows_here(&mut self, chunk: &[f32])
-    }
-
-    #[inline(always)]
-    fn add_rows_here(&mut self, chunk: &[f32]) {
-        let c = self.sum.len();
-        let (sum, squares) = (&mut self.sum[..c], &mut self.squares[..c]);
-        for row in chunk.chunks_exact(c) {
-            for j in 0..c {
-                let v = row[j] as f64;
-                sum[j] += v;
-                squares[j] += v * v;
-            }
-        }
-    }
-}
-
-/// The chunks of `moments` that lie wholly inside image `image` (`img`, its values, of a
-/// batch of images of `img.len()` values each), summed: so that a convolution can sum
-/// them as it writes each image, while the image is still in the cache.
-pub(crate) fn image_chunk_sums(image: usize, img: &[f32], c: usize) -> Vec<(usize, ChunkSums)> {
-    let rows = img.len() / c;
-    let (first_row, end_row) = (image * rows, (image + 1) * rows);
-    (first_row.div_ceil(ROWS)..)
-        .map(|k| (k, k * ROWS, ((k + 1) * ROWS).min(end_row)))
-        .take_while(|(_, start, end)| end.saturating_sub(*start) == ROWS)
-        .map(|(k, start, end)| {
-            let chunk = &img[(start - first_row) * c..(end - first_row) * c];
-            (k, ChunkSums::of(chunk, c))
-        })
-        .collect()
-}
-
-/// `moments` of `x`, given the sums of some of its chunks (`image_chunk_sums`): the same
-/// numbers, the other chunks summed here.
-pub(crate) fn moments_with(x: &[f32], c: usize, known: Vec<(usize, ChunkSums)>) -> Moments {
-    let rows = x.len() / c;
-    let mut chunks: Vec<Option<ChunkSums>> = (0..rows.div_ceil(ROWS)).map(|_| None).collect();
-    for (k, sums) in known {
-        chunks[k] = Some(sums);
-    }
-    chunks
-        .par_iter_mut()
-        .zip(x.par_chunks(ROWS * c))
-        .filter(|(sums, _)| sums.is_none())
-        .for_each(|(sums, chunk)| *sums = Some(ChunkSums::of(chunk, c)));
-    let (mut sum, mut squares) = (vec![0.0f64; c], vec![0.0f64; c]);
-    for chunk in chunks.iter().flatten() {
-        for j in 0..c {
-            sum[j] += chunk.sum[j];
-            squares[j] += chunk.squares[j];
-        }
-    }
-    let n = rows as f64;
-    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-    let var = (0..c)
-        .map(|j| (squares[j] / n - mean[j] * mean[j]).max(0.0) as f32)
-        .collect();
-    (mean.iter().map(|m| *m as f32).collect(), var)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The statistics from chunks summed image by image, as a convolution sums them, are
-    /// the one-pass statistics bit for bit: with chunks that cross images, images smaller
-    /// than a chunk, and a short last chunk.
-    #[test]
-    fn chunks_summed_per_image_give_the_same_moments() {
-        let mut rng = crate::rng::Rng::new(9);
-        for (images, rows, c) in [
-            (5usize, 300usize, 3usize),
-            (7, 100, 2),
-            (3, 512, 4),
-            (2, 1, 1),
-        ] {
-            let x: Vec<f32> = (0..images * rows * c)
-                .map(|_| (rng.normal() * 3.0 + 1.0) as f32)
-                .collect();
-            let sums = x
-                .chunks(rows * c)
-                .enumerate()
-                .flat_map(|(image, img)| image_chunk_sums(image, img, c))
-                .collect::<Vec<_>>();
-            let summed = sums.len();
-            let whole = (0..(images * rows).div_ceil(ROWS))
-                .filter(|k| (k * ROWS) / rows == ((k + 1) * ROWS - 1) / rows)
-                .filter(|k| (k + 1) * ROWS <= images * rows)
-                .count();
-            assert_eq!(summed, whole, "{images} images of {rows} rows");
-            assert_eq!(moments_with(&x, c, sums), moments(&x, c));
-        }
-    }
 
     /// Against a direct f64 computation: the output, and the gradients of Σ w·y with respect
     /// to x, γ and β.

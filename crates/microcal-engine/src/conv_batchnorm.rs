@@ -23,13 +23,12 @@
 
 use dfdx::prelude::*;
 
-use super::batchnorm::{
-    image_chunk_sums, moments_with, BatchNorm, Follow, Fused, Gradient, Moments,
-};
+use super::batchnorm::{BatchNorm, Follow, Fused, Gradient, Moments};
 use super::contiguous_vec;
 use super::conv::{store_gradients, take_input_gradient, ConvShape};
 use super::conv_backward::{backward_batch, OutputGradient};
 use super::layout::{Act, Geometry};
+use super::moments::{image_chunk_sums, moments_with};
 use super::stack::Conv;
 
 /// `conv` ('same' padding, stride 1) then `bn` with the batch's statistics (`stats`

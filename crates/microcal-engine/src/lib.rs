@@ -29,6 +29,7 @@ mod layout;
 mod linalg;
 mod loss;
 mod maxpool;
+mod moments;
 mod optimizer;
 mod peak;
 mod pooling;
