@@ -115,14 +115,15 @@ pub(crate) fn contiguous_vec<S: dfdx::shapes::Shape, T>(
     out
 }
 
-/// `n` floats, made chunk by chunk in parallel: `fill(k, chunk)` gets chunk `k` (`chunk`
-/// floats, the last one maybe fewer) zeroed on the thread that runs it, so that it is in the
-/// cache when `fill` writes it; returns the floats and what `fill` returned, in chunk order.
-pub(crate) fn filled_in_parallel<R: Send>(
+/// `n` values, made chunk by chunk in parallel: `fill(k, chunk)` gets chunk `k` (`chunk`
+/// values, the last one maybe fewer) set to `T::default()` on the thread that runs it, so
+/// that it is in the cache when `fill` writes it; returns the values and what `fill`
+/// returned, in chunk order.
+pub(crate) fn filled_in_parallel<T: Copy + Default + Send, R: Send>(
     n: usize,
     chunk: usize,
-    fill: impl Fn(usize, &mut [f32]) -> R + Sync,
-) -> (Vec<f32>, Vec<R>) {
+    fill: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> (Vec<T>, Vec<R>) {
     use rayon::prelude::*;
     let mut out = Vec::with_capacity(n);
     let results = out.spare_capacity_mut()[..n]
@@ -130,11 +131,10 @@ pub(crate) fn filled_in_parallel<R: Send>(
         .enumerate()
         .with_max_len(1)
         .map(|(k, values)| {
-            values.fill(std::mem::MaybeUninit::new(0.0));
-            // SAFETY: every value of the chunk was written just above, and MaybeUninit<f32>
-            // has f32's layout.
-            let values =
-                unsafe { &mut *(values as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            values.fill(std::mem::MaybeUninit::new(T::default()));
+            // SAFETY: every value of the chunk was written just above, and MaybeUninit<T>
+            // has T's layout.
+            let values = unsafe { &mut *(values as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
             fill(k, values)
         })
         .collect();
@@ -147,16 +147,9 @@ pub(crate) fn filled_in_parallel<R: Send>(
 /// `n` zeros (`T::default()`); a large buffer's are written in parallel, since zeroing it
 /// on one thread is a serial pass during which the other threads of a training step wait.
 pub(crate) fn zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
-    use rayon::prelude::*;
     const SERIAL: usize = 1 << 16;
     if n < SERIAL {
         return vec![T::default(); n];
     }
-    let mut out = Vec::with_capacity(n);
-    (out.spare_capacity_mut().par_chunks_mut(SERIAL))
-        .for_each(|chunk| chunk.fill(std::mem::MaybeUninit::new(T::default())));
-    // SAFETY: the chunks cover the whole spare capacity, at least `n` values, and every one
-    // of them was written above.
-    unsafe { out.set_len(n) };
-    out
+    filled_in_parallel(n, SERIAL, |_, _: &mut [T]| ()).0
 }
