@@ -14,7 +14,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 use super::layer::Activation;
 use super::layout::Act;
 use super::{contiguous_vec, filled_in_parallel};
@@ -118,9 +118,9 @@ impl Activation {
         }
     }
 
-    with_avx2! {
+    with_simd! {
         /// y = f(x), value by value.
-        fn apply / apply_avx2 => apply_here(&self, x: &[f32], y: &mut [f32])
+        fn apply / apply_avx2 / apply_avx512 => apply_here(&self, x: &[f32], y: &mut [f32])
     }
 
     #[inline(always)]
@@ -132,9 +132,9 @@ impl Activation {
         })
     }
 
-    with_avx2! {
+    with_simd! {
         /// dx += dy·f′(x), value by value, given y = f(x).
-        fn add_gradient / add_gradient_avx2 => add_gradient_here(
+        fn add_gradient / add_gradient_avx2 / add_gradient_avx512 => add_gradient_here(
             &self, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32],
         )
     }

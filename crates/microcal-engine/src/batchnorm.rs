@@ -22,7 +22,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blocks::{relu_in_place, CLIPPED};
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
 use super::moments::moments;
 pub(crate) use super::moments::Moments;
@@ -256,10 +256,10 @@ impl Saved {
 }
 
 impl Saved {
-    with_avx2! {
+    with_simd! {
         /// Adds one image's Σ dz and Σ dz·x̂ per channel to `sum` and `dot`, from its
         /// output gradient, routes and the input value of each output.
-        fn add_sums / add_sums_avx2 => add_sums_here(
+        fn add_sums / add_sums_avx2 / add_sums_avx512 => add_sums_here(
             &self, dy: &[f32], routes: &[u8], values: &[f32], sum: &mut [f32], dot: &mut [f32],
         )
     }
@@ -300,11 +300,11 @@ pub(crate) struct Gradient<'a> {
 }
 
 impl Gradient<'_> {
-    with_avx2! {
+    with_simd! {
         /// Image `image`'s input gradient, added to `dx` (`accumulate`) or written over
         /// it, from its input `img` and the batch's output gradient `dy`: x·slope + offset
         /// at every position, and the output gradients along their routes.
-        pub(crate) fn add_image / add_image_avx2 => add_image_here(
+        pub(crate) fn add_image / add_image_avx2 / add_image_avx512 => add_image_here(
             &self, image: usize, img: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool,
         )
     }
@@ -393,11 +393,11 @@ impl Fused {
         }
     }
 
-    with_avx2! {
+    with_simd! {
         /// One image: z = x·a + b, then ReLU and pooling as fused, with the route of each
         /// output (the pooled corner, or `CLIPPED`) when any is, and when pooled, in
         /// `picked`, the input value at each output's corner.
-        fn forward_image / forward_image_avx2 => forward_image_here(
+        fn forward_image / forward_image_avx2 / forward_image_avx512 => forward_image_here(
             &self, img: &[f32], a: &[f32], b: &[f32], out: &mut [f32], routes: &mut [u8],
             picked: Option<&mut [f32]>,
         )

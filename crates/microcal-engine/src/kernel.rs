@@ -14,14 +14,16 @@ pub(crate) const MR: usize = 6;
 /// Columns of C per tile (two 8-lane vectors of B).
 pub(crate) const NR: usize = 16;
 
-/// One tile: C[rows, cols] (+)= A[rows, kc] · B[kc, NR].
+/// One tile: C[rows, cols] (+)= A[rows, kc] · B[kc, panels·NR].
 ///
 /// `rows_a` points at each of the `MR` rows of A at the block's first column (rows past
 /// `rows` repeat a valid row; their sums are discarded); consecutive columns of A are
 /// `a_step` floats apart, and after every `seg_len` columns the next one is `seg_skip`
 /// floats further (a row of A that is a window of an image: k contiguous pixels of each
-/// of k image rows). `b` is `kc` packed rows of `NR` floats. `c` is the tile's first
-/// element, rows `ldc` apart.
+/// of k image rows). `b` is `panels` packed panels of `kc` rows of `NR` floats, each
+/// `panel_stride` floats after the one before. `c` is the tile's first element, rows
+/// `ldc` apart; `cols` counts the columns of all its panels.
+#[derive(Clone, Copy)]
 pub(crate) struct Tile {
     pub kc: usize,
     pub rows_a: [*const f32; MR],
@@ -29,6 +31,8 @@ pub(crate) struct Tile {
     pub seg_len: usize,
     pub seg_skip: usize,
     pub b: *const f32,
+    pub panels: usize,
+    pub panel_stride: usize,
     pub c: *mut f32,
     pub ldc: usize,
     pub rows: usize,
@@ -36,54 +40,80 @@ pub(crate) struct Tile {
     pub accumulate: bool,
 }
 
-/// Whether the process's path runs AVX2 and FMA code (the `avx2` and `avx512` paths).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2() -> bool {
-    active() >= SimdPath::Avx2
-}
-
 /// Defines method `$name`, which runs the `#[inline(always)]` method `$body` (same
-/// arguments) compiled for AVX2 when the CPU has it, through a `#[target_feature]` copy
-/// named `$avx2`, and as portable code otherwise: loops over fixed 8-lane arrays become
-/// single instructions. (A helper taking a closure would not do: a closure is compiled
-/// without its caller's target features.) The copy adds no fused multiply-adds, so both
-/// give the same results.
-macro_rules! with_avx2 {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident => $body:ident(&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
-        $crate::kernel::with_avx2!(@define [&self] self $(#[$meta])* [$vis] $name $avx2 $body $($arg: $ty),*);
+/// arguments) compiled for the process's path: through a `#[target_feature]` copy named
+/// `$avx512` (AVX-512F) or `$avx2` (AVX2) where the path has it, as portable code
+/// otherwise. Loops over fixed-size lane arrays become single instructions. (A helper
+/// taking a closure would not do: a closure is compiled without its caller's target
+/// features.) The copies add no fused multiply-adds and Rust never reorders floating-point
+/// sums, so every copy gives the same results.
+///
+/// `$body::<lanes>` instead of `$body` makes the body generic over its vector width:
+/// it is called with 16 lanes (one 512-bit vector of `f32`) on `avx512` and 8 elsewhere.
+/// Only for bodies whose lanes are independent (no sum across lanes), so that the width
+/// cannot change a result.
+macro_rules! with_simd {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident / $avx512:ident => $body:ident $(::<$lanes:ident>)? (&self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $crate::kernel::with_simd!(@define [&self] self $(#[$meta])* [$vis] $name $avx2 $avx512 $body [$($lanes 8 16)?] $($arg: $ty),*);
     };
-    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident => $body:ident(&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
-        $crate::kernel::with_avx2!(@define [&mut self] self $(#[$meta])* [$vis] $name $avx2 $body $($arg: $ty),*);
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $avx2:ident / $avx512:ident => $body:ident $(::<$lanes:ident>)? (&mut self $(, $arg:ident: $ty:ty)* $(,)?)) => {
+        $crate::kernel::with_simd!(@define [&mut self] self $(#[$meta])* [$vis] $name $avx2 $avx512 $body [$($lanes 8 16)?] $($arg: $ty),*);
     };
-    // The receiver and `self` are passed on from the arm above so that they share its
+    // The receiver and `self` are passed on from the arms above so that they share their
     // hygiene (a `self` written here would not be the method's).
-    (@define [$($receiver:tt)*] $this:tt $(#[$meta:meta])* [$vis:vis] $name:ident $avx2:ident $body:ident $($arg:ident: $ty:ty),*) => {
+    (@define [$($receiver:tt)*] $this:tt $(#[$meta:meta])* [$vis:vis] $name:ident $avx2:ident $avx512:ident $body:ident [$($lanes:ident $narrow:literal $wide:literal)?] $($arg:ident: $ty:ty),*) => {
         $(#[$meta])*
         $vis fn $name($($receiver)* $(, $arg: $ty)*) {
             #[cfg(target_arch = "x86_64")]
-            if $crate::kernel::has_avx2() {
-                // SAFETY: the CPU has AVX2.
-                unsafe { $this.$avx2($($arg),*) };
-                return;
+            match $crate::simd::active() {
+                $crate::simd::SimdPath::Avx512 => {
+                    // SAFETY: the active path is one the CPU supports: it has AVX-512F.
+                    unsafe { $this.$avx512($($arg),*) };
+                    return;
+                }
+                $crate::simd::SimdPath::Avx2 => {
+                    // SAFETY: the active path is one the CPU supports: it has AVX2.
+                    unsafe { $this.$avx2($($arg),*) };
+                    return;
+                }
+                $crate::simd::SimdPath::Portable => {}
             }
-            $this.$body($($arg),*)
+            $this.$body$(::<$narrow>)?($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         fn $avx2($($receiver)* $(, $arg: $ty)*) {
-            $this.$body($($arg),*)
+            $this.$body$(::<$narrow>)?($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2")]
+        fn $avx512($($receiver)* $(, $arg: $ty)*) {
+            $this.$body$(::<$wide>)?($($arg),*)
         }
     };
 }
-pub(crate) use with_avx2;
+pub(crate) use with_simd;
+
+/// How many packed panels of B a tile should take on the process's path: two on
+/// `avx512` (6×32 sums in 12 registers, enough independent chains to keep both FMA units
+/// busy), one elsewhere.
+pub(crate) fn panels_per_tile() -> usize {
+    if active() == SimdPath::Avx512 {
+        2
+    } else {
+        1
+    }
+}
 
 /// Which tile code this CPU runs.
 ///
 /// # Safety
 /// The pointers in `tile` must be valid for the reads and writes its fields describe:
 /// `rows_a[r]` for `kc` columns (`a_step` apart, `seg_skip` more after every `seg_len`),
-/// `b` for `kc * NR` floats, `c` for `rows` rows of `cols` floats, `ldc` apart.
+/// `b` for `panels` panels of `kc * NR` floats, `panel_stride` apart, `c` for `rows` rows
+/// of `cols` floats, `ldc` apart.
 pub(crate) unsafe fn run(tile: &Tile) {
     // SAFETY: the pointers are valid per this function's contract, and the active path is
     // one this CPU supports (`simd` only selects supported paths).
@@ -95,6 +125,40 @@ pub(crate) unsafe fn run(tile: &Tile) {
 /// # Safety
 /// As for [`run`]; and the CPU must support `path`.
 pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
+    #[cfg(target_arch = "x86_64")]
+    if path == SimdPath::Avx512 && tile.panels == 2 {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
+        // are valid per this function's contract, for both panels.
+        return unsafe { avx512::double_tile(tile) };
+    }
+    for panel in 0..tile.panels {
+        // SAFETY: panel < panels, so this panel of B lies inside the tile's (per the
+        // contract), and its first column of C is inside the tile's columns unless the
+        // panel has none (then the offset is `cols`, one past the end, and `cols` below is
+        // 0, so nothing is written).
+        let (b, c) = unsafe {
+            (
+                tile.b.add(panel * tile.panel_stride),
+                tile.c.add((panel * NR).min(tile.cols)),
+            )
+        };
+        let single = Tile {
+            b,
+            c,
+            panels: 1,
+            cols: tile.cols.saturating_sub(panel * NR).min(NR),
+            ..*tile
+        };
+        // SAFETY: as above; the single panel's pointers are inside the tile's.
+        unsafe { run_single(path, &single) };
+    }
+}
+
+/// One panel's tile on `path`.
+///
+/// # Safety
+/// As for [`run_on`], with `tile.panels == 1`.
+unsafe fn run_single(path: SimdPath, tile: &Tile) {
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
@@ -104,15 +168,26 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
         // SAFETY: the CPU has AVX2 and FMA; the pointers are valid per the contract.
         SimdPath::Avx2 => unsafe { avx2::tile(tile) },
         // SAFETY: the pointers are valid per this function's contract.
-        _ => unsafe { portable(tile) },
+        _ => unsafe { portable_panel(tile) },
     }
 }
 
-/// The same tile in plain Rust (the compiler vectorises the 16-wide rows).
+/// The tile in plain Rust, whatever the process's path (tests compare the others with it).
 ///
 /// # Safety
-/// The pointers in `tile` must be valid for the reads and writes its fields describe.
-pub(crate) unsafe fn portable(t: &Tile) {
+/// As for [`run`].
+#[cfg(test)]
+pub(crate) unsafe fn portable(tile: &Tile) {
+    // SAFETY: as for this function; every CPU runs the portable path.
+    unsafe { run_on(SimdPath::Portable, tile) }
+}
+
+/// One panel's tile in plain Rust (the compiler vectorises the 16-wide rows).
+///
+/// # Safety
+/// The pointers in `tile` must be valid for the reads and writes its fields describe, with
+/// `tile.panels == 1`.
+unsafe fn portable_panel(t: &Tile) {
     let mut acc = [[0.0f32; NR]; MR];
     let mut off = 0;
     for p in 0..t.kc {
@@ -131,8 +206,8 @@ pub(crate) unsafe fn portable(t: &Tile) {
     store(t, &acc);
 }
 
-/// Writes (or adds) the valid part of a finished tile.
-unsafe fn store(t: &Tile, acc: &[[f32; NR]; MR]) {
+/// Writes (or adds) the valid part of a finished tile (`W` columns of sums a row).
+unsafe fn store<const W: usize>(t: &Tile, acc: &[[f32; W]; MR]) {
     for (r, row) in acc.iter().enumerate().take(t.rows) {
         let dst = std::slice::from_raw_parts_mut(t.c.add(r * t.ldc), t.cols);
         for (d, v) in dst.iter_mut().zip(row) {
@@ -147,7 +222,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable`].
+    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable_panel`].
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn tile(t: &Tile) {
         let [a0, a1, a2, a3, a4, a5] = t.rows_a;
@@ -222,7 +297,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for [`super::portable`].
+    /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for [`super::portable_panel`].
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn tile(t: &Tile) {
         let [a0, a1, a2, a3, a4, a5] = t.rows_a;
@@ -265,6 +340,79 @@ mod avx512 {
             store(t, &acc);
         }
     }
+    /// Two panels at once: 6×32 sums in 12 registers. Each sum is the same chain of fused
+    /// multiply-adds, in the same order, as in [`tile`] (and the AVX2 tile), so the bits
+    /// are the same; the wider tile only gives the FMA units twice the independent chains.
+    ///
+    /// # Safety
+    /// As for [`tile`], with `t.panels == 2`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn double_tile(t: &Tile) {
+        let [a0, a1, a2, a3, a4, a5] = t.rows_a;
+        let z = _mm512_setzero_ps();
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
+        let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+        let mut off = 0;
+        let mut bp = t.b;
+        let far = t.panel_stride;
+        let mut left = t.kc;
+        while left > 0 {
+            let steps = left.min(t.seg_len);
+            for _ in 0..steps {
+                let b0 = _mm512_loadu_ps(bp);
+                let b1 = _mm512_loadu_ps(bp.add(far));
+                let x = _mm512_set1_ps(*a0.add(off));
+                c00 = _mm512_fmadd_ps(x, b0, c00);
+                c01 = _mm512_fmadd_ps(x, b1, c01);
+                let x = _mm512_set1_ps(*a1.add(off));
+                c10 = _mm512_fmadd_ps(x, b0, c10);
+                c11 = _mm512_fmadd_ps(x, b1, c11);
+                let x = _mm512_set1_ps(*a2.add(off));
+                c20 = _mm512_fmadd_ps(x, b0, c20);
+                c21 = _mm512_fmadd_ps(x, b1, c21);
+                let x = _mm512_set1_ps(*a3.add(off));
+                c30 = _mm512_fmadd_ps(x, b0, c30);
+                c31 = _mm512_fmadd_ps(x, b1, c31);
+                let x = _mm512_set1_ps(*a4.add(off));
+                c40 = _mm512_fmadd_ps(x, b0, c40);
+                c41 = _mm512_fmadd_ps(x, b1, c41);
+                let x = _mm512_set1_ps(*a5.add(off));
+                c50 = _mm512_fmadd_ps(x, b0, c50);
+                c51 = _mm512_fmadd_ps(x, b1, c51);
+                off += t.a_step;
+                bp = bp.add(NR);
+            }
+            off += t.seg_skip;
+            left -= steps;
+        }
+        let sums = [
+            [c00, c01],
+            [c10, c11],
+            [c20, c21],
+            [c30, c31],
+            [c40, c41],
+            [c50, c51],
+        ];
+        if t.cols == 2 * NR {
+            for (r, [lo, hi]) in sums.iter().enumerate().take(t.rows) {
+                let dst = t.c.add(r * t.ldc);
+                let (mut lo, mut hi) = (*lo, *hi);
+                if t.accumulate {
+                    lo = _mm512_add_ps(lo, _mm512_loadu_ps(dst));
+                    hi = _mm512_add_ps(hi, _mm512_loadu_ps(dst.add(NR)));
+                }
+                _mm512_storeu_ps(dst, lo);
+                _mm512_storeu_ps(dst.add(NR), hi);
+            }
+        } else {
+            let mut acc = [[0.0f32; 2 * NR]; MR];
+            for (row, [lo, hi]) in acc.iter_mut().zip(&sums) {
+                _mm512_storeu_ps(row.as_mut_ptr(), *lo);
+                _mm512_storeu_ps(row.as_mut_ptr().add(NR), *hi);
+            }
+            store(t, &acc);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,18 +420,29 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    /// Every path this CPU has against the portable tile; AVX-512 against AVX2 bit for bit.
+    /// Every path this CPU has against the portable tile, with one panel of B and with
+    /// two (AVX-512's double tile); AVX-512 against AVX2 bit for bit.
     #[test]
     fn every_available_path_matches_the_portable_tile() {
         let mut rng = Rng::new(3);
-        for (kc, rows, cols, accumulate) in
-            [(1, 6, 16, false), (37, 5, 9, true), (384, 6, 16, true)]
-        {
+        for (kc, rows, cols, accumulate) in [
+            (1, 6, 16, false),
+            (37, 5, 9, true),
+            (384, 6, 16, true),
+            (1, 6, 32, false),
+            (37, 5, 25, true),
+            (384, 6, 32, true),
+            (200, 2, 17, false),
+        ] {
+            let panels = usize::div_ceil(cols, NR);
+            let panel_stride = kc * NR + 5;
             let a: Vec<Vec<f32>> = (0..MR)
                 .map(|_| (0..kc).map(|_| rng.normal() as f32).collect())
                 .collect();
-            let b: Vec<f32> = (0..kc * NR).map(|_| rng.normal() as f32).collect();
-            let c0: Vec<f32> = (0..MR * NR).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..panels * panel_stride)
+                .map(|_| rng.normal() as f32)
+                .collect();
+            let c0: Vec<f32> = (0..MR * 2 * NR).map(|_| rng.normal() as f32).collect();
             let result = |path: SimdPath| {
                 let mut c = c0.clone();
                 let tile = Tile {
@@ -293,14 +452,17 @@ mod tests {
                     seg_len: usize::MAX,
                     seg_skip: 0,
                     b: b.as_ptr(),
+                    panels,
+                    panel_stride,
                     c: c.as_mut_ptr(),
-                    ldc: NR,
+                    ldc: 2 * NR,
                     rows,
                     cols,
                     accumulate,
                 };
-                // SAFETY: each row of `a` holds kc floats, `b` kc·NR, `c` MR·NR; the path is
-                // one this CPU supports (from `available`).
+                // SAFETY: each row of `a` holds kc floats, `b` `panels` panels of kc·NR
+                // floats `panel_stride` apart, `c` MR rows of 2·NR; the path is one this CPU
+                // supports (from `available`).
                 unsafe { run_on(path, &tile) };
                 c
             };

@@ -265,6 +265,7 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     }
     let panels = b.panels();
     let depth = b.depth;
+    let per_tile = kernel::panels_per_tile();
     for (block, packed) in b.data.chunks(panels * depth * NR).enumerate() {
         let k0 = block * depth;
         let kc = depth.min(k - k0);
@@ -273,7 +274,9 @@ fn product<F: Fn(usize, usize) -> *const f32>(
             // Rows past the end repeat the last one; their sums are discarded.
             let rows_a: [*const f32; MR] =
                 std::array::from_fn(|r| (a.at)(i0 + r.min(rows - 1), k0));
-            for (p, panel) in packed.chunks(depth * NR).enumerate() {
+            let mut p = 0;
+            while p < panels {
+                let take = per_tile.min(panels - p);
                 let j0 = p * NR;
                 let tile = Tile {
                     kc,
@@ -281,17 +284,21 @@ fn product<F: Fn(usize, usize) -> *const f32>(
                     a_step: a.step,
                     seg_len: a.seg_len,
                     seg_skip: a.seg_skip,
-                    b: panel.as_ptr(),
+                    b: packed[p * depth * NR..].as_ptr(),
+                    panels: take,
+                    panel_stride: depth * NR,
                     c: c[i0 * n + j0..].as_mut_ptr(),
                     ldc: n,
                     rows,
-                    cols: NR.min(n - j0),
+                    cols: (take * NR).min(n - j0),
                     accumulate: accumulate || block > 0,
                 };
+                p += take;
                 // SAFETY: the caller checked that every element of A the tile reads from
-                // `rows_a` lies in A's buffer; `panel` holds `depth * NR >= kc * NR` floats;
-                // `c` holds m×n floats (asserted above), and the tile writes `rows` rows of
-                // `cols` floats from (i0, j0), `n` apart, all inside it.
+                // `rows_a` lies in A's buffer; the block holds `panels` panels of
+                // `depth * NR >= kc * NR` floats, and the tile reads `take` of them from
+                // panel p; `c` holds m×n floats (asserted above), and the tile writes
+                // `rows` rows of `cols` floats from (i0, j0), `n` apart, all inside it.
                 unsafe { tile_code(&tile) };
             }
         }

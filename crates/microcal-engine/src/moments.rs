@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 
 /// Rows per chunk of a reduction (fixed, so sums are added in the same order on any machine).
 const ROWS: usize = 256;
@@ -37,9 +37,9 @@ impl ChunkSums {
         sums
     }
 
-    with_avx2! {
+    with_simd! {
         /// Adds the rows of `chunk` (`sum.len()` channels each), in order.
-        fn add_rows / add_rows_avx2 => add_rows_here(&mut self, chunk: &[f32])
+        fn add_rows / add_rows_avx2 / add_rows_avx512 => add_rows_here(&mut self, chunk: &[f32])
     }
 
     #[inline(always)]

@@ -9,7 +9,7 @@
 
 use dfdx::prelude::*;
 
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 
 /// A trainable tensor with its optimiser state (Adam's two moments, or SGD's velocity).
 #[derive(Debug, Clone)]
@@ -150,9 +150,9 @@ struct Rule {
 }
 
 impl Rule {
-    with_avx2! {
+    with_simd! {
         /// Updates values `v` and moments `m`, `s` from gradient `g`, elementwise.
-        fn apply / apply_avx2 => apply_here(
+        fn apply / apply_avx2 / apply_avx512 => apply_here(
             &self, v: &mut [f32], g: &[f32], m: &mut [f32], s: &mut [f32]
         )
     }

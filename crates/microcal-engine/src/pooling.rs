@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
 
 /// Max or average over a window.
@@ -111,11 +111,11 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
 }
 
 impl Reduce {
-    with_avx2! {
+    with_simd! {
         /// Keeps, channel by channel, the larger of `out` and `values` (the values at
         /// position `p`) and where it came from; ties keep the earlier position. Selects,
         /// not branches: which value wins is a coin flip to a branch predictor.
-        fn max_into / max_into_avx2 => max_into_here(
+        fn max_into / max_into_avx2 / max_into_avx512 => max_into_here(
             &self, out: &mut [f32], arg: &mut [u32], values: &[f32], p: usize,
         )
     }

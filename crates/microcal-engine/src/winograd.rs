@@ -15,7 +15,7 @@
 //! and a 4×4 input block d.
 
 use super::blocks::{output_blocks, Output};
-use super::kernel::with_avx2;
+use super::kernel::with_simd;
 use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
 
 /// Values in a transformed 4×4 block: one matrix product each.
@@ -25,8 +25,9 @@ const POINTS: usize = 16;
 /// in L2 beside the transformed kernel.
 const STRIP_FLOATS: usize = 64 * 1024;
 
-/// Channels transformed together: one 8-lane vector.
-const LANES: usize = 8;
+/// Channels transformed together on the narrowest lanes the transforms use: one 8-lane
+/// vector (the AVX-512 path transforms 16 at a time, then 8, see `with_simd`).
+const NARROW: usize = 8;
 
 /// A 3×3 kernel (rows ordered ky, kx, ci; columns co) transformed to U = G g Gᵀ for every
 /// channel pair and packed as 16 cin × cout matrices, one per point.
@@ -177,15 +178,21 @@ impl Strip {
         (self.ty0 + j / self.cols, j % self.cols)
     }
 
-    with_avx2! {
+    with_simd! {
         /// V = Bᵀ d B for each block d and channel, stored as 16 matrices (blocks × c).
-        fn transform_input / transform_input_avx2 => transform_input_here(
+        fn transform_input / transform_input_avx2 / transform_input_avx512 => transform_input_here::<lanes>(
             &self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]
         )
     }
 
     #[inline(always)]
-    fn transform_input_here(&self, padded: &[f32], pw: usize, c: usize, v: &mut [f32]) {
+    fn transform_input_here<const L: usize>(
+        &self,
+        padded: &[f32],
+        pw: usize,
+        c: usize,
+        v: &mut [f32],
+    ) {
         let plane = self.count * c;
         for j in 0..self.count {
             let (ty, tx) = self.block(j);
@@ -194,20 +201,20 @@ impl Strip {
                 row: pw * c,
                 col: c,
             };
-            transform_block_input(padded, &at, c, (v, plane, j * c));
+            transform_block_input::<L>(padded, &at, c, (v, plane, j * c));
         }
     }
 
-    with_avx2! {
+    with_simd! {
         /// Y = Aᵀ M A for each block and channel (plus the bias), pooled or stored.
-        fn transform_output / transform_output_avx2 => transform_output_here(
+        fn transform_output / transform_output_avx2 / transform_output_avx512 => transform_output_here::<lanes>(
             &self, m: &[f32], c: usize, bias: Option<&[f32]>, dims: (usize, usize),
             output: &mut Output,
         )
     }
 
     #[inline(always)]
-    fn transform_output_here(
+    fn transform_output_here<const L: usize>(
         &self,
         m: &[f32],
         c: usize,
@@ -219,10 +226,15 @@ impl Strip {
         for j in 0..self.count {
             let (ty, tx) = self.block(j);
             let mut ch = 0;
-            while ch + LANES <= c {
-                let y = transform_output_lanes::<LANES>(m, plane, j * c + ch, bias, ch);
+            while ch + L <= c {
+                let y = transform_output_lanes::<L>(m, plane, j * c + ch, bias, ch);
                 output.emit_block(&y, (ty, tx, ch), c, (h, w));
-                ch += LANES;
+                ch += L;
+            }
+            while L > NARROW && ch + NARROW <= c {
+                let y = transform_output_lanes::<NARROW>(m, plane, j * c + ch, bias, ch);
+                output.emit_block(&y, (ty, tx, ch), c, (h, w));
+                ch += NARROW;
             }
             for ch in ch..c {
                 let y = transform_output_lanes::<1>(m, plane, j * c + ch, bias, ch);
@@ -239,14 +251,24 @@ struct Block4 {
     col: usize,
 }
 
-/// Bᵀ d B for one block at `at`, every channel; point q to `v[q·plane + offset..]`.
+/// Bᵀ d B for one block at `at`, every channel, `L` at a time; point q to
+/// `v[q·plane + offset..]`.
 #[inline(always)]
-fn transform_block_input(padded: &[f32], at: &Block4, c: usize, v: (&mut [f32], usize, usize)) {
+fn transform_block_input<const L: usize>(
+    padded: &[f32],
+    at: &Block4,
+    c: usize,
+    v: (&mut [f32], usize, usize),
+) {
     let (v, plane, offset) = v;
     let mut ch = 0;
-    while ch + LANES <= c {
-        transform_input_lanes::<LANES>(padded, at, ch, (v, plane, offset));
-        ch += LANES;
+    while ch + L <= c {
+        transform_input_lanes::<L>(padded, at, ch, (v, plane, offset));
+        ch += L;
+    }
+    while L > NARROW && ch + NARROW <= c {
+        transform_input_lanes::<NARROW>(padded, at, ch, (v, plane, offset));
+        ch += NARROW;
     }
     for ch in ch..c {
         transform_input_lanes::<1>(padded, at, ch, (v, plane, offset));
@@ -402,15 +424,21 @@ impl KernelGradient {
         }
     }
 
-    with_avx2! {
+    with_simd! {
         /// Transforms block (ty, tx) into the next free slot.
-        fn add_block / add_block_avx2 => add_block_here(
+        fn add_block / add_block_avx2 / add_block_avx512 => add_block_here::<lanes>(
             &mut self, tiles: &Tiles, block: (usize, usize), dconv: &[f32], w: usize
         )
     }
 
     #[inline(always)]
-    fn add_block_here(&mut self, tiles: &Tiles, (ty, tx): (usize, usize), dconv: &[f32], w: usize) {
+    fn add_block_here<const L: usize>(
+        &mut self,
+        tiles: &Tiles,
+        (ty, tx): (usize, usize),
+        dconv: &[f32],
+        w: usize,
+    ) {
         let (cin, cout, slot) = (self.cin, self.cout, self.pending);
         let pw = tiles.padded_width();
         let at = Block4 {
@@ -419,14 +447,14 @@ impl KernelGradient {
             col: cin,
         };
         let inputs = (&mut self.inputs[..], self.capacity * cin, slot * cin);
-        transform_block_input(&self.padded, &at, cin, inputs);
+        transform_block_input::<L>(&self.padded, &at, cin, inputs);
         let rows = dconv.len() / (w * cout);
         let corner = |dy: usize, dx: usize| {
             let (y, x) = (2 * ty + dy, 2 * tx + dx);
             (y < rows && x < w).then(|| &dconv[(y * w + x) * cout..][..cout])
         };
         let e = [corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)];
-        spread_gradient(e, cout, (&mut self.grads, slot));
+        spread_gradient::<L>(e, cout, (&mut self.grads, slot));
     }
 
     /// Sums the gathered blocks into `sums`.
@@ -487,22 +515,27 @@ fn gather(a: f32, b: f32, c: f32, d: f32) -> [f32; 3] {
 }
 
 /// A e Aᵀ for one block's output gradient e (corners (0, 0), (0, 1), (1, 0), (1, 1); None
-/// outside the computed outputs): point q of each channel goes to row `slot` of `z[q]`.
+/// outside the computed outputs), `L` channels at a time: point q of each channel goes to
+/// row `slot` of `z[q]`.
 #[inline(always)]
-fn spread_gradient(e: [Option<&[f32]>; 4], c: usize, z: (&mut [PackedB], usize)) {
+fn spread_gradient<const L: usize>(e: [Option<&[f32]>; 4], c: usize, z: (&mut [PackedB], usize)) {
     let (z, slot) = z;
     let mut ch = 0;
-    while ch + LANES <= c {
-        spread_gradient_lanes::<LANES>(&e, ch, (z, slot));
-        ch += LANES;
+    while ch + L <= c {
+        spread_gradient_lanes::<L>(&e, ch, (z, slot));
+        ch += L;
+    }
+    while L > NARROW && ch + NARROW <= c {
+        spread_gradient_lanes::<NARROW>(&e, ch, (z, slot));
+        ch += NARROW;
     }
     for ch in ch..c {
         spread_gradient_lanes::<1>(&e, ch, (z, slot));
     }
 }
 
-/// The same for `L` channels from `ch` (`L` = 8 from a multiple of 8 stays in one packed
-/// panel of 16 columns).
+/// The same for `L` channels from `ch` (`L` = 8 from a multiple of 8, or 16 from a multiple
+/// of 16, stays in one packed panel of 16 columns).
 #[inline(always)]
 fn spread_gradient_lanes<const L: usize>(
     e: &[Option<&[f32]>; 4],
