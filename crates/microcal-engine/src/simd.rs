@@ -2,13 +2,14 @@
 //!
 //! Three paths: `portable` (plain Rust, no FMA: the same numbers on every CPU), `avx2` (AVX2
 //! with fused multiply-add, the path that trained the committed results) and `avx512`
-//! (AVX-512F for the matrix tile, AVX2 for the rest). The best the CPU has is the default;
+//! (AVX-512F: the matrix tile, the Winograd transforms and the first layer's taps on 16-lane
+//! vectors, and the other kernels compiled for it). The best the CPU has is the default;
 //! `MICROCAL_SIMD=portable|avx2|avx512` forces one, and is refused where the CPU lacks it.
 //!
 //! Numbers: `avx512` computes every element of a product with the same chain of fused
-//! multiply-adds, in the same order, as `avx2`, so the two give the same bits; `portable`
-//! rounds each product before adding it, so it differs from them in the last bits (tests
-//! compare it within a tolerance). Every results row records the path that trained it.
+//! multiply-adds, in the same order, as `avx2`, and widens only loops whose lanes are
+//! independent, so the two give the same bits; `portable` rounds each product before adding
+//! it, so it differs from them in the last bits (tests compare it within a tolerance). Every results row records the path that trained it.
 
 use std::sync::OnceLock;
 
