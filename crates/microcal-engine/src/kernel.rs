@@ -218,17 +218,32 @@ unsafe fn store<const W: usize>(t: &Tile, acc: &[[f32; W]; MR]) {
     }
 }
 
+/// The body of a tile whose rows of C are two vectors of `$lanes` lanes (`$bits`-bit
+/// intrinsics), the second `$second` floats after the first in each packed row of B:
+/// AVX2's 6×16 (both halves of one panel) and AVX-512's 6×32 (one vector of each of two
+/// panels). 12 sums in registers, each one fused multiply-add a step, in order of k.
+///
+/// # Safety
+/// Expands to code that must run in a function compiled with the intrinsics' features,
+/// inside an `unsafe` block, with `$t`'s pointers valid as [`run`] requires.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{store, Tile, MR, NR};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable_panel`].
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile(t: &Tile) {
+macro_rules! two_vector_tile {
+    ($t:expr, $lanes:expr, $second:expr, 256) => {
+        $crate::kernel::two_vector_tile!(@body $t, $lanes, $second,
+            _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
+            _mm256_add_ps, _mm256_storeu_ps)
+    };
+    ($t:expr, $lanes:expr, $second:expr, 512) => {
+        $crate::kernel::two_vector_tile!(@body $t, $lanes, $second,
+            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
+            _mm512_add_ps, _mm512_storeu_ps)
+    };
+    (@body $t:expr, $lanes:expr, $second:expr, $zero:ident, $load:ident, $set1:ident,
+        $fma:ident, $add:ident, $store:ident) => {{
+        let t: &Tile = $t;
+        let second: usize = $second;
         let [a0, a1, a2, a3, a4, a5] = t.rows_a;
-        let z = _mm256_setzero_ps();
+        let z = $zero();
         let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
         let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
         let mut off = 0;
@@ -237,26 +252,26 @@ mod avx2 {
         while left > 0 {
             let steps = left.min(t.seg_len);
             for _ in 0..steps {
-                let b0 = _mm256_loadu_ps(bp);
-                let b1 = _mm256_loadu_ps(bp.add(8));
-                let x = _mm256_broadcast_ss(&*a0.add(off));
-                c00 = _mm256_fmadd_ps(x, b0, c00);
-                c01 = _mm256_fmadd_ps(x, b1, c01);
-                let x = _mm256_broadcast_ss(&*a1.add(off));
-                c10 = _mm256_fmadd_ps(x, b0, c10);
-                c11 = _mm256_fmadd_ps(x, b1, c11);
-                let x = _mm256_broadcast_ss(&*a2.add(off));
-                c20 = _mm256_fmadd_ps(x, b0, c20);
-                c21 = _mm256_fmadd_ps(x, b1, c21);
-                let x = _mm256_broadcast_ss(&*a3.add(off));
-                c30 = _mm256_fmadd_ps(x, b0, c30);
-                c31 = _mm256_fmadd_ps(x, b1, c31);
-                let x = _mm256_broadcast_ss(&*a4.add(off));
-                c40 = _mm256_fmadd_ps(x, b0, c40);
-                c41 = _mm256_fmadd_ps(x, b1, c41);
-                let x = _mm256_broadcast_ss(&*a5.add(off));
-                c50 = _mm256_fmadd_ps(x, b0, c50);
-                c51 = _mm256_fmadd_ps(x, b1, c51);
+                let b0 = $load(bp);
+                let b1 = $load(bp.add(second));
+                let x = $set1(*a0.add(off));
+                c00 = $fma(x, b0, c00);
+                c01 = $fma(x, b1, c01);
+                let x = $set1(*a1.add(off));
+                c10 = $fma(x, b0, c10);
+                c11 = $fma(x, b1, c11);
+                let x = $set1(*a2.add(off));
+                c20 = $fma(x, b0, c20);
+                c21 = $fma(x, b1, c21);
+                let x = $set1(*a3.add(off));
+                c30 = $fma(x, b0, c30);
+                c31 = $fma(x, b1, c31);
+                let x = $set1(*a4.add(off));
+                c40 = $fma(x, b0, c40);
+                c41 = $fma(x, b1, c41);
+                let x = $set1(*a5.add(off));
+                c50 = $fma(x, b0, c50);
+                c51 = $fma(x, b1, c51);
                 off += t.a_step;
                 bp = bp.add(NR);
             }
@@ -271,25 +286,41 @@ mod avx2 {
             [c40, c41],
             [c50, c51],
         ];
-        if t.cols == NR {
+        if t.cols == 2 * $lanes {
             for (r, [lo, hi]) in sums.iter().enumerate().take(t.rows) {
                 let dst = t.c.add(r * t.ldc);
                 let (mut lo, mut hi) = (*lo, *hi);
                 if t.accumulate {
-                    lo = _mm256_add_ps(lo, _mm256_loadu_ps(dst));
-                    hi = _mm256_add_ps(hi, _mm256_loadu_ps(dst.add(8)));
+                    lo = $add(lo, $load(dst));
+                    hi = $add(hi, $load(dst.add($lanes)));
                 }
-                _mm256_storeu_ps(dst, lo);
-                _mm256_storeu_ps(dst.add(8), hi);
+                $store(dst, lo);
+                $store(dst.add($lanes), hi);
             }
         } else {
-            let mut acc = [[0.0f32; NR]; MR];
+            let mut acc = [[0.0f32; 2 * $lanes]; MR];
             for (row, [lo, hi]) in acc.iter_mut().zip(&sums) {
-                _mm256_storeu_ps(row.as_mut_ptr(), *lo);
-                _mm256_storeu_ps(row.as_mut_ptr().add(8), *hi);
+                $store(row.as_mut_ptr(), *lo);
+                $store(row.as_mut_ptr().add($lanes), *hi);
             }
             store(t, &acc);
         }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use two_vector_tile;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{store, Tile, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable_panel`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile(t: &Tile) {
+        // SAFETY: the caller's contract; a row of C is the panel's two 8-lane halves.
+        unsafe { super::two_vector_tile!(t, 8, 8, 256) }
     }
 }
 
@@ -342,6 +373,7 @@ mod avx512 {
             store(t, &acc);
         }
     }
+
     /// Two panels at once: 6×32 sums in 12 registers. Each sum is the same chain of fused
     /// multiply-adds, in the same order, as in [`tile`] (and the AVX2 tile), so the bits
     /// are the same; the wider tile only gives the FMA units twice the independent chains.
@@ -350,70 +382,8 @@ mod avx512 {
     /// As for [`tile`], with `t.panels == 2`.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn double_tile(t: &Tile) {
-        let [a0, a1, a2, a3, a4, a5] = t.rows_a;
-        let z = _mm512_setzero_ps();
-        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
-        let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
-        let mut off = 0;
-        let mut bp = t.b;
-        let far = t.panel_stride;
-        let mut left = t.kc;
-        while left > 0 {
-            let steps = left.min(t.seg_len);
-            for _ in 0..steps {
-                let b0 = _mm512_loadu_ps(bp);
-                let b1 = _mm512_loadu_ps(bp.add(far));
-                let x = _mm512_set1_ps(*a0.add(off));
-                c00 = _mm512_fmadd_ps(x, b0, c00);
-                c01 = _mm512_fmadd_ps(x, b1, c01);
-                let x = _mm512_set1_ps(*a1.add(off));
-                c10 = _mm512_fmadd_ps(x, b0, c10);
-                c11 = _mm512_fmadd_ps(x, b1, c11);
-                let x = _mm512_set1_ps(*a2.add(off));
-                c20 = _mm512_fmadd_ps(x, b0, c20);
-                c21 = _mm512_fmadd_ps(x, b1, c21);
-                let x = _mm512_set1_ps(*a3.add(off));
-                c30 = _mm512_fmadd_ps(x, b0, c30);
-                c31 = _mm512_fmadd_ps(x, b1, c31);
-                let x = _mm512_set1_ps(*a4.add(off));
-                c40 = _mm512_fmadd_ps(x, b0, c40);
-                c41 = _mm512_fmadd_ps(x, b1, c41);
-                let x = _mm512_set1_ps(*a5.add(off));
-                c50 = _mm512_fmadd_ps(x, b0, c50);
-                c51 = _mm512_fmadd_ps(x, b1, c51);
-                off += t.a_step;
-                bp = bp.add(NR);
-            }
-            off += t.seg_skip;
-            left -= steps;
-        }
-        let sums = [
-            [c00, c01],
-            [c10, c11],
-            [c20, c21],
-            [c30, c31],
-            [c40, c41],
-            [c50, c51],
-        ];
-        if t.cols == 2 * NR {
-            for (r, [lo, hi]) in sums.iter().enumerate().take(t.rows) {
-                let dst = t.c.add(r * t.ldc);
-                let (mut lo, mut hi) = (*lo, *hi);
-                if t.accumulate {
-                    lo = _mm512_add_ps(lo, _mm512_loadu_ps(dst));
-                    hi = _mm512_add_ps(hi, _mm512_loadu_ps(dst.add(NR)));
-                }
-                _mm512_storeu_ps(dst, lo);
-                _mm512_storeu_ps(dst.add(NR), hi);
-            }
-        } else {
-            let mut acc = [[0.0f32; 2 * NR]; MR];
-            for (row, [lo, hi]) in acc.iter_mut().zip(&sums) {
-                _mm512_storeu_ps(row.as_mut_ptr(), *lo);
-                _mm512_storeu_ps(row.as_mut_ptr().add(NR), *hi);
-            }
-            store(t, &acc);
-        }
+        // SAFETY: the caller's contract; a row of C is one 16-lane vector from each panel.
+        unsafe { super::two_vector_tile!(t, 16, t.panel_stride, 512) }
     }
 }
 

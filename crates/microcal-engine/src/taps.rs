@@ -64,7 +64,7 @@ fn convolve_on(
         }
         SimdPath::Portable => {}
     }
-    convolve_here::<false>(&image, (h, w), (weights, bias), &mut output);
+    convolve_here::<false, false>(&image, (h, w), (weights, bias), &mut output);
 }
 
 /// A zero-padded image: output (y, x) reads rows y..y+k, columns x..x+k (for every output
@@ -84,11 +84,14 @@ fn convolve_fma(
     params: (&[f32], &[f32]),
     output: &mut Output,
 ) {
-    convolve_here::<true>(image, dims, params, output);
+    convolve_here::<true, false>(image, dims, params, output);
 }
 
+/// Every 2×2 window's outputs, `LANES` channels at a time, then one by one; with `WIDE`
+/// (only from [`avx512::convolve`]), first 32 channels at a time by AVX-512's
+/// [`avx512::wide_window_sums`].
 #[inline(always)]
-fn convolve_here<const FUSED: bool>(
+fn convolve_here<const FUSED: bool, const WIDE: bool>(
     image: &Padded,
     (h, w): (usize, usize),
     (weights, bias): (&[f32], &[f32]),
@@ -100,6 +103,16 @@ fn convolve_here<const FUSED: bool>(
         for bx in 0..cols {
             let window = (2 * by, 2 * bx);
             let mut ch = 0;
+            #[cfg(target_arch = "x86_64")]
+            while WIDE && ch + 2 * LANES <= cout {
+                // SAFETY: WIDE is true only in the copy `avx512::convolve` compiles, which
+                // runs only where the CPU has AVX-512F and FMA.
+                let [low, high] =
+                    unsafe { avx512::wide_window_sums(image, window, (weights, bias), ch) };
+                output.emit_block(&low, (by, bx, ch), cout, (h, w));
+                output.emit_block(&high, (by, bx, ch + LANES), cout, (h, w));
+                ch += 2 * LANES;
+            }
             while ch + LANES <= cout {
                 let corners = window_sums::<LANES, FUSED>(image, window, (weights, bias), ch);
                 output.emit_block(&corners, (by, bx, ch), cout, (h, w));
@@ -151,50 +164,29 @@ fn window_sums<const L: usize, const FUSED: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{window_sums, Output, Padded, LANES};
+    use super::{Output, Padded, LANES};
     use std::arch::x86_64::*;
 
     /// Channels computed together: two 16-lane vectors, 8 sums in flight per window.
     const WIDE: usize = 2 * LANES;
 
-    /// [`super::convolve_here`] on AVX-512F: each channel's sum is the same chain of fused
-    /// multiply-adds, in the same order, as on AVX2, so the bits are the same. (Written
-    /// with intrinsics: the compiler's own vectorisation of 32-lane arrays spills them.)
+    /// [`super::convolve_here`] on AVX-512F, 32 channels at a time: each channel's sum is
+    /// the same chain of fused multiply-adds, in the same order, as on AVX2, so the bits
+    /// are the same. (Written with intrinsics: the compiler's own vectorisation of 32-lane
+    /// arrays spills them.)
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) fn convolve(
         image: &Padded,
-        (h, w): (usize, usize),
-        (weights, bias): (&[f32], &[f32]),
+        dims: (usize, usize),
+        params: (&[f32], &[f32]),
         output: &mut Output,
     ) {
-        let cout = bias.len();
-        let (rows, cols) = output.blocks(h, w);
-        for by in 0..rows {
-            for bx in 0..cols {
-                let window = (2 * by, 2 * bx);
-                let mut ch = 0;
-                while ch + WIDE <= cout {
-                    let [low, high] = wide_window_sums(image, window, (weights, bias), ch);
-                    output.emit_block(&low, (by, bx, ch), cout, (h, w));
-                    output.emit_block(&high, (by, bx, ch + LANES), cout, (h, w));
-                    ch += WIDE;
-                }
-                while ch + LANES <= cout {
-                    let corners = window_sums::<LANES, true>(image, window, (weights, bias), ch);
-                    output.emit_block(&corners, (by, bx, ch), cout, (h, w));
-                    ch += LANES;
-                }
-                for ch in ch..cout {
-                    let corners = window_sums::<1, true>(image, window, (weights, bias), ch);
-                    output.emit_block(&corners, (by, bx, ch), cout, (h, w));
-                }
-            }
-        }
+        super::convolve_here::<true, true>(image, dims, params, output);
     }
 
-    /// [`window_sums`] for 32 channels from `ch`, as two halves of 16.
+    /// [`super::window_sums`] for 32 channels from `ch`, as two halves of 16.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    fn wide_window_sums(
+    pub(super) fn wide_window_sums(
         image: &Padded,
         (y, x): (usize, usize),
         (weights, bias): (&[f32], &[f32]),
