@@ -6,8 +6,8 @@
 //! k = 9·cin ≤ 1152); this tile keeps 6×16 sums of C in 12 registers and reaches 80-90.
 //! The AVX-512 tile takes two panels at once, 6×32 sums in 12 registers (one panel's 6×16
 //! in 6 registers gave the two FMA units of a Sapphire Rapids core too few independent
-//! chains: 39-51% of the AVX-512 peak, against 55-64% with two), and runs the same fused
-//! multiply-adds in the same order, so it gives the AVX2 tile's bits.
+//! chains: 39-51% of the AVX-512 peak on conv2-4, against 57-65% on conv2-3 with two), and
+//! runs the same fused multiply-adds in the same order, so it gives the AVX2 tile's bits.
 
 use crate::simd::{active, SimdPath};
 
