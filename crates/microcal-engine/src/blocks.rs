@@ -62,13 +62,17 @@ impl Output<'_> {
                     if oy >= h || ox >= w {
                         continue;
                     }
-                    let dst = &mut out[(oy * w + ox) * c + ch..][..L];
-                    for l in 0..L {
-                        dst[l] = if *accumulate {
-                            dst[l] + values[l]
-                        } else {
-                            values[l]
-                        };
+                    let dst: &mut [f32; L] = (&mut out[(oy * w + ox) * c + ch..][..L])
+                        .try_into()
+                        .expect("L values");
+                    // Whole arrays, not a branch per value, so that the copy and the sums
+                    // run as vectors.
+                    if *accumulate {
+                        for (d, v) in dst.iter_mut().zip(values) {
+                            *d += v;
+                        }
+                    } else {
+                        *dst = *values;
                     }
                 }
             }
@@ -87,13 +91,24 @@ pub(crate) fn pool_corners(corners: [&[f32]; 4], out: &mut [f32], routes: Option
         out[ch] = c0[ch].max(c1[ch]).max(c2[ch].max(c3[ch]));
     }
     if let Some(routes) = routes {
-        // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ...
-        for (ch, route) in routes[..n].iter_mut().enumerate() {
-            let m = out[ch];
-            let not0 = (c0[ch] != m) as u8;
-            let not1 = not0 & (c1[ch] != m) as u8;
-            let not2 = not1 & (c2[ch] != m) as u8;
-            *route = not0 + not1 + not2;
+        // The first corner holding the maximum: 0 if c0 does, else 1 if c1 does, ... The
+        // counts are made as 32-bit lanes (like the floats compared), `ROUTE_LANES` at a
+        // time, then narrowed: counted in bytes, the compares ran one channel at a time.
+        const ROUTE_LANES: usize = 16;
+        let routes = &mut routes[..n];
+        for (k, routes) in routes.chunks_mut(ROUTE_LANES).enumerate() {
+            let at = k * ROUTE_LANES;
+            let mut counts = [0u32; ROUTE_LANES];
+            for (l, count) in counts.iter_mut().enumerate().take(routes.len()) {
+                let (ch, m) = (at + l, out[at + l]);
+                let not0 = (c0[ch] != m) as u32;
+                let not1 = not0 & (c1[ch] != m) as u32;
+                let not2 = not1 & (c2[ch] != m) as u32;
+                *count = not0 + not1 + not2;
+            }
+            for (route, count) in routes.iter_mut().zip(counts) {
+                *route = count as u8;
+            }
         }
     }
 }

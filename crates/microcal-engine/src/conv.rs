@@ -27,7 +27,7 @@ use super::layout::{Act, Geometry};
 use super::linalg::{matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
-use super::{contiguous_vec, filled_in_parallel};
+use super::{contiguous_vec, filled_in_parallel, zeros};
 
 /// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
 /// computed in one op so that the full-resolution activations never leave the thread's
@@ -82,8 +82,9 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     let w = contiguous_vec(weight);
     let b = contiguous_vec(bias);
     let packed_w = shape.pack_weights(&w);
-    let mut out = vec![0.0; out_g.batch * out_per_image];
-    let mut routes = vec![0u8; if T::OWNS_TAPE { out.len() } else { 0 }];
+    // Zeroed in parallel (`zeros`): one thread clearing a batch's outputs left the other idle.
+    let mut out = zeros(out_g.batch * out_per_image);
+    let mut routes = zeros(if T::OWNS_TAPE { out.len() } else { 0 });
     let items: Vec<_> = out
         .chunks_mut(out_per_image)
         .zip(

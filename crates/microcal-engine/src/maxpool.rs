@@ -5,9 +5,9 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blocks::pool2;
-use super::contiguous_vec;
 use super::conv::ConvShape;
 use super::layout::{Act, Geometry};
+use super::{contiguous_vec, zeros};
 
 /// 2×2 max-pooling with stride 2 on its own (when the layer before it is not a convolution);
 /// odd sizes drop the last row/column (15 → 7). Returns the pooled activations and their
@@ -22,8 +22,8 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
     };
     let data = contiguous_vec(&x);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let mut out = vec![0.0; out_g.positions() * c];
-    let mut routes = vec![0u8; out.len()];
+    let mut out = zeros(out_g.positions() * c);
+    let mut routes = zeros(out.len());
     out.par_chunks_mut(out_per_image)
         .zip(routes.par_chunks_mut(out_per_image))
         .zip(data.par_chunks(in_per_image))

@@ -7,9 +7,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::contiguous_vec;
 use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
+use super::{contiguous_vec, zeros};
 
 /// Max or average over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
     };
     let input = contiguous_vec(&x);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let mut out = vec![0.0; out_g.positions() * c];
+    let mut out = zeros(out_g.positions() * c);
     // For max: the input position (within its image) each output came from.
     let mut argmax = vec![0u32; out.len()];
     let gw = g.w;

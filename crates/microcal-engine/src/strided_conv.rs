@@ -12,12 +12,12 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::contiguous_vec;
 use super::conv::{store_gradients, take_input_gradient};
 use super::groups::{image_groups, GRADIENT_GROUPS};
 use super::layer::{same_padding_before, window_output, Padding};
 use super::layout::{Act, Geometry};
 use super::linalg::{matmul, Operand};
+use super::{contiguous_vec, zeros};
 
 /// A convolution's geometry: kernel, stride, padding, channels in and out.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +130,7 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
     let input = contiguous_vec(&x);
     let w = contiguous_vec(weight);
     let b = contiguous_vec(bias);
-    let mut out = vec![0.0; g.batch * out_per_image];
+    let mut out = zeros(g.batch * out_per_image);
     out.par_chunks_mut(out_per_image)
         .zip(input.par_chunks(in_per_image))
         .with_max_len(1)

@@ -155,12 +155,23 @@ impl Tiles {
         padded: &mut Vec<f32>,
     ) {
         let pw = self.padded_width();
-        padded.clear();
+        // Each value is written once, zero or copied: the buffer is reused without clearing
+        // it first (zeroing all of it, then copying most of it again, cost a memset).
         padded.resize((2 * self.rows + 2) * pw * c, 0.0);
         let (copy_rows, copy_cols) = (rows.min(h).min(2 * self.rows + 1), w.min(2 * self.cols + 1));
-        for (y, row) in img.chunks(w * c).take(copy_rows).enumerate() {
-            padded[((y + 1) * pw + 1) * c..][..copy_cols * c]
-                .copy_from_slice(&row[..copy_cols * c]);
+        let mut image_rows = img.chunks(w * c).take(copy_rows);
+        for (y, dst) in padded.chunks_mut(pw * c).enumerate() {
+            // Padded row 0 is the zero row above the image.
+            match if y == 0 { None } else { image_rows.next() } {
+                Some(row) => {
+                    let (left, rest) = dst.split_at_mut(c);
+                    let (inside, right) = rest.split_at_mut(copy_cols * c);
+                    left.fill(0.0);
+                    inside.copy_from_slice(&row[..copy_cols * c]);
+                    right.fill(0.0);
+                }
+                None => dst.fill(0.0),
+            }
         }
     }
 }
