@@ -8,8 +8,14 @@
 //! in 6 registers gave the two FMA units of a Sapphire Rapids core too few independent
 //! chains: 39-51% of the AVX-512 peak on conv2-4, against 57-65% on conv2-3 with two), and
 //! runs the same fused multiply-adds in the same order, so it gives the AVX2 tile's bits.
+//! A product with one panel (16 columns or fewer: the 16-channel layers, the last dense
+//! layer) runs two row tiles at once on AVX-512 instead, 12×16 sums in 12 registers, the
+//! second tile's rows addressed from the first's (twelve row pointers were spilled to the
+//! stack and made it slower than one tile). On 120×16×16, 120×16×32 and 60×16×64 products
+//! the pair ran at 28-37, 41-58 and 52-73 GFLOP/s against one tile's 21-24, 32-45 and
+//! 35-47 (three alternated rounds, Xeon with AVX-512, 2026-12-02).
 
-use crate::simd::{active, SimdPath};
+use crate::simd::SimdPath;
 
 /// Rows of C per tile (broadcasts of A).
 pub(crate) const MR: usize = 6;
@@ -98,34 +104,23 @@ macro_rules! with_simd {
 }
 pub(crate) use with_simd;
 
-/// How many packed panels of B a tile should take on the process's path: two on
-/// `avx512` (6×32 sums in 12 registers, enough independent chains to keep both FMA units
-/// busy), one elsewhere.
-pub(crate) fn panels_per_tile() -> usize {
-    if active() == SimdPath::Avx512 {
+/// How many packed panels of B a tile should take on `path`: two on `avx512` (6×32 sums
+/// in 12 registers, enough independent chains to keep both FMA units busy), one elsewhere.
+pub(crate) fn panels_per_tile(path: SimdPath) -> usize {
+    if path == SimdPath::Avx512 {
         2
     } else {
         1
     }
 }
 
-/// Which tile code this CPU runs.
+/// One tile on `path` (callers pass the process's, `simd::active()`; tests pass others).
 ///
 /// # Safety
-/// The pointers in `tile` must be valid for the reads and writes its fields describe:
-/// `rows_a[r]` for `kc` columns (`a_step` apart, `seg_skip` more after every `seg_len`),
-/// `b` for `panels` panels of `kc * NR` floats, `panel_stride` apart, `c` for `rows` rows
-/// of `cols` floats, `ldc` apart.
-pub(crate) unsafe fn run(tile: &Tile) {
-    // SAFETY: the pointers are valid per this function's contract, and the active path is
-    // one this CPU supports (`simd` only selects supported paths).
-    unsafe { run_on(active(), tile) }
-}
-
-/// [`run`] on a given path.
-///
-/// # Safety
-/// As for [`run`]; and the CPU must support `path`.
+/// The CPU must support `path`, and the pointers in `tile` must be valid for the reads and
+/// writes its fields describe: `rows_a[r]` for `kc` columns (`a_step` apart, `seg_skip`
+/// more after every `seg_len`), `b` for `panels` panels of `kc * NR` floats,
+/// `panel_stride` apart, `c` for `rows` rows of `cols` floats, `ldc` apart.
 pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
     #[cfg(target_arch = "x86_64")]
     if path == SimdPath::Avx512 && tile.panels == 2 {
@@ -156,6 +151,37 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
     }
 }
 
+/// Whether one-panel tiles should run in pairs ([`run_row_pair_on`]) on `path`: on
+/// `avx512`.
+pub(crate) fn pairs_one_panel_tiles(path: SimdPath) -> bool {
+    path == SimdPath::Avx512
+}
+
+/// Two one-panel tiles that share B, the second's rows right after the first's: on
+/// `avx512` as one 12×16 tile (12 independent chains), elsewhere one after the other.
+///
+/// # Safety
+/// As for [`run_on`], for each tile; both have `panels == 1` and the same `kc`, `a_step`,
+/// `seg_len`, `seg_skip` and `b`.
+pub(crate) unsafe fn run_row_pair_on(path: SimdPath, first: &Tile, second: &Tile) {
+    let shared = |t: &Tile| (t.kc, t.a_step, t.seg_len, t.seg_skip, t.b, t.panels);
+    assert!(
+        shared(first) == shared(second) && first.panels == 1,
+        "a row pair shares one panel of B"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if path == SimdPath::Avx512 {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
+        // of both tiles are valid per this function's contract, and they share B (above).
+        return unsafe { avx512::row_pair_tile(first, second) };
+    }
+    // SAFETY: as above, one tile at a time.
+    unsafe {
+        run_on(path, first);
+        run_on(path, second);
+    }
+}
+
 /// One panel's tile on `path`.
 ///
 /// # Safety
@@ -172,16 +198,6 @@ unsafe fn run_single(path: SimdPath, tile: &Tile) {
         // SAFETY: the pointers are valid per this function's contract.
         _ => unsafe { portable_panel(tile) },
     }
-}
-
-/// The tile in plain Rust, whatever the process's path (tests compare the others with it).
-///
-/// # Safety
-/// As for [`run`].
-#[cfg(test)]
-pub(crate) unsafe fn portable(tile: &Tile) {
-    // SAFETY: as for this function; every CPU runs the portable path.
-    unsafe { run_on(SimdPath::Portable, tile) }
 }
 
 /// One panel's tile in plain Rust (the compiler vectorises the 16-wide rows).
@@ -225,7 +241,7 @@ unsafe fn store<const W: usize>(t: &Tile, acc: &[[f32; W]; MR]) {
 ///
 /// # Safety
 /// Expands to code that must run in a function compiled with the intrinsics' features,
-/// inside an `unsafe` block, with `$t`'s pointers valid as [`run`] requires.
+/// inside an `unsafe` block, with `$t`'s pointers valid as [`run_on`] requires.
 #[cfg(target_arch = "x86_64")]
 macro_rules! two_vector_tile {
     ($t:expr, $lanes:expr, $second:expr, 256) => {
@@ -355,7 +371,82 @@ mod avx512 {
             off += t.seg_skip;
             left -= steps;
         }
-        let sums = [c0, c1, c2, c3, c4, c5];
+        // SAFETY: the caller's contract.
+        unsafe { store_sums(t, [c0, c1, c2, c3, c4, c5]) }
+    }
+
+    /// Two one-panel tiles with the same B, rows of A and C `MR` apart: 12×16 sums in 12
+    /// registers, for products with one panel (16 columns or fewer), where [`tile`]'s 6
+    /// chains leave the FMA units waiting. Each sum is the same chain as in [`tile`], so
+    /// the bits are the same.
+    ///
+    /// # Safety
+    /// As for [`tile`], for each of `t` and `u`, which must agree on `kc`, `a_step`,
+    /// `seg_len`, `seg_skip` and `b`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn row_pair_tile(t: &Tile, u: &Tile) {
+        // The second tile's rows, as offsets from the first's: one register for all six
+        // (twelve pointers would not fit in the general registers).
+        let delta = (u.rows_a[0] as isize - t.rows_a[0] as isize) / 4;
+        if (0..MR).any(|r| t.rows_a[r].wrapping_offset(delta) != u.rows_a[r]) {
+            // SAFETY: the caller's contract, for each tile.
+            unsafe {
+                tile(t);
+                tile(u);
+            }
+            return;
+        }
+        let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5] = t.rows_a;
+        let z = _mm512_setzero_ps();
+        let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
+        let (mut c6, mut c7, mut c8, mut c9, mut c10, mut c11) = (z, z, z, z, z, z);
+        let mut bp = t.b;
+        let mut left = t.kc;
+        while left > 0 {
+            let steps = left.min(t.seg_len);
+            for _ in 0..steps {
+                let b = _mm512_loadu_ps(bp);
+                c0 = _mm512_fmadd_ps(_mm512_set1_ps(*a0), b, c0);
+                c1 = _mm512_fmadd_ps(_mm512_set1_ps(*a1), b, c1);
+                c2 = _mm512_fmadd_ps(_mm512_set1_ps(*a2), b, c2);
+                c3 = _mm512_fmadd_ps(_mm512_set1_ps(*a3), b, c3);
+                c4 = _mm512_fmadd_ps(_mm512_set1_ps(*a4), b, c4);
+                c5 = _mm512_fmadd_ps(_mm512_set1_ps(*a5), b, c5);
+                c6 = _mm512_fmadd_ps(_mm512_set1_ps(*a0.offset(delta)), b, c6);
+                c7 = _mm512_fmadd_ps(_mm512_set1_ps(*a1.offset(delta)), b, c7);
+                c8 = _mm512_fmadd_ps(_mm512_set1_ps(*a2.offset(delta)), b, c8);
+                c9 = _mm512_fmadd_ps(_mm512_set1_ps(*a3.offset(delta)), b, c9);
+                c10 = _mm512_fmadd_ps(_mm512_set1_ps(*a4.offset(delta)), b, c10);
+                c11 = _mm512_fmadd_ps(_mm512_set1_ps(*a5.offset(delta)), b, c11);
+                bp = bp.add(NR);
+                a0 = a0.wrapping_add(t.a_step);
+                a1 = a1.wrapping_add(t.a_step);
+                a2 = a2.wrapping_add(t.a_step);
+                a3 = a3.wrapping_add(t.a_step);
+                a4 = a4.wrapping_add(t.a_step);
+                a5 = a5.wrapping_add(t.a_step);
+            }
+            a0 = a0.wrapping_add(t.seg_skip);
+            a1 = a1.wrapping_add(t.seg_skip);
+            a2 = a2.wrapping_add(t.seg_skip);
+            a3 = a3.wrapping_add(t.seg_skip);
+            a4 = a4.wrapping_add(t.seg_skip);
+            a5 = a5.wrapping_add(t.seg_skip);
+            left -= steps;
+        }
+        // SAFETY: the caller's contract, for each tile.
+        unsafe {
+            store_sums(t, [c0, c1, c2, c3, c4, c5]);
+            store_sums(u, [c6, c7, c8, c9, c10, c11]);
+        }
+    }
+
+    /// Writes (or adds) a one-panel tile's sums to its part of C.
+    ///
+    /// # Safety
+    /// `t.c` as for [`tile`].
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store_sums(t: &Tile, sums: [__m512; MR]) {
         if t.cols == NR {
             for (r, sum) in sums.iter().enumerate().take(t.rows) {
                 let dst = t.c.add(r * t.ldc);
@@ -450,6 +541,70 @@ mod tests {
                 }
                 if path == SimdPath::Avx512 {
                     assert_eq!(c, result(SimdPath::Avx2), "AVX-512 gives AVX2's bits");
+                }
+            }
+        }
+    }
+
+    /// Two one-panel tiles run as a pair (AVX-512's 12×16 tile), on every path this CPU
+    /// has, give the bits of the two tiles run one after the other on the same path, and
+    /// AVX-512's pair gives AVX2's bits; full and partial, with window segments.
+    #[test]
+    fn row_pairs_give_the_bits_of_their_two_tiles() {
+        let mut rng = Rng::new(5);
+        for (kc, second_rows, cols, accumulate, seg_len) in [
+            (1, 6, 16, false, usize::MAX),
+            (16, 6, 16, true, usize::MAX),
+            (37, 3, 9, true, 5),
+            (384, 1, 16, false, usize::MAX),
+        ] {
+            let (a_step, seg_skip) = (2, 3);
+            let len = kc * a_step + (kc / seg_len.min(kc)) * seg_skip + 1;
+            let a: Vec<Vec<f32>> = (0..2 * MR)
+                .map(|_| (0..len).map(|_| rng.normal() as f32).collect())
+                .collect();
+            let b: Vec<f32> = (0..kc * NR).map(|_| rng.normal() as f32).collect();
+            let c0: Vec<f32> = (0..2 * MR * NR).map(|_| rng.normal() as f32).collect();
+            let result = |path: SimdPath, paired: bool| {
+                let mut c = c0.clone();
+                let tile = |half: usize, c: &mut [f32]| Tile {
+                    kc,
+                    rows_a: std::array::from_fn(|r| a[half * MR + r].as_ptr()),
+                    a_step,
+                    seg_len,
+                    seg_skip,
+                    b: b.as_ptr(),
+                    panels: 1,
+                    panel_stride: kc * NR,
+                    c: c[half * MR * NR..].as_mut_ptr(),
+                    ldc: NR,
+                    rows: if half == 0 { MR } else { second_rows },
+                    cols,
+                    accumulate,
+                };
+                let (first, second) = (tile(0, &mut c), tile(1, &mut c));
+                // SAFETY: each row of `a` holds every column the tiles read (kc steps of
+                // a_step, seg_skip after each segment), `b` one panel of kc·NR floats, `c`
+                // 2·MR rows of NR; the path is one this CPU supports (from `available`).
+                unsafe {
+                    if paired {
+                        run_row_pair_on(path, &first, &second);
+                    } else {
+                        run_on(path, &first);
+                        run_on(path, &second);
+                    }
+                }
+                c
+            };
+            for path in SimdPath::available() {
+                let paired = result(path, true);
+                assert_eq!(paired, result(path, false), "{path:?} kc={kc}");
+                if path == SimdPath::Avx512 {
+                    assert_eq!(
+                        paired,
+                        result(SimdPath::Avx2, true),
+                        "AVX-512 gives AVX2's bits"
+                    );
                 }
             }
         }

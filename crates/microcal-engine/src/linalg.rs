@@ -3,6 +3,7 @@
 //! `kernel`. A is read in place: each 6-row strip is re-read from L1 for every 16 columns.
 
 use super::kernel::{self, Tile, MR, NR};
+use crate::simd::{self, SimdPath};
 
 /// An operand: data with its row and column strides (row-major m×k: `(k, 1)`;
 /// the transpose of a row-major k×m matrix: `(1, m)`).
@@ -178,7 +179,7 @@ pub(crate) fn matmul(
 /// `c` (m×n, row-major) = (`accumulate` ? `c` : 0) + `a` (m×k) · `b`, with B packed.
 pub(crate) fn matmul_packed(m: usize, c: &mut [f32], accumulate: bool, a: Operand, b: &PackedB) {
     assert!(a.covers(m, b.k), "matmul operand A too small");
-    product(m, c, accumulate, RowsOfA::of(a), b, kernel::run);
+    product(m, c, accumulate, RowsOfA::of(a), b, simd::active());
 }
 
 /// A matrix A whose rows are windows of one buffer: row i starts at `starts[i]` and is
@@ -218,7 +219,7 @@ pub(crate) fn matmul_windows(c: &mut [f32], accumulate: bool, a: &Windows, b: &P
         seg_len: seg,
         seg_skip: a.seg_stride - seg * a.step,
     };
-    product(a.starts.len(), c, accumulate, rows, b, kernel::run);
+    product(a.starts.len(), c, accumulate, rows, b, simd::active());
 }
 
 /// How the tile code walks A: `at(i, k0)` points at row i, column k0 (k0 at a block
@@ -250,7 +251,7 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     accumulate: bool,
     a: RowsOfA<F>,
     b: &PackedB,
-    tile_code: unsafe fn(&Tile),
+    path: SimdPath,
 ) {
     let (n, k) = (b.n, b.k);
     assert!(c.len() >= m * n, "matmul result too small");
@@ -265,41 +266,58 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     }
     let panels = b.panels();
     let depth = b.depth;
-    let per_tile = kernel::panels_per_tile();
+    let per_tile = kernel::panels_per_tile(path);
+    // One panel: row tiles two at a time where the path pairs them (`run_row_pair`).
+    let row_step = if panels == 1 && kernel::pairs_one_panel_tiles(path) {
+        2 * MR
+    } else {
+        MR
+    };
     for (block, packed) in b.data.chunks(panels * depth * NR).enumerate() {
         let k0 = block * depth;
         let kc = depth.min(k - k0);
-        for i0 in (0..m).step_by(MR) {
+        // The tile of C at row i0 and panel p, `take` panels wide.
+        let tile = |i0: usize, p: usize, take: usize, c: &mut [f32]| {
             let rows = MR.min(m - i0);
             // Rows past the end repeat the last one; their sums are discarded.
             let rows_a: [*const f32; MR] =
                 std::array::from_fn(|r| (a.at)(i0 + r.min(rows - 1), k0));
+            let j0 = p * NR;
+            Tile {
+                kc,
+                rows_a,
+                a_step: a.step,
+                seg_len: a.seg_len,
+                seg_skip: a.seg_skip,
+                b: packed[p * depth * NR..].as_ptr(),
+                panels: take,
+                panel_stride: depth * NR,
+                c: c[i0 * n + j0..].as_mut_ptr(),
+                ldc: n,
+                rows,
+                cols: (take * NR).min(n - j0),
+                accumulate: accumulate || block > 0,
+            }
+        };
+        for i0 in (0..m).step_by(row_step) {
+            if row_step > MR && i0 + MR < m {
+                let (first, second) = (tile(i0, 0, 1, c), tile(i0 + MR, 0, 1, c));
+                // SAFETY: as below, for each tile; both read the block's one panel of B
+                // with the same depth and steps of A.
+                unsafe { kernel::run_row_pair_on(path, &first, &second) };
+                continue;
+            }
             let mut p = 0;
             while p < panels {
                 let take = per_tile.min(panels - p);
-                let j0 = p * NR;
-                let tile = Tile {
-                    kc,
-                    rows_a,
-                    a_step: a.step,
-                    seg_len: a.seg_len,
-                    seg_skip: a.seg_skip,
-                    b: packed[p * depth * NR..].as_ptr(),
-                    panels: take,
-                    panel_stride: depth * NR,
-                    c: c[i0 * n + j0..].as_mut_ptr(),
-                    ldc: n,
-                    rows,
-                    cols: (take * NR).min(n - j0),
-                    accumulate: accumulate || block > 0,
-                };
+                let t = tile(i0, p, take, c);
                 p += take;
                 // SAFETY: the caller checked that every element of A the tile reads from
                 // `rows_a` lies in A's buffer; the block holds `panels` panels of
                 // `depth * NR >= kc * NR` floats, and the tile reads `take` of them from
                 // panel p; `c` holds m×n floats (asserted above), and the tile writes
                 // `rows` rows of `cols` floats from (i0, j0), `n` apart, all inside it.
-                unsafe { tile_code(&tile) };
+                unsafe { kernel::run_on(path, &t) };
             }
         }
     }
@@ -349,12 +367,12 @@ mod tests {
     #[test]
     fn blocked_products_match_the_definition_at_every_edge() {
         let mut rng = crate::rng::Rng::new(9);
-        let portable: unsafe fn(&Tile) = kernel::portable;
         for (m, n, k) in [
             (1, 1, 1),
             (7, 17, 5),
             (13, 33, 300),
             (6, 16, 384),
+            (29, 16, 40),
             (49, 128, 800),
         ] {
             for (ta, tb, acc) in [
@@ -382,7 +400,14 @@ mod tests {
                 matmul(m, n, k, &mut fast, acc, op_a, op_b);
                 let mut plain = c0.clone();
                 let packed = PackedB::new(op_b, k, n);
-                product(m, &mut plain, acc, RowsOfA::of(op_a), &packed, portable);
+                product(
+                    m,
+                    &mut plain,
+                    acc,
+                    RowsOfA::of(op_a),
+                    &packed,
+                    SimdPath::Portable,
+                );
                 for i in 0..m {
                     for j in 0..n {
                         let dot: f64 = (0..k).map(|p| a_at(i, p) as f64 * b_at(p, j) as f64).sum();
@@ -449,7 +474,7 @@ mod tests {
                 seg_skip: seg_stride - seg_len * step,
             };
             let mut plain = vec![0.0; m * n];
-            product(m, &mut plain, false, rows, &packed, kernel::portable);
+            product(m, &mut plain, false, rows, &packed, SimdPath::Portable);
             for ((w, f), p) in want.iter().zip(&fast).zip(&plain) {
                 assert!((w - f).abs() < 1e-3 && (w - p).abs() < 1e-3, "{w} {f} {p}");
             }
