@@ -67,10 +67,13 @@ impl Output<'_> {
                         .expect("L values");
                     // Whole arrays, not a branch per value, so that the copy and the sums
                     // run as vectors.
+                    // Summed in a local copy: added in place, the sums stayed scalar.
                     if *accumulate {
-                        for (d, v) in dst.iter_mut().zip(values) {
-                            *d += v;
+                        let mut sum = *dst;
+                        for (s, v) in sum.iter_mut().zip(values) {
+                            *s += v;
                         }
+                        *dst = sum;
                     } else {
                         *dst = *values;
                     }
