@@ -66,8 +66,8 @@ impl Output<'_> {
                         .try_into()
                         .expect("L values");
                     // Whole arrays, not a branch per value, so that the copy and the sums
-                    // run as vectors.
-                    // Summed in a local copy: added in place, the sums stayed scalar.
+                    // run as vectors; the sums in a local copy (added in place, they stayed
+                    // scalar).
                     if *accumulate {
                         let mut sum = *dst;
                         for (s, v) in sum.iter_mut().zip(values) {

@@ -548,28 +548,33 @@ mod tests {
 
     /// Two one-panel tiles run as a pair (AVX-512's 12×16 tile), on every path this CPU
     /// has, give the bits of the two tiles run one after the other on the same path, and
-    /// AVX-512's pair gives AVX2's bits; full and partial, with window segments.
+    /// AVX-512's pair gives AVX2's bits; full and partial, with window segments. The rows
+    /// of A are one buffer's, evenly spaced (the 12-row loop), or with the second tile's
+    /// in another order (the pair falls back to two tiles).
     #[test]
     fn row_pairs_give_the_bits_of_their_two_tiles() {
         let mut rng = Rng::new(5);
-        for (kc, second_rows, cols, accumulate, seg_len) in [
-            (1, 6, 16, false, usize::MAX),
-            (16, 6, 16, true, usize::MAX),
-            (37, 3, 9, true, 5),
-            (384, 1, 16, false, usize::MAX),
+        for (kc, second_rows, cols, accumulate, seg_len, even) in [
+            (1, 6, 16, false, usize::MAX, true),
+            (16, 6, 16, true, usize::MAX, true),
+            (37, 3, 9, true, 5, true),
+            (384, 1, 16, false, usize::MAX, true),
+            (16, 6, 16, true, usize::MAX, false),
         ] {
             let (a_step, seg_skip) = (2, 3);
             let len = kc * a_step + (kc / seg_len.min(kc)) * seg_skip + 1;
-            let a: Vec<Vec<f32>> = (0..2 * MR)
-                .map(|_| (0..len).map(|_| rng.normal() as f32).collect())
-                .collect();
+            let a: Vec<f32> = (0..2 * MR * len).map(|_| rng.normal() as f32).collect();
+            let row = |half: usize, r: usize| {
+                let r = if even || half == 0 { r } else { MR - 1 - r };
+                a[(half * MR + r) * len..].as_ptr()
+            };
             let b: Vec<f32> = (0..kc * NR).map(|_| rng.normal() as f32).collect();
             let c0: Vec<f32> = (0..2 * MR * NR).map(|_| rng.normal() as f32).collect();
             let result = |path: SimdPath, paired: bool| {
                 let mut c = c0.clone();
                 let tile = |half: usize, c: &mut [f32]| Tile {
                     kc,
-                    rows_a: std::array::from_fn(|r| a[half * MR + r].as_ptr()),
+                    rows_a: std::array::from_fn(|r| row(half, r)),
                     a_step,
                     seg_len,
                     seg_skip,

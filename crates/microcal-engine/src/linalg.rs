@@ -267,7 +267,7 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     let panels = b.panels();
     let depth = b.depth;
     let per_tile = kernel::panels_per_tile(path);
-    // One panel: row tiles two at a time where the path pairs them (`run_row_pair`).
+    // One panel: row tiles two at a time where the path pairs them (`run_row_pair_on`).
     let row_step = if panels == 1 && kernel::pairs_one_panel_tiles(path) {
         2 * MR
     } else {
