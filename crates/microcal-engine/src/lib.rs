@@ -12,6 +12,7 @@
 
 mod activation;
 mod add;
+mod aligned;
 mod batchnorm;
 mod blocks;
 mod cnn;

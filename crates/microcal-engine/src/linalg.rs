@@ -2,6 +2,7 @@
 //! blocked over slices of B (packed) at most `KC_MAX` deep and `MR`×`NR` tiles of C computed by
 //! `kernel`. A is read in place: each 6-row strip is re-read from L1 for every 16 columns.
 
+use super::aligned::AlignedFloats;
 use super::kernel::{self, Tile, MR, NR};
 use crate::simd::{self, SimdPath};
 
@@ -42,10 +43,12 @@ impl<'a> Operand<'a> {
 
 /// B (k×n) copied once into the layout the tile code reads: for each block of `depth` rows,
 /// panels of `NR` columns, each `depth` rows of `NR` floats, the last panel padded with zeros.
-/// A convolution packs its weights once per batch and reuses them for every image.
+/// A convolution packs its weights once per batch and reuses them for every image. Every
+/// panel starts on a cache line ([`AlignedFloats`]), so the tile's loads of B never
+/// straddle two.
 #[derive(Default)]
 pub(crate) struct PackedB {
-    data: Vec<f32>,
+    data: AlignedFloats,
     k: usize,
     n: usize,
     /// Rows per block: k split evenly into blocks of at most `KC_MAX` (a short last block
@@ -86,20 +89,21 @@ impl PackedB {
     /// Makes this an empty B of up to `capacity` rows (one block, at most `KC_MAX`) and
     /// `n` columns, for a producer that writes its values in place (at [`PackedB::index`])
     /// rather than packing a finished matrix; the padding columns are zero. Rows past
-    /// those set with [`PackedB::set_rows`] are never read, so a buffer that already has
-    /// this layout keeps its old values (no refill).
+    /// those set with [`PackedB::set_rows`] are never read, so the buffer keeps its old
+    /// values (no refill), unless `n` leaves padding columns in a new layout (zeroed).
     pub fn reserve_in_place(&mut self, capacity: usize, n: usize) {
         assert!(
             (1..=KC_MAX).contains(&capacity),
             "one block of at most KC_MAX rows"
         );
         let len = n.div_ceil(NR) * capacity * NR;
-        if (self.n, self.depth, self.data.len()) == (n, capacity, len) {
-            self.k = 0;
-            return;
+        let same_layout = (self.n, self.depth, self.data.len()) == (n, capacity, len);
+        if n.is_multiple_of(NR) {
+            self.data.resize_for_overwrite(len);
+        } else if !same_layout {
+            self.data.clear();
+            self.data.resize(len, 0.0);
         }
-        self.data.clear();
-        self.data.resize(len, 0.0);
         (self.k, self.n, self.depth) = (0, n, capacity);
     }
 
@@ -126,8 +130,10 @@ impl PackedB {
         self.n = n;
         self.depth = depth.max(1);
         let depth = self.depth;
+        // Every value the tiles read is written below (rows past k in the last block are
+        // not read).
         self.data
-            .resize(k.div_ceil(depth) * panels * depth * NR, 0.0);
+            .resize_for_overwrite(k.div_ceil(depth) * panels * depth * NR);
         for (block, chunk) in self.data.chunks_mut(panels * depth * NR).enumerate() {
             let k0 = block * depth;
             let kc = depth.min(k - k0);

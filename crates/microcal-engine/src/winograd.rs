@@ -14,6 +14,7 @@
 //! Notation (Lavin & Gray, 2016): output Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for a 3×3 kernel g
 //! and a 4×4 input block d.
 
+use super::aligned::AlignedFloats;
 use super::blocks::{output_blocks, Output};
 use super::kernel::with_simd;
 use super::linalg::{matmul_packed, Operand, PackedB, KC_MAX};
@@ -77,12 +78,13 @@ fn spread_row(i: usize, [a, b, c]: [&[f32]; 3], out: &mut [f32]) {
     }
 }
 
-/// Working buffers: the zero-padded image, the transformed input and the products.
+/// Working buffers: the zero-padded image, the transformed input and the products, each
+/// starting on a cache line, so that 16 channels from a multiple of 16 are one line.
 #[derive(Default)]
 pub(crate) struct Buffers {
-    pub padded: Vec<f32>,
-    pub transformed: Vec<f32>,
-    pub products: Vec<f32>,
+    pub padded: AlignedFloats,
+    pub transformed: AlignedFloats,
+    pub products: AlignedFloats,
 }
 
 /// The 'same' 3×3 convolution of one NHWC image (h×w×cin, of which the first `rows` image
@@ -114,8 +116,8 @@ pub(crate) fn convolve(
             transformed,
             products,
         } = buffers;
-        transformed.resize(POINTS * strip.count * cin, 0.0);
-        products.resize(POINTS * strip.count * cout, 0.0);
+        transformed.resize_for_overwrite(POINTS * strip.count * cin);
+        products.resize_for_overwrite(POINTS * strip.count * cout);
         strip.transform_input(padded, tiles.padded_width(), cin, transformed);
         for ((v, m), u) in transformed
             .chunks(strip.count * cin)
@@ -152,12 +154,12 @@ impl Tiles {
         img: &[f32],
         (h, w, rows): (usize, usize, usize),
         c: usize,
-        padded: &mut Vec<f32>,
+        padded: &mut AlignedFloats,
     ) {
         let pw = self.padded_width();
         // Each value is written once, zero or copied: the buffer is reused without clearing
         // it first (zeroing all of it, then copying most of it again, cost a memset).
-        padded.resize((2 * self.rows + 2) * pw * c, 0.0);
+        padded.resize_for_overwrite((2 * self.rows + 2) * pw * c);
         let (copy_rows, copy_cols) = (rows.min(h).min(2 * self.rows + 1), w.min(2 * self.cols + 1));
         let mut image_rows = img.chunks(w * c).take(copy_rows);
         for (y, dst) in padded.chunks_mut(pw * c).enumerate() {
@@ -391,12 +393,12 @@ pub(crate) struct KernelGradient {
     /// Whether `sums` holds anything yet (the first product writes rather than adds).
     summed: bool,
     /// Σ over blocks, per point: 16 cin × cout matrices.
-    sums: Vec<f32>,
+    sums: AlignedFloats,
     /// Gathered Bᵀ d B: 16 matrices of `capacity` × cin.
-    inputs: Vec<f32>,
+    inputs: AlignedFloats,
     /// Gathered A e Aᵀ, written straight into the packed layout of the products' B.
     grads: Vec<PackedB>,
-    padded: Vec<f32>,
+    padded: AlignedFloats,
 }
 
 impl KernelGradient {
@@ -410,8 +412,8 @@ impl KernelGradient {
     fn start_with_capacity(&mut self, cin: usize, cout: usize, capacity: usize) {
         (self.cin, self.cout, self.capacity) = (cin, cout, capacity);
         (self.pending, self.summed) = (0, false);
-        self.sums.resize(POINTS * cin * cout, 0.0);
-        self.inputs.resize(POINTS * capacity * cin, 0.0);
+        self.sums.resize_for_overwrite(POINTS * cin * cout);
+        self.inputs.resize_for_overwrite(POINTS * capacity * cin);
         self.grads.resize_with(POINTS, PackedB::default);
         for z in &mut self.grads {
             z.reserve_in_place(capacity, cout);
