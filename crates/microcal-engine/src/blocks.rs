@@ -3,6 +3,8 @@
 //! a convolution (`conv`'s matrix products, `winograd`, `taps`) and by the pooling op, so
 //! that one rule decides which corner wins a window and where its gradient goes.
 
+use super::kernel::with_simd;
+
 /// Where each output's gradient goes: for pooled outputs the position (0-3) of the maximum in
 /// its 2×2 window, for unpooled ones 0; `CLIPPED` where a ReLU zeroed the output.
 pub(crate) const CLIPPED: u8 = u8::MAX;
@@ -141,15 +143,32 @@ pub(crate) fn pool2(
 
 /// ReLU on one image's outputs, marking the clipped ones in `routes` (when given).
 pub(crate) fn relu_in_place(values: &mut [f32], routes: Option<&mut [u8]>) {
-    match routes {
-        Some(routes) => {
-            // Selects, not branches: which outputs are clipped is a coin flip.
-            for (v, r) in values.iter_mut().zip(routes) {
-                let clipped = *v <= 0.0;
-                *r = if clipped { CLIPPED } else { *r };
-                *v = if clipped { 0.0 } else { *v };
+    Relu.apply(values, routes)
+}
+
+/// ReLU as a method, so that [`with_simd`] compiles it for the process's path (compiled
+/// for the baseline x86-64, it ran on SSE2's 4-float vectors at most).
+struct Relu;
+
+impl Relu {
+    with_simd! {
+        fn apply / apply_avx2 / apply_avx512 => apply_here(
+            &self, values: &mut [f32], routes: Option<&mut [u8]>
+        )
+    }
+
+    #[inline(always)]
+    fn apply_here(&self, values: &mut [f32], routes: Option<&mut [u8]>) {
+        match routes {
+            Some(routes) => {
+                // Selects, not branches: which outputs are clipped is a coin flip.
+                for (v, r) in values.iter_mut().zip(routes) {
+                    let clipped = *v <= 0.0;
+                    *r = if clipped { CLIPPED } else { *r };
+                    *v = if clipped { 0.0 } else { *v };
+                }
             }
+            None => values.iter_mut().for_each(|v| *v = v.max(0.0)),
         }
-        None => values.iter_mut().for_each(|v| *v = v.max(0.0)),
     }
 }

@@ -9,6 +9,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
+use super::kernel::with_simd;
 use super::layout::Act;
 use crate::rng::Rng;
 
@@ -22,19 +23,16 @@ pub(crate) fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, seed: u64) -> Act<T>
     let scale = 1.0 / (1.0 - p);
     // Keep when a 24-bit uniform draw is at or above p (p·2²⁴ exact enough for any p).
     let threshold = (p as f64 * (1u64 << 24) as f64) as u64;
+    let mask = Mask { threshold, scale };
     let mut factors = vec![0.0f32; shape.0 * shape.1];
     factors
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(chunk, factors)| {
-            let mut rng = Rng::new(seed ^ (chunk as u64).wrapping_mul(0xd1b5_4a32_d192_ed03));
-            for f in factors {
-                *f = if rng.next_u64() >> 40 >= threshold {
-                    scale
-                } else {
-                    0.0
-                };
-            }
+            mask.fill(
+                seed ^ (chunk as u64).wrapping_mul(0xd1b5_4a32_d192_ed03),
+                factors,
+            )
         });
     let mut values = contiguous_vec(&x);
     values
@@ -60,6 +58,28 @@ pub(crate) fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, seed: u64) -> Act<T>
         });
     }
     y.put_tape(tape)
+}
+
+/// Keeps a value when a draw's top 24 bits are at least `threshold`, scaled by `scale`.
+struct Mask {
+    threshold: u64,
+    scale: f32,
+}
+
+impl Mask {
+    with_simd! {
+        /// The chunk's factors from its stream, `seed`: value i from the stream's i-th draw
+        /// (computed from i, so the loop runs as vectors).
+        fn fill / fill_avx2 / fill_avx512 => fill_here(&self, seed: u64, factors: &mut [f32])
+    }
+
+    #[inline(always)]
+    fn fill_here(&self, seed: u64, factors: &mut [f32]) {
+        for (i, f) in factors.iter_mut().enumerate() {
+            let keep = Rng::nth(seed, i as u64) >> 40 >= self.threshold;
+            *f = if keep { self.scale } else { 0.0 };
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,18 @@
 //! goes through this one generator so that a seed pins the numbers on every platform and
 //! across dependency upgrades.
 
+/// SplitMix64's increment of the state.
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function of a state.
+#[inline(always)]
+fn mix(state: u64) -> u64 {
+    let mut z = state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// SplitMix64: tiny, fast, and good enough for sampling and shuffling.
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -25,11 +37,16 @@ impl Rng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(GAMMA);
+        mix(self.state)
+    }
+
+    /// What the `i`-th call of `next_u64` (from 0) on `Rng::new(seed)` returns, without
+    /// the calls before it: the state only ever adds a constant, so draws are independent
+    /// and a loop over them vectorises.
+    #[inline(always)]
+    pub fn nth(seed: u64, i: u64) -> u64 {
+        mix(seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)))
     }
 
     /// Uniform in [0, 1).
@@ -86,6 +103,16 @@ mod tests {
             Rng::derived(3, "x").next_u64(),
             Rng::derived(3, "y").next_u64()
         );
+    }
+
+    #[test]
+    fn the_nth_draw_is_the_stream_s() {
+        for seed in [0, 7, u64::MAX] {
+            let mut r = Rng::new(seed);
+            for i in 0..100 {
+                assert_eq!(Rng::nth(seed, i), r.next_u64(), "seed {seed}, draw {i}");
+            }
+        }
     }
 
     #[test]
