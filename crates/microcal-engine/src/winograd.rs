@@ -500,27 +500,63 @@ impl KernelGradient {
     /// Adds the kernel gradient, Gᵀ U G for every channel pair, to `dw` ((ky, kx, ci) × co).
     pub fn finish(&mut self, dw: &mut [f32]) {
         self.flush();
-        if !self.summed {
-            return;
+        if self.summed {
+            self.add_to(dw);
         }
-        let (cin, cout) = (self.cin, self.cout);
-        let plane = cin * cout;
-        for ci in 0..cin {
-            for co in 0..cout {
-                let u = |i: usize, j: usize| self.sums[(i * 4 + j) * plane + ci * cout + co];
-                // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], down the columns, then along the rows.
-                let columns: [[f32; 3]; 4] =
-                    std::array::from_fn(|j| gather(u(0, j), u(1, j), u(2, j), u(3, j)));
-                for ky in 0..3 {
-                    let row = gather(
-                        columns[0][ky],
-                        columns[1][ky],
-                        columns[2][ky],
-                        columns[3][ky],
-                    );
-                    for (kx, value) in row.into_iter().enumerate() {
-                        dw[((ky * 3 + kx) * cin + ci) * cout + co] += value;
-                    }
+    }
+
+    with_simd! {
+        /// [`KernelGradient::finish`]'s transform, `lanes` output channels at a time (one
+        /// channel pair at a time, it stayed scalar).
+        fn add_to / add_to_avx2 / add_to_avx512 => add_to_here::<lanes>(&self, dw: &mut [f32])
+    }
+
+    #[inline(always)]
+    fn add_to_here<const L: usize>(&self, dw: &mut [f32]) {
+        for ci in 0..self.cin {
+            let mut co = 0;
+            while co + L <= self.cout {
+                self.add_lanes::<L>(dw, ci * self.cout + co);
+                co += L;
+            }
+            for co in co..self.cout {
+                self.add_lanes::<1>(dw, ci * self.cout + co);
+            }
+        }
+    }
+
+    /// Gᵀ U G for `L` channel pairs from (ci, co) at `at` = ci·cout + co of each point's
+    /// matrix, added to their taps.
+    #[inline(always)]
+    fn add_lanes<const L: usize>(&self, dw: &mut [f32], at: usize) {
+        let plane = self.cin * self.cout;
+        let mut u = [[0.0f32; L]; POINTS];
+        for (q, values) in u.iter_mut().enumerate() {
+            values.copy_from_slice(&self.sums[q * plane + at..][..L]);
+        }
+        // Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1], down the columns, then along the rows.
+        let mut columns = [[[0.0f32; L]; 3]; 4];
+        for (j, column) in columns.iter_mut().enumerate() {
+            for l in 0..L {
+                let taps = gather(u[j][l], u[4 + j][l], u[8 + j][l], u[12 + j][l]);
+                for (ky, value) in taps.into_iter().enumerate() {
+                    column[ky][l] = value;
+                }
+            }
+        }
+        for ky in 0..3 {
+            let mut row = [[0.0f32; L]; 3];
+            for l in 0..L {
+                let c = |j: usize| columns[j][ky][l];
+                let taps = gather(c(0), c(1), c(2), c(3));
+                for (kx, value) in taps.into_iter().enumerate() {
+                    row[kx][l] = value;
+                }
+            }
+            for (kx, values) in row.iter().enumerate() {
+                let tap = &mut dw[(ky * 3 + kx) * plane + at..][..L];
+                for (d, v) in tap.iter_mut().zip(values) {
+                    *d += v;
                 }
             }
         }
@@ -528,6 +564,7 @@ impl KernelGradient {
 }
 
 /// Gᵀ·(a, b, c, d): three kernel taps' gradient from four points.
+#[inline(always)]
 fn gather(a: f32, b: f32, c: f32, d: f32) -> [f32; 3] {
     [
         a + 0.5 * b + 0.5 * c,
