@@ -14,10 +14,11 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::copies::copied;
+use super::filled_in_parallel;
 use super::kernel::with_simd;
 use super::layer::Activation;
 use super::layout::Act;
-use super::{contiguous_vec, filled_in_parallel};
 
 const CHUNK: usize = 8192;
 
@@ -215,7 +216,7 @@ fn normal_cdf(x: f32) -> f32 {
 pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
     let (x, mut tape) = x.split_tape();
     let shape = *x.shape();
-    let input = contiguous_vec(&x);
+    let input = copied(&x);
     let apply = |k: usize, y: &mut [f32]| f.apply(&input[k * CHUNK..][..y.len()], y);
     let (out, _) = filled_in_parallel(input.len(), CHUNK, apply);
     // The backward pass keeps the outputs where f′ reads them (it is cheaper from them).
@@ -235,7 +236,7 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
             let dy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_ghost)?);
             let dx = grads.get_or_alloc_mut(&x_ghost)?;
             // Where f′ does not read y, any values of the right length stand in for it.
-            let out = if kept.is_empty() { &input } else { &kept };
+            let out: &[f32] = if kept.is_empty() { &input } else { &kept };
             dx.par_chunks_mut(CHUNK)
                 .zip(dy.par_chunks(CHUNK))
                 .zip(input.par_chunks(CHUNK).zip(out.par_chunks(CHUNK)))

@@ -9,6 +9,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::contiguous_vec;
+use super::copies::copied;
 use super::layout::Act;
 
 /// Values per parallel chunk.
@@ -24,7 +25,7 @@ pub(crate) fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
     let (a, tape_a) = a.split_tape();
     let (b, tape_b) = b.split_tape();
     let mut tape = tape_a.merge(tape_b);
-    let (left, right) = (contiguous_vec(&a), contiguous_vec(&b));
+    let (left, right) = (contiguous_vec(&a), copied(&b));
     let mut out = left;
     out.par_chunks_mut(CHUNK)
         .zip(right.par_chunks(CHUNK))

@@ -22,12 +22,13 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blocks::{relu_in_place, CLIPPED};
+use super::copies::copied;
 use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
 use super::moments::moments;
 pub(crate) use super::moments::Moments;
 use super::optimizer::Param;
-use super::{contiguous_vec, zeros};
+use super::zeros;
 
 /// A batch-norm layer: scale and shift per channel, and running statistics for evaluation
 /// (updated as running = momentum·running + (1 − momentum)·batch, Keras's rule, with the
@@ -97,7 +98,7 @@ impl BatchNorm {
             c: x.shape().1,
             follow,
         };
-        let input = contiguous_vec(&x);
+        let input = copied(&x);
         let (normalised, saved) = self.normalise(&input, shape, train);
         let out_g = shape.output();
         let y = x

@@ -22,12 +22,13 @@ use rayon::prelude::*;
 
 use super::blocks::{pool2, relu_in_place, Output};
 use super::conv_backward::{backward_batch, Routed};
+use super::copies::copied;
 use super::kernel::MR;
 use super::layout::{Act, Geometry};
 use super::linalg::{matmul_windows, Operand, PackedB, Windows};
 use super::taps;
 use super::winograd::{self, KernelGradient, TransformedKernel};
-use super::{contiguous_vec, filled_in_parallel, zeros};
+use super::{filled_in_parallel, zeros};
 
 /// A convolution ('same' padding, stride 1) with what directly follows it in the layer list,
 /// computed in one op so that the full-resolution activations never leave the thread's
@@ -78,9 +79,9 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
         geometry
     };
     let out_per_image = out_g.h * out_g.w * shape.cout;
-    let input = contiguous_vec(&x);
-    let w = contiguous_vec(weight);
-    let b = contiguous_vec(bias);
+    let input = copied(&x);
+    let w = copied(weight);
+    let b = copied(bias);
     let packed_w = shape.pack_weights(&w);
     // Zeroed in parallel (`zeros`): one thread clearing a batch's outputs left the other idle.
     let mut out = zeros(out_g.batch * out_per_image);

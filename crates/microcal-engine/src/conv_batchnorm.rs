@@ -24,9 +24,9 @@
 use dfdx::prelude::*;
 
 use super::batchnorm::{BatchNorm, Follow, Fused, Gradient, Moments};
-use super::contiguous_vec;
 use super::conv::{store_gradients, take_input_gradient, ConvShape};
 use super::conv_backward::{backward_batch, OutputGradient};
+use super::copies::copied;
 use super::layout::{Act, Geometry};
 use super::moments::{image_chunk_sums, moments_with};
 use super::stack::Conv;
@@ -50,11 +50,11 @@ pub(crate) fn conv_batchnorm<T: Tape<f32, Cpu>>(
         h: g.h,
         w: g.w,
     };
-    let input = contiguous_vec(&x);
-    let w = contiguous_vec(weight);
+    let input = copied(&x);
+    let w = copied(weight);
     let c = shape.cout;
     let sum_chunks = |image, out: &[f32]| image_chunk_sums(image, out, c);
-    let (convolved, sums) = shape.convolve_batch(&input, (&w, &contiguous_vec(bias)), sum_chunks);
+    let (convolved, sums) = shape.convolve_batch(&input, (&w, &copied(bias)), sum_chunks);
     let moments = moments_with(&convolved, c, sums.into_iter().flatten().collect());
     let fused = Fused { g, c, follow };
     let (out, saved) = bn.normalise_with(&convolved, fused, Some(moments));

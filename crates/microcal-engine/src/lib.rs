@@ -19,6 +19,7 @@ mod cnn;
 mod conv;
 mod conv_backward;
 mod conv_batchnorm;
+mod copies;
 mod dense;
 mod dropout;
 mod gram;

@@ -6,8 +6,9 @@ use rayon::prelude::*;
 
 use super::blocks::pool2;
 use super::conv::ConvShape;
+use super::copies::copied;
 use super::layout::{Act, Geometry};
-use super::{contiguous_vec, zeros};
+use super::zeros;
 
 /// 2×2 max-pooling with stride 2 on its own (when the layer before it is not a convolution);
 /// odd sizes drop the last row/column (15 → 7). Returns the pooled activations and their
@@ -20,7 +21,7 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
         h: g.h / 2,
         w: g.w / 2,
     };
-    let data = contiguous_vec(&x);
+    let data = copied(&x);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
     let mut out = zeros(out_g.positions() * c);
     let mut routes = zeros(out.len());

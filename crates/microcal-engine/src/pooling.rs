@@ -7,9 +7,10 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::copies::copied;
 use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
-use super::{contiguous_vec, zeros};
+use super::zeros;
 
 /// Max or average over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
         h: (g.h - size) / stride + 1,
         w: (g.w - size) / stride + 1,
     };
-    let input = contiguous_vec(&x);
+    let input = copied(&x);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
     let mut out = zeros(out_g.positions() * c);
     // For max: the input position (within its image) each output came from.
@@ -137,7 +138,7 @@ pub(crate) fn global_avg_pool<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> Act<
     let (x, mut tape) = x.split_tape();
     let c = x.shape().1;
     let positions = g.h * g.w;
-    let input = contiguous_vec(&x);
+    let input = copied(&x);
     let scale = 1.0 / positions as f32;
     let mut out = vec![0.0; g.batch * c];
     out.par_chunks_mut(c)

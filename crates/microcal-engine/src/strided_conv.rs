@@ -13,11 +13,12 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::conv::{store_gradients, take_input_gradient};
+use super::copies::copied;
 use super::groups::{image_groups, GRADIENT_GROUPS};
 use super::layer::{same_padding_before, window_output, Padding};
 use super::layout::{Act, Geometry};
 use super::linalg::{matmul, Operand};
-use super::{contiguous_vec, zeros};
+use super::zeros;
 
 /// A convolution's geometry: kernel, stride, padding, channels in and out.
 #[derive(Debug, Clone, Copy)]
@@ -127,9 +128,9 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
     };
     let (m, depth) = (patches.oh * patches.ow, patches.len());
     let (in_per_image, out_per_image) = (g.h * g.w * cin, m * cout);
-    let input = contiguous_vec(&x);
-    let w = contiguous_vec(weight);
-    let b = contiguous_vec(bias);
+    let input = copied(&x);
+    let w = copied(weight);
+    let b = copied(bias);
     let mut out = zeros(g.batch * out_per_image);
     out.par_chunks_mut(out_per_image)
         .zip(input.par_chunks(in_per_image))
