@@ -5,7 +5,9 @@
 //! value was written twice, zero then copied: in `cnn_modern`'s profile the zeroing took
 //! about as long as the copy (4-5% of the step each). A dropped copy's buffer goes back to a
 //! small pool, and the next copy of at most its size overwrites it without clearing it:
-//! every value it exposes is copied in first, so old values are never read.
+//! every value it exposes is copied in first, so old values are never read. The pool keeps
+//! at most `KEPT` buffers, each one a copy that was alive at some point: at most about the
+//! memory that a step's copies (and a scoring pass's) held at their peak anyway.
 
 use std::ops::Deref;
 use std::sync::Mutex;
