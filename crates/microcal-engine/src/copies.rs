@@ -9,7 +9,7 @@
 //! at most `KEPT` buffers, each one a copy that was alive at some point: at most about the
 //! memory that a step's copies (and a scoring pass's) held at their peak anyway.
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
 use dfdx::shapes::{HasShape, Shape};
@@ -20,7 +20,7 @@ const KEPT: usize = 64;
 
 static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
-/// A tensor's values (read-only), in a buffer that returns to the pool when dropped.
+/// A tensor's values, in a buffer that returns to the pool when dropped.
 pub(crate) struct Copied {
     /// The buffer, every value of it initialised; the copy is its first `len`.
     buffer: Vec<f32>,
@@ -58,6 +58,12 @@ impl Deref for Copied {
 
     fn deref(&self) -> &[f32] {
         &self.buffer[..self.len]
+    }
+}
+
+impl DerefMut for Copied {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buffer[..self.len]
     }
 }
 

@@ -54,7 +54,8 @@ impl<S: Shape> Param<S> {
     pub(crate) fn step_with(&mut self, grad: &[f32], opt: &Optimizer) {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 14;
-        let mut values = self.values();
+        // A recycled buffer: copied into a new vector, every value was written twice.
+        let mut values = super::copies::copied(&self.tensor);
         let wd = if self.decay { opt.weight_decay } else { 0.0 };
         match opt.kind {
             OptimizerKind::Adam => self.adam_step(&mut values, grad, opt, wd, false),
