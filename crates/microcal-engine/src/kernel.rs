@@ -212,16 +212,25 @@ unsafe fn portable_panel(t: &Tile) {
         if p > 0 && p % t.seg_len == 0 {
             off += t.seg_skip;
         }
-        let b = std::slice::from_raw_parts(t.b.add(p * NR), NR);
-        for (row, a) in acc.iter_mut().zip(&t.rows_a) {
-            let x = *a.add(off);
-            for (s, bv) in row.iter_mut().zip(b) {
-                *s += x * bv;
-            }
-        }
+        let b = &*(t.b.add(p * NR) as *const [f32; NR]);
+        let x: [f32; MR] = std::array::from_fn(|r| *t.rows_a[r].add(off));
+        add_scaled_rows(&mut acc, &x, b);
         off += t.a_step;
     }
     store(t, &acc);
+}
+
+/// acc[r] += x[r]·b for every row, lane by lane (a product rounded, then a sum: no fused
+/// multiply-add). Fixed-size arrays, so that the loops unroll into vectors: written as
+/// slice loops over the rows, LLVM vectorised them in one build and left them scalar in
+/// another (2× slower).
+#[inline(always)]
+fn add_scaled_rows(acc: &mut [[f32; NR]; MR], x: &[f32; MR], b: &[f32; NR]) {
+    for r in 0..MR {
+        for j in 0..NR {
+            acc[r][j] += x[r] * b[j];
+        }
+    }
 }
 
 /// Writes (or adds) the valid part of a finished tile (`W` columns of sums a row).
