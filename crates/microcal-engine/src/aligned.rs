@@ -67,7 +67,8 @@ impl Deref for AlignedFloats {
     fn deref(&self) -> &[f32] {
         // SAFETY: `Line` is `repr(C)` around `[f32; LINE]` with no padding, so the vector's
         // lines are `LINE * lines.len()` initialised floats in a row, and `len` never
-        // exceeds that (`resize` is the only thing that sets it, with the lines to match).
+        // exceeds that (`resize_for_overwrite` sets it after growing the lines to match,
+        // `clear` to 0, and lines are never removed).
         // An empty vector's pointer is dangling but aligned and non-null, as a slice of
         // length 0 requires.
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
