@@ -333,24 +333,30 @@ impl Gradient<'_> {
                 .zip(dy.chunks_exact(c))
                 .zip(routes.chunks_exact(c))
             {
-                add_affine(dx, x, terms);
-                add_routed(dx, (dy, routes), routed, 0);
+                add_affine_routed(dx, x, terms, (dy, routes), routed, 0);
             }
             return;
         }
         let row = shape.g.w * c;
         for oy in 0..out_g.h {
-            // Both image rows of this row of windows (an odd last column included), then
-            // the outputs' gradients, to each of the four corners.
-            let rows = 2 * oy * row..(2 * oy + 2) * row;
-            add_affine(&mut dx[rows.clone()], &img[rows], terms);
-            for ox in 0..out_g.w {
-                let at = (oy * out_g.w + ox) * c;
-                let (dy, routes) = (&dy[at..at + c], &routes[at..at + c]);
-                for corner in 0..4 {
-                    let p = (2 * oy + corner / 2) * row + (2 * ox + corner % 2) * c;
-                    add_routed(&mut dx[p..p + c], (dy, routes), routed, corner as u8);
+            // Both image rows of this row of windows, each position once: its affine term
+            // and, at the corner its output's route names, the output's gradient (the same
+            // sums as the affine pass over the rows, then each output's gradient to its corner).
+            for dy_row in 0..2 {
+                let base = (2 * oy + dy_row) * row;
+                for ox in 0..out_g.w {
+                    let at = (oy * out_g.w + ox) * c;
+                    let (dy, routes) = (&dy[at..at + c], &routes[at..at + c]);
+                    for dx_col in 0..2 {
+                        let p = base + (2 * ox + dx_col) * c;
+                        let corner = (2 * dy_row + dx_col) as u8;
+                        let (dx, x) = (&mut dx[p..p + c], &img[p..p + c]);
+                        add_affine_routed(dx, x, terms, (dy, routes), routed, corner);
+                    }
                 }
+                // An odd last column, which pooling drops.
+                let rest = base + 2 * out_g.w * c..base + row;
+                add_affine(&mut dx[rest.clone()], &img[rest], terms);
             }
         }
         // An odd last row, which pooling drops.
@@ -461,15 +467,25 @@ impl Fused {
     }
 }
 
-/// dx += routed·dy where an output's route is `corner` (a select for every channel: the
-/// routes are coin flips to a branch predictor, and a zero added changes nothing).
+/// One position's channels: dx += x·slope + offset (as `add_affine`), then dx += routed·dy
+/// where the output's route is `corner`: a select for every channel (the routes are coin
+/// flips to a branch predictor, and a zero added changes nothing).
 #[inline(always)]
-fn add_routed(dx: &mut [f32], (dy, routes): (&[f32], &[u8]), routed: &[f32], corner: u8) {
+fn add_affine_routed(
+    dx: &mut [f32],
+    x: &[f32],
+    (slope, offset, accumulate): (&[f32], &[f32], bool),
+    (dy, routes): (&[f32], &[u8]),
+    routed: &[f32],
+    corner: u8,
+) {
     let c = routed.len();
-    let (dx, dy, routes) = (&mut dx[..c], &dy[..c], &routes[..c]);
+    let (dx, x, dy, routes) = (&mut dx[..c], &x[..c], &dy[..c], &routes[..c]);
+    let (slope, offset) = (&slope[..c], &offset[..c]);
     for j in 0..c {
+        let d = if accumulate { dx[j] } else { 0.0 } + (x[j] * slope[j] + offset[j]);
         let g = routed[j] * dy[j];
-        dx[j] += if routes[j] == corner { g } else { 0.0 };
+        dx[j] = d + if routes[j] == corner { g } else { 0.0 };
     }
 }
 

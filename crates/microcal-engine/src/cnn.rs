@@ -379,13 +379,13 @@ impl ConvNet {
         let (logits, _) = run(&self.blocks, traced, self.geometry(batch), &mut pass, 0);
         let logit_values = logits.as_vec();
         let (loss_value, loss) = bce_loss(logits, y, weight, &self.objective);
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         PartGradients {
             loss: loss_value,
             logits: logit_values,
             grads: Block::params(&self.blocks)
                 .iter()
-                .map(|p| p.grad(&grads))
+                .map(|p| p.take_grad(&mut grads))
                 .collect(),
             stats,
         }

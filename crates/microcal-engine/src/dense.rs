@@ -103,11 +103,11 @@ impl DenseNet {
         }
         let logits = h.as_vec();
         let (loss_value, loss) = bce_loss(h, y, 1.0, &self.objective);
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let mut values: Vec<Vec<f32>> = self
             .layers
             .iter()
-            .flat_map(|l| [l.weight.grad(&grads), l.bias.grad(&grads)])
+            .flat_map(|l| [l.weight.take_grad(&mut grads), l.bias.take_grad(&mut grads)])
             .collect();
         opt.next_step();
         opt.clip(&mut values);

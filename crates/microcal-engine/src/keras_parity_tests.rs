@@ -122,11 +122,11 @@ fn training_pass(
     let (mut grad_input, mut grad_params) = (Vec::new(), Vec::new());
     if let Some(r) = r {
         let r = net.dev.tensor_from_vec(r.to_vec(), *y.shape());
-        let grads = (y * r).sum().backward();
+        let mut grads = (y * r).sum().backward();
         grad_input = grads.get(&input).as_vec();
         grad_params = Block::params(&net.blocks)
             .iter()
-            .map(|p| p.grad(&grads))
+            .map(|p| p.take_grad(&mut grads))
             .collect();
     }
     for (bn, moments) in Block::batch_norms_mut(&mut net.blocks)

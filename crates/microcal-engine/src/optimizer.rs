@@ -45,9 +45,13 @@ impl<S: Shape> Param<S> {
         self.tensor.copy_from(values);
     }
 
-    /// This parameter's gradient in `grads`.
-    pub(crate) fn grad(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32> {
-        super::contiguous_vec(&grads.get(&self.tensor))
+    /// This parameter's gradient, taken out of `grads` (moved, not copied: dfdx's `get`
+    /// clones it into a new tensor). Zeros where the loss does not depend on it.
+    pub(crate) fn take_grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32> {
+        let gradient = grads
+            .get_or_alloc_mut(&self.tensor)
+            .expect("dfdx's CPU device fails to allocate only when memory runs out");
+        std::mem::take(&mut **gradient)
     }
 
     /// One optimiser step from an explicit gradient (in parallel chunks for large tensors).
@@ -123,7 +127,7 @@ impl<S: Shape> Param<S> {
 /// A parameter of any shape, as the networks walk their layers for gradients and updates.
 pub(crate) trait AnyParam {
     fn len(&self) -> usize;
-    fn grad(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32>;
+    fn take_grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32>;
     fn step_with(&mut self, grad: &[f32], opt: &Optimizer);
 }
 
@@ -131,8 +135,8 @@ impl<S: Shape> AnyParam for Param<S> {
     fn len(&self) -> usize {
         Param::len(self)
     }
-    fn grad(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32> {
-        Param::grad(self, grads)
+    fn take_grad(&self, grads: &mut Gradients<f32, Cpu>) -> Vec<f32> {
+        Param::take_grad(self, grads)
     }
     fn step_with(&mut self, grad: &[f32], opt: &Optimizer) {
         Param::step_with(self, grad, opt)
