@@ -274,12 +274,41 @@ impl Saved {
         sum: &mut [f32],
         dot: &mut [f32],
     ) {
+        // Channels a block at a time, the block's sums in registers over all the
+        // positions (as `ChunkSums::add_rows`), then the channels after the last whole
+        // block; each channel's terms are still added position by position, so the sums
+        // are the same.
+        const BLOCK: usize = 32;
         let c = self.shape.c;
-        let (mean, inv) = (&self.moments.0[..c], &self.inv[..c]);
-        let (sum, dot) = (&mut sum[..c], &mut dot[..c]);
+        let blocked = c - c % BLOCK;
+        for first in (0..blocked).step_by(BLOCK) {
+            let at = first..first + BLOCK;
+            let mut s: [f32; BLOCK] = sum[at.clone()].try_into().expect("a block");
+            let mut d: [f32; BLOCK] = dot[at.clone()].try_into().expect("a block");
+            self.add_channel_sums(dy, routes, values, at.clone(), (&mut s, &mut d));
+            sum[at.clone()].copy_from_slice(&s);
+            dot[at].copy_from_slice(&d);
+        }
+        let rest = (&mut sum[blocked..c], &mut dot[blocked..c]);
+        self.add_channel_sums(dy, routes, values, blocked..c, rest);
+    }
+
+    /// `add_sums` for the channels `at`, into `sum` and `dot` (theirs only).
+    #[inline(always)]
+    fn add_channel_sums(
+        &self,
+        dy: &[f32],
+        routes: &[u8],
+        values: &[f32],
+        at: std::ops::Range<usize>,
+        (sum, dot): (&mut [f32], &mut [f32]),
+    ) {
+        let (c, len) = (self.shape.c, at.len());
+        let (mean, inv) = (&self.moments.0[at.clone()], &self.inv[at.clone()]);
+        let (sum, dot) = (&mut sum[..len], &mut dot[..len]);
         for ((dy, routes), x) in dy.chunks(c).zip(routes.chunks(c)).zip(values.chunks(c)) {
-            let (dy, routes, x) = (&dy[..c], &routes[..c], &x[..c]);
-            for j in 0..c {
+            let (dy, routes, x) = (&dy[at.clone()], &routes[at.clone()], &x[at.clone()]);
+            for j in 0..len {
                 // Clipped outputs add a zero (a select, not a branch).
                 let dz = if routes[j] == CLIPPED { 0.0 } else { dy[j] };
                 sum[j] += dz;
