@@ -289,8 +289,10 @@ impl Saved {
             sum[at.clone()].copy_from_slice(&s);
             dot[at].copy_from_slice(&d);
         }
-        let rest = (&mut sum[blocked..c], &mut dot[blocked..c]);
-        self.add_channel_sums(dy, routes, values, blocked..c, rest);
+        if blocked < c {
+            let rest = (&mut sum[blocked..c], &mut dot[blocked..c]);
+            self.add_channel_sums(dy, routes, values, blocked..c, rest);
+        }
     }
 
     /// `add_sums` for the channels `at`, into `sum` and `dot` (theirs only).

@@ -43,36 +43,46 @@ impl ChunkSums {
     }
 
     /// Channels a block at a time, the block's sums kept in registers over all the rows
-    /// (through memory, each row's sums waited on the store of the row before); each
-    /// channel's values are still added row by row, so the sums are the same.
+    /// (through memory, each row's sums waited on the store of the row before), then the
+    /// channels after the last whole block; each channel's values are still added row by
+    /// row, so the sums are the same.
     #[inline(always)]
     fn add_rows_here(&mut self, chunk: &[f32]) {
         const BLOCK: usize = 32;
         let c = self.sum.len();
-        let (sum, squares) = (&mut self.sum[..c], &mut self.squares[..c]);
         let blocked = c - c % BLOCK;
         for first in (0..blocked).step_by(BLOCK) {
-            let mut s: [f64; BLOCK] = sum[first..first + BLOCK].try_into().expect("a block");
-            let mut q: [f64; BLOCK] = squares[first..first + BLOCK].try_into().expect("a block");
-            for row in chunk.chunks_exact(c) {
-                let row: &[f32; BLOCK] = row[first..first + BLOCK].try_into().expect("a block");
-                for j in 0..BLOCK {
-                    let v = row[j] as f64;
-                    s[j] += v;
-                    q[j] += v * v;
-                }
-            }
-            sum[first..first + BLOCK].copy_from_slice(&s);
-            squares[first..first + BLOCK].copy_from_slice(&q);
+            let at = first..first + BLOCK;
+            let mut s: [f64; BLOCK] = self.sum[at.clone()].try_into().expect("a block");
+            let mut q: [f64; BLOCK] = self.squares[at.clone()].try_into().expect("a block");
+            add_channel_rows(chunk, c, at.clone(), (&mut s, &mut q));
+            self.sum[at.clone()].copy_from_slice(&s);
+            self.squares[at].copy_from_slice(&q);
         }
-        let (sum, squares) = (&mut sum[blocked..], &mut squares[blocked..]);
-        for row in chunk.chunks_exact(c) {
-            let row = &row[blocked..];
-            for j in 0..c - blocked {
-                let v = row[j] as f64;
-                sum[j] += v;
-                squares[j] += v * v;
-            }
+        if blocked < c {
+            let rest = (&mut self.sum[blocked..], &mut self.squares[blocked..]);
+            add_channel_rows(chunk, c, blocked..c, rest);
+        }
+    }
+}
+
+/// `ChunkSums::add_rows` for the channels `at` of rows of `c`, into `sum` and `squares`
+/// (theirs only).
+#[inline(always)]
+fn add_channel_rows(
+    chunk: &[f32],
+    c: usize,
+    at: std::ops::Range<usize>,
+    (sum, squares): (&mut [f64], &mut [f64]),
+) {
+    let len = at.len();
+    let (sum, squares) = (&mut sum[..len], &mut squares[..len]);
+    for row in chunk.chunks_exact(c) {
+        let row = &row[at.clone()];
+        for j in 0..len {
+            let v = row[j] as f64;
+            sum[j] += v;
+            squares[j] += v * v;
         }
     }
 }
