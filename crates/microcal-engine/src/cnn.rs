@@ -10,13 +10,14 @@ use super::batchnorm::{Follow, Moments};
 use super::conv::{conv_block, ConvBlock};
 use super::conv_batchnorm::conv_batchnorm;
 use super::dropout::dropout;
-use super::layer::{Activation, Layer, Shape};
+use super::layer::{Layer, Shape};
 use super::layout::{Act, Geometry};
 use super::loss::{bce_loss, Objective};
 use super::maxpool::maxpool2;
 use super::optimizer::Optimizer;
 use super::pooling::{global_avg_pool, pool, Reduce};
-use super::stack::{Block, Conv};
+use super::scoring_prefix::leading_convolutions;
+use super::stack::{relu_and_pool_at, Block, Conv};
 use super::strided_conv::{strided_conv, Strided};
 use crate::rng::Rng;
 
@@ -153,17 +154,6 @@ fn run<T: Tape<f32, Cpu>>(
         };
     }
     (h, g)
-}
-
-/// Whether a ReLU starts at `at` in `blocks`, and whether a 2×2 max-pool follows it (or
-/// starts at `at` when no ReLU does): what an op can apply in its own pass.
-fn relu_and_pool_at(blocks: &[Block], at: usize) -> (bool, bool) {
-    let relu = matches!(blocks.get(at), Some(Block::Activation(Activation::Relu)));
-    let pool = matches!(
-        blocks.get(at + relu as usize),
-        Some(Block::MaxPool { size: 2, stride: 2 })
-    );
-    (relu, pool)
 }
 
 /// A convolution by patch matrices (any stride, padding and kernel; `conv`'s fast path
@@ -403,10 +393,18 @@ impl ConvNet {
             stats: &mut Vec::new(),
             first_conv: true,
         };
-        let input = self.input_tensor(x, batch);
-        run(&self.blocks, input, self.geometry(batch), &mut pass, 0)
-            .0
-            .as_vec()
+        let geometry = self.geometry(batch);
+        let Some(scored) = leading_convolutions(&self.blocks, x, self.input.2, geometry) else {
+            let input = self.input_tensor(x, batch);
+            return run(&self.blocks, input, geometry, &mut pass, 0).0.as_vec();
+        };
+        pass.first_conv = false;
+        let (positions, channels) = (scored.geometry.positions(), scored.channels);
+        let h = self
+            .dev
+            .tensor_from_vec(scored.values, (positions, channels));
+        let rest = &self.blocks[scored.blocks..];
+        run(rest, h, scored.geometry, &mut pass, 0).0.as_vec()
     }
 
     /// Every trainable parameter and batch-norm statistic, in layer order, with names

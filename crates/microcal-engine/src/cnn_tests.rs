@@ -140,3 +140,73 @@ fn small_network_learns_and_is_deterministic() {
     assert!(correct >= 30, "{correct}/32 correct");
     assert_eq!(run(), logits);
 }
+
+/// Scoring runs the leading convolutions on plain values (`scoring_prefix`) and gives
+/// the logits of the whole network on dfdx's tape-free path bit for bit: with batch norm
+/// folded in (after training, so its running statistics are not the initial ones), ReLU
+/// and pooling fused or not, a 5×5 kernel, a dropout between convolutions, and the rest
+/// (a residual block, pooling, dense layers) handed over; and for a network that does not
+/// start with a plain convolution.
+#[test]
+fn scoring_on_plain_values_gives_the_taped_paths_logits() {
+    let strided = Layer::Conv {
+        filters: 4,
+        kernel: 3,
+        stride: 2,
+        padding: crate::layer::Padding::Same,
+    };
+    let networks = [
+        vec![
+            conv(4),
+            Layer::BATCHNORM,
+            Layer::RELU,
+            Layer::MAXPOOL,
+            Layer::Dropout { p: 0.3 },
+            Layer::conv(6, 5),
+            Layer::RELU,
+            conv(6),
+            Layer::Residual(vec![conv(6), Layer::RELU]),
+            Layer::GlobalAvgPool,
+            Layer::Dense { units: 1 },
+        ],
+        vec![
+            conv(3),
+            Layer::MAXPOOL,
+            Layer::Flatten,
+            Layer::Dense { units: 1 },
+        ],
+        vec![
+            strided,
+            Layer::RELU,
+            Layer::Flatten,
+            Layer::Dense { units: 1 },
+        ],
+    ];
+    let mut rng = Rng::new(8);
+    let (n, size) = (6, 10);
+    let x: Vec<f32> = (0..n * size * size).map(|_| rng.normal() as f32).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    for (k, layers) in networks.iter().enumerate() {
+        let mut net = ConvNet::new(layers, size, 5);
+        let mut adam = Optimizer::adam(0.01, 0.0);
+        for _ in 0..3 {
+            net.train_batch(&x, &y, &mut adam);
+        }
+        let scored = net.predict_logits(&x);
+        let mut pass = Pass {
+            dropout_seed: None,
+            stats: &mut Vec::new(),
+            first_conv: true,
+        };
+        let taped = run(
+            &net.blocks,
+            net.input_tensor(&x, n),
+            net.geometry(n),
+            &mut pass,
+            0,
+        );
+        assert_eq!(scored, taped.0.as_vec(), "network {k}");
+        let prefix = leading_convolutions(&net.blocks, &x, 1, net.geometry(n));
+        assert_eq!(prefix.map(|p| p.blocks), [Some(8), Some(2), None][k]);
+    }
+}

@@ -62,55 +62,21 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
     bias: &Tensor<(usize,), f32, Cpu>,
 ) -> (Act<T>, Geometry) {
     let (x, mut tape) = x.split_tape();
-    let shape = ConvShape {
-        cin: x.shape().1,
-        cout: bias.shape().0,
-        kernel: spec.kernel,
-        h: geometry.h,
-        w: geometry.w,
-    };
-    let out_g = if spec.pool {
-        Geometry {
-            batch: geometry.batch,
-            h: geometry.h / 2,
-            w: geometry.w / 2,
-        }
-    } else {
-        geometry
-    };
-    let out_per_image = out_g.h * out_g.w * shape.cout;
     let input = copied(&x);
     let w = copied(weight);
-    let b = copied(bias);
-    let packed_w = shape.pack_weights(&w);
-    // Zeroed in parallel (`zeros`): one thread clearing a batch's outputs left the other idle.
-    let mut out = zeros(out_g.batch * out_per_image);
-    let mut routes = zeros(if T::OWNS_TAPE { out.len() } else { 0 });
-    let items: Vec<_> = out
-        .chunks_mut(out_per_image)
-        .zip(
-            routes
-                .chunks_mut(out_per_image)
-                .map(Some)
-                .chain(std::iter::repeat_with(|| None)),
-        )
-        .zip(input.chunks(shape.per_image() * shape.cin))
-        .collect();
-    // One task per image: threads take images as they finish, so a core slowed by the
-    // rest of the machine does not hold the other back at the end of the op.
-    items
-        .into_par_iter()
-        .with_max_len(1)
-        .for_each(|((out_img, mut routes_img), img)| {
-            with_scratch(|scratch| {
-                let routes = routes_img.as_deref_mut();
-                shape.forward(img, spec.pool, (&packed_w, &b), out_img, routes, scratch);
-            });
-            // After pooling (max and ReLU commute, and there are 4× fewer values).
-            if spec.relu {
-                relu_in_place(out_img, routes_img);
-            }
-        });
+    let ConvForward {
+        shape,
+        out,
+        routes,
+        geometry: out_g,
+    } = conv_block_forward(
+        (&input, x.shape().1),
+        geometry,
+        spec,
+        (&w, &copied(bias)),
+        T::OWNS_TAPE,
+    );
+    let out_per_image = out_g.h * out_g.w * shape.cout;
     let y = x
         .device()
         .tensor_from_vec(out, (out_g.positions(), shape.cout));
@@ -138,6 +104,81 @@ pub(crate) fn conv_block<T: Tape<f32, Cpu>>(
         });
     }
     (y.put_tape(tape), out_g)
+}
+
+/// What [`conv_block_forward`] gives: the convolution's shape, its output (geometry
+/// `geometry`), and, when asked for, which input each pooled output came from.
+pub(crate) struct ConvForward {
+    pub(crate) shape: ConvShape,
+    pub(crate) out: Vec<f32>,
+    pub(crate) routes: Vec<u8>,
+    pub(crate) geometry: Geometry,
+}
+
+/// The convolution block's forward pass on plain values: `input`, NHWC images of
+/// `geometry` with `cin` channels (rows: positions, columns: channels), a (k·k·cin, cout)
+/// weight and a bias.
+/// `routes`: keep what the backward pass needs to route gradients through the pooling.
+/// [`conv_block`] runs it on its input's copy; scoring runs it on the values directly
+/// (`plain_prefix`), so the same numbers either way.
+pub(crate) fn conv_block_forward(
+    (input, cin): (&[f32], usize),
+    geometry: Geometry,
+    spec: ConvBlock,
+    (w, b): (&[f32], &[f32]),
+    routes: bool,
+) -> ConvForward {
+    let shape = ConvShape {
+        cin,
+        cout: b.len(),
+        kernel: spec.kernel,
+        h: geometry.h,
+        w: geometry.w,
+    };
+    let out_g = if spec.pool {
+        Geometry {
+            batch: geometry.batch,
+            h: geometry.h / 2,
+            w: geometry.w / 2,
+        }
+    } else {
+        geometry
+    };
+    let out_per_image = out_g.h * out_g.w * shape.cout;
+    let packed_w = shape.pack_weights(w);
+    // Zeroed in parallel (`zeros`): one thread clearing a batch's outputs left the other idle.
+    let mut out = zeros(out_g.batch * out_per_image);
+    let mut kept = zeros(if routes { out.len() } else { 0 });
+    let items: Vec<_> = out
+        .chunks_mut(out_per_image)
+        .zip(
+            kept.chunks_mut(out_per_image)
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None)),
+        )
+        .zip(input.chunks(shape.per_image() * shape.cin))
+        .collect();
+    // One task per image: threads take images as they finish, so a core slowed by the
+    // rest of the machine does not hold the other back at the end of the op.
+    items
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|((out_img, mut routes_img), img)| {
+            with_scratch(|scratch| {
+                let routes = routes_img.as_deref_mut();
+                shape.forward(img, spec.pool, (&packed_w, b), out_img, routes, scratch);
+            });
+            // After pooling (max and ReLU commute, and there are 4× fewer values).
+            if spec.relu {
+                relu_in_place(out_img, routes_img);
+            }
+        });
+    ConvForward {
+        shape,
+        out,
+        routes: kept,
+        geometry: out_g,
+    }
 }
 
 /// Puts a convolution's gradients back after its backward pass (a macro: dfdx keeps the

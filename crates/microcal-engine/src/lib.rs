@@ -36,6 +36,7 @@ mod optimizer;
 mod peak;
 mod pooling;
 pub mod rng;
+mod scoring_prefix;
 pub mod simd;
 mod stack;
 mod strided_conv;

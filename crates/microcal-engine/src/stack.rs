@@ -47,6 +47,16 @@ impl Conv {
     /// The weight and bias with batch norm `bn`'s running statistics folded in (evaluation:
     /// bn(x·W + c) = x·(W·a) + (c·a + b) per output channel).
     pub(crate) fn folded(&self, bn: &BatchNorm, dev: &Cpu) -> (Weight, Bias) {
+        let (weight, bias) = self.folded_values(bn);
+        let cout = bias.len();
+        (
+            dev.tensor_from_vec(weight, *self.weight.tensor.shape()),
+            dev.tensor_from_vec(bias, (cout,)),
+        )
+    }
+
+    /// [`Conv::folded`]'s values.
+    pub(crate) fn folded_values(&self, bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
         let (a, b) = bn.eval_affine();
         let mut weight = self.weight.values();
         let cout = a.len();
@@ -61,10 +71,7 @@ impl Conv {
             .zip(&b)
             .map(|((c, a), b)| c * a + b)
             .collect();
-        (
-            dev.tensor_from_vec(weight, *self.weight.tensor.shape()),
-            dev.tensor_from_vec(bias, (cout,)),
-        )
+        (weight, bias)
     }
 
     /// Whether `conv`'s fast path (Winograd, taps, in-place windows, with a ReLU and 2×2
@@ -72,6 +79,17 @@ impl Conv {
     pub(crate) fn is_plain(&self) -> bool {
         self.stride == 1 && self.padding == Padding::Same && self.kernel % 2 == 1
     }
+}
+
+/// Whether a ReLU starts at `at` in `blocks`, and whether a 2×2 max-pool follows it (or
+/// starts at `at` when no ReLU does): what an op can apply in its own pass.
+pub(crate) fn relu_and_pool_at(blocks: &[Block], at: usize) -> (bool, bool) {
+    let relu = matches!(blocks.get(at), Some(Block::Activation(Activation::Relu)));
+    let pool = matches!(
+        blocks.get(at + relu as usize),
+        Some(Block::MaxPool { size: 2, stride: 2 })
+    );
+    (relu, pool)
 }
 
 pub(crate) enum Block {
