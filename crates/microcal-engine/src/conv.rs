@@ -17,8 +17,9 @@
 //! `Tape::add_backward_op`, reading the output gradient and accumulating into the input,
 //! weight and bias gradients through `Gradients::get_or_alloc_mut`.
 
+use std::sync::Mutex;
+
 use dfdx::prelude::*;
-use rayon::prelude::*;
 
 use super::blocks::{pool2, relu_in_place, Output};
 use super::conv_backward::{backward_batch, Routed};
@@ -144,35 +145,34 @@ pub(crate) fn conv_block_forward(
     } else {
         geometry
     };
-    let out_per_image = out_g.h * out_g.w * shape.cout;
+    let (per_in, out_per_image) = (shape.per_image() * cin, out_g.h * out_g.w * shape.cout);
     let packed_w = shape.pack_weights(w);
-    // Zeroed in parallel (`zeros`): one thread clearing a batch's outputs left the other idle.
-    let mut out = zeros(out_g.batch * out_per_image);
-    let mut kept = zeros(if routes { out.len() } else { 0 });
-    let items: Vec<_> = out
-        .chunks_mut(out_per_image)
-        .zip(
-            kept.chunks_mut(out_per_image)
-                .map(Some)
-                .chain(std::iter::repeat_with(|| None)),
-        )
-        .zip(input.chunks(shape.per_image() * shape.cin))
-        .collect();
-    // One task per image: threads take images as they finish, so a core slowed by the
-    // rest of the machine does not hold the other back at the end of the op.
-    items
-        .into_par_iter()
-        .with_max_len(1)
-        .for_each(|((out_img, mut routes_img), img)| {
-            with_scratch(|scratch| {
-                let routes = routes_img.as_deref_mut();
-                shape.forward(img, spec.pool, (&packed_w, b), out_img, routes, scratch);
-            });
-            // After pooling (max and ReLU commute, and there are 4× fewer values).
-            if spec.relu {
-                relu_in_place(out_img, routes_img);
-            }
+    let mut kept = zeros(if routes {
+        out_g.batch * out_per_image
+    } else {
+        0
+    });
+    let kept_per_image: Vec<Mutex<&mut [u8]>> =
+        kept.chunks_mut(out_per_image).map(Mutex::new).collect();
+    // One task per image (threads take images as they finish, so a core slowed by the rest
+    // of the machine does not hold the other back at the end of the op), whose output is
+    // zeroed right before it is written, while it is in the cache: zeroed all at once, a
+    // batch's outputs made one more pass through memory.
+    let (out, _) = filled_in_parallel(out_g.batch * out_per_image, out_per_image, |image, out| {
+        let mut routes = kept_per_image
+            .get(image)
+            .map(|r| r.lock().unwrap_or_else(|e| e.into_inner()));
+        let img = &input[image * per_in..][..per_in];
+        with_scratch(|scratch| {
+            let routes = routes.as_deref_mut().map(|r| &mut **r);
+            shape.forward(img, spec.pool, (&packed_w, b), out, routes, scratch);
         });
+        // After pooling (max and ReLU commute, and there are 4× fewer values).
+        if spec.relu {
+            relu_in_place(out, routes.as_deref_mut().map(|r| &mut **r));
+        }
+    });
+    drop(kept_per_image);
     ConvForward {
         shape,
         out,
