@@ -9,10 +9,12 @@
 //! tape-free dfdx path from their output, moved into a tensor without a copy. Same kernels,
 //! same numbers.
 //!
-//! Bake-off (`microcal bench cnn --data ../shared/data/microcal --repeats 3`, the reference
-//! network, Intel Xeon with AVX-512, 2 cores, 2026-12-03, alternated with the tree before):
-//! see CHANGELOG.md; in the reference network's scoring profile, the conv blocks' input
-//! copies took 7% of the samples, on one thread.
+//! Bake-off (`microcal bench cnn --data ../shared/data/microcal --repeats 3`, Intel Xeon
+//! with AVX-512, 2 cores, 2026-12-03, alternated with the tree before over three rounds):
+//! the reference network scored 1,745-3,024 images/s against 2,037-2,209, and
+//! `--experiment experiments/cnn_modern.toml` 1,564-2,007 against 1,234-1,328. In the
+//! reference network's scoring profile before, the blocks' input copies took 7% of the
+//! samples, on one thread.
 
 use super::conv::{conv_block_forward, ConvBlock, ConvForward};
 use super::layout::Geometry;
