@@ -217,8 +217,7 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
     let (x, mut tape) = x.split_tape();
     let shape = *x.shape();
     let input = copied(&x);
-    let apply = |k: usize, y: &mut [f32]| f.apply(&input[k * CHUNK..][..y.len()], y);
-    let (out, _) = filled_in_parallel(input.len(), CHUNK, apply);
+    let out = activated(&input, f);
     // The backward pass keeps the outputs where f′ reads them (it is cheaper from them).
     let kept = match T::OWNS_TAPE && f.derivative_reads_output() {
         true => {
@@ -246,6 +245,13 @@ pub(crate) fn activate<T: Tape<f32, Cpu>>(x: Act<T>, f: Activation) -> Act<T> {
         });
     }
     y.put_tape(tape)
+}
+
+/// `f` of each value, in parallel chunks: [`activate`]'s output, on plain values (scoring
+/// runs it so, `scoring_prefix`).
+pub(crate) fn activated(input: &[f32], f: Activation) -> Vec<f32> {
+    let apply = |k: usize, y: &mut [f32]| f.apply(&input[k * CHUNK..][..y.len()], y);
+    filled_in_parallel(input.len(), CHUNK, apply).0
 }
 
 #[cfg(test)]

@@ -27,9 +27,7 @@ pub(crate) fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
     let mut tape = tape_a.merge(tape_b);
     let (left, right) = (contiguous_vec(&a), copied(&b));
     let mut out = left;
-    out.par_chunks_mut(CHUNK)
-        .zip(right.par_chunks(CHUNK))
-        .for_each(|(out, right)| out.iter_mut().zip(right).for_each(|(o, r)| *o += r));
+    add_into(&mut out, &right);
     let y = a.device().tensor_from_vec(out, *a.shape());
     if T::OWNS_TAPE {
         let (a_ghost, b_ghost, y_ghost) = (a.ghost(), b.ghost(), y.ghost());
@@ -46,6 +44,14 @@ pub(crate) fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
         });
     }
     y.put_tape(tape)
+}
+
+/// `out` += `right`, value by value, in parallel chunks: [`add`]'s sum on plain values
+/// (scoring runs it so, `scoring_prefix`).
+pub(crate) fn add_into(out: &mut [f32], right: &[f32]) {
+    out.par_chunks_mut(CHUNK)
+        .zip(right.par_chunks(CHUNK))
+        .for_each(|(out, right)| out.iter_mut().zip(right).for_each(|(o, r)| *o += r));
 }
 
 #[cfg(test)]

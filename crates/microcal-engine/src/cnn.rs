@@ -16,7 +16,7 @@ use super::loss::{bce_loss, Objective};
 use super::maxpool::maxpool2;
 use super::optimizer::Optimizer;
 use super::pooling::{global_avg_pool, pool, Reduce};
-use super::scoring_prefix::leading_convolutions;
+use super::scoring_prefix::leading_blocks;
 use super::stack::{relu_and_pool_at, Block, Conv};
 use super::strided_conv::{strided_conv, Strided};
 use crate::rng::Rng;
@@ -394,7 +394,7 @@ impl ConvNet {
             first_conv: true,
         };
         let geometry = self.geometry(batch);
-        let Some(scored) = leading_convolutions(&self.blocks, x, self.input.2, geometry) else {
+        let Some(scored) = leading_blocks(&self.blocks, x, self.input.2, geometry) else {
             let input = self.input_tensor(x, batch);
             return run(&self.blocks, input, geometry, &mut pass, 0).0.as_vec();
         };

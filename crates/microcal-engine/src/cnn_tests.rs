@@ -141,12 +141,13 @@ fn small_network_learns_and_is_deterministic() {
     assert_eq!(run(), logits);
 }
 
-/// Scoring runs the leading convolutions on plain values (`scoring_prefix`) and gives
-/// the logits of the whole network on dfdx's tape-free path bit for bit: with batch norm
+/// Scoring runs the leading blocks on plain values (`scoring_prefix`) and gives the logits
+/// of the whole network on dfdx's tape-free path bit for bit: convolutions with batch norm
 /// folded in (after training, so its running statistics are not the initial ones), ReLU
-/// and pooling fused or not, a 5×5 kernel, a dropout between convolutions, and the rest
-/// (a residual block, pooling, dense layers) handed over; and for a network that does not
-/// start with a plain convolution.
+/// and pooling fused or not, a 5×5 kernel, dropouts, residual blocks with and without a
+/// projection, activations and 2×2 max-pools on their own, strided convolutions, and the
+/// rest (global pooling, flattening, dense layers) handed over; and a network whose first
+/// block has no forward function on plain values.
 #[test]
 fn scoring_on_plain_values_gives_the_taped_paths_logits() {
     let strided = Layer::Conv {
@@ -170,14 +171,27 @@ fn scoring_on_plain_values_gives_the_taped_paths_logits() {
             Layer::Dense { units: 1 },
         ],
         vec![
-            conv(3),
+            conv(4),
+            Layer::Residual(vec![
+                conv(8),
+                Layer::BATCHNORM,
+                Layer::RELU,
+                strided.clone(),
+            ]),
+            Layer::Activation(crate::layer::Activation::Tanh),
             Layer::MAXPOOL,
             Layer::Flatten,
             Layer::Dense { units: 1 },
         ],
         vec![
-            strided,
+            strided.clone(),
             Layer::RELU,
+            Layer::Flatten,
+            Layer::Dense { units: 1 },
+        ],
+        vec![
+            Layer::BATCHNORM,
+            conv(3),
             Layer::Flatten,
             Layer::Dense { units: 1 },
         ],
@@ -206,7 +220,10 @@ fn scoring_on_plain_values_gives_the_taped_paths_logits() {
             0,
         );
         assert_eq!(scored, taped.0.as_vec(), "network {k}");
-        let prefix = leading_convolutions(&net.blocks, &x, 1, net.geometry(n));
-        assert_eq!(prefix.map(|p| p.blocks), [Some(8), Some(2), None][k]);
+        let prefix = leading_blocks(&net.blocks, &x, 1, net.geometry(n));
+        assert_eq!(
+            prefix.map(|p| p.blocks),
+            [Some(9), Some(4), Some(2), None][k]
+        );
     }
 }

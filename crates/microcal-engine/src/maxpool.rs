@@ -16,21 +16,9 @@ use super::zeros;
 pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Geometry) {
     let (x, mut tape) = x.split_tape();
     let c = x.shape().1;
-    let out_g = Geometry {
-        batch: g.batch,
-        h: g.h / 2,
-        w: g.w / 2,
-    };
     let data = copied(&x);
+    let (out, routes, out_g) = maxpooled(&data, g, c, T::OWNS_TAPE);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let mut out = zeros(out_g.positions() * c);
-    let mut routes = zeros(out.len());
-    out.par_chunks_mut(out_per_image)
-        .zip(routes.par_chunks_mut(out_per_image))
-        .zip(data.par_chunks(in_per_image))
-        .for_each(|((out, routes), img)| {
-            pool2(img, g.h, g.w, c, out, Some(routes));
-        });
     let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
     if T::OWNS_TAPE {
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
@@ -60,4 +48,34 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
         });
     }
     (y.put_tape(tape), out_g)
+}
+/// [`maxpool2`]'s forward pass on plain values (`data`: NHWC images of `g` with `c`
+/// channels): the output, which input each output came from when `routes` (for the
+/// backward pass; empty otherwise), and the output's geometry. Scoring runs it on the values
+/// directly (`scoring_prefix`).
+pub(crate) fn maxpooled(
+    data: &[f32],
+    g: Geometry,
+    c: usize,
+    routes: bool,
+) -> (Vec<f32>, Vec<u8>, Geometry) {
+    let out_g = Geometry {
+        batch: g.batch,
+        h: g.h / 2,
+        w: g.w / 2,
+    };
+    let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
+    let mut out = zeros(out_g.positions() * c);
+    let mut kept = zeros(if routes { out.len() } else { 0 });
+    let kept_chunks =
+        (kept.chunks_mut(out_per_image).map(Some)).chain(std::iter::repeat_with(|| None));
+    let items: Vec<_> = out
+        .chunks_mut(out_per_image)
+        .zip(kept_chunks)
+        .zip(data.chunks(in_per_image))
+        .collect();
+    items.into_par_iter().for_each(|((out, routes), img)| {
+        pool2(img, g.h, g.w, c, out, routes);
+    });
+    (out, kept, out_g)
 }

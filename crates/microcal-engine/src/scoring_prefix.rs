@@ -1,13 +1,14 @@
-//! The convolutions at the start of a network, when scoring, on plain values: no tape, no
-//! dfdx tensor between them.
+//! The blocks at the start of a network, when scoring, on plain values: no tape, no dfdx
+//! tensor between them.
 //!
 //! Why: an op on dfdx's tape reads its input through a copy (dfdx 0.13 lends no view of a
 //! tensor's values, `copies`), made by one thread while the other waits. Scoring keeps
-//! nothing for a backward pass, so the leading convolutions (with the ReLU, 2×2 max-pool
-//! and batch norm they fuse, and the dropouts between them, which do nothing when scoring)
-//! read the images and each other's outputs in place; the rest of the network runs on the
-//! tape-free dfdx path from their output, moved into a tensor without a copy. Same kernels,
-//! same numbers.
+//! nothing for a backward pass, so the leading blocks (convolutions with the batch norm,
+//! ReLU and 2×2 max-pool they fuse, residual blocks, activations, 2×2 max-pools, and
+//! dropouts, which do nothing when scoring) read the images and each other's outputs in
+//! place, each through its op's own forward function; the rest of the network (from the
+//! first other block: pooling to a vector, dense layers) runs on the tape-free dfdx path
+//! from their output, moved into a tensor without a copy. Same functions, same numbers.
 //!
 //! Bake-off (`microcal bench cnn --data ../shared/data/microcal --repeats 3`, Intel Xeon
 //! with AVX-512, 2 cores, 2026-12-03, alternated with the tree before over three rounds):
@@ -16,12 +17,16 @@
 //! reference network's scoring profile before, the blocks' input copies took 7% of the
 //! samples, on one thread.
 
+use super::activation::activated;
+use super::add::add_into;
 use super::conv::{conv_block_forward, ConvBlock, ConvForward};
 use super::layout::Geometry;
-use super::stack::{relu_and_pool_at, Block};
+use super::maxpool::maxpooled;
+use super::stack::{relu_and_pool_at, Block, Conv};
+use super::strided_conv::{strided_forward, Strided};
 
-/// What the leading convolutions gave: the blocks they stand for, and their output
-/// (`channels` channels over `geometry`).
+/// What the leading blocks gave: how many they were, and their output (`channels`
+/// channels over `geometry`).
 pub(crate) struct Scored {
     pub(crate) blocks: usize,
     pub(crate) values: Vec<f32>,
@@ -29,60 +34,110 @@ pub(crate) struct Scored {
     pub(crate) geometry: Geometry,
 }
 
-/// Runs the plain convolutions (stride 1, 'same', odd kernel) at the start of `blocks` in
-/// evaluation mode, each with the batch norm right after it folded into its weights and
-/// the ReLU and 2×2 max-pool that follow fused, as `cnn::run` does when scoring, on `x`
-/// (`channels` channels over `geometry`). `None` when the network does not start with one.
-pub(crate) fn leading_convolutions(
+/// Values with their channels and geometry.
+type Values<'a> = (&'a [f32], usize, Geometry);
+
+/// A block's output with its channels and geometry.
+type Output = (Vec<f32>, usize, Geometry);
+
+/// Runs the blocks at the start of `blocks` that have a forward function on plain values,
+/// in evaluation mode as `cnn::run` runs them (a batch norm right after a plain
+/// convolution folded into its weights, the ReLU and 2×2 max-pool after it fused), on `x`
+/// (`channels` channels over `geometry`). `None` when the first block has none.
+pub(crate) fn leading_blocks(
     blocks: &[Block],
     x: &[f32],
     channels: usize,
     geometry: Geometry,
 ) -> Option<Scored> {
     let mut done: Option<Scored> = None;
-    let mut at = 0;
     loop {
-        match blocks.get(at) {
-            Some(Block::Conv(conv)) if conv.is_plain() => {
-                let folded = match blocks.get(at + 1) {
-                    Some(Block::BatchNorm(bn)) => Some(conv.folded_values(bn)),
-                    _ => None,
-                };
-                let after = 1 + folded.is_some() as usize;
-                let (relu, pool) = relu_and_pool_at(blocks, at + after);
-                let spec = ConvBlock {
-                    kernel: conv.kernel,
-                    relu,
-                    pool,
-                    input_grad: false,
-                };
-                let (w, b) = folded.unwrap_or_else(|| (conv.weight.values(), conv.bias.values()));
-                let input = match &done {
-                    Some(previous) => (&previous.values[..], previous.channels),
-                    None => (x, channels),
-                };
-                let g = done.as_ref().map_or(geometry, |d| d.geometry);
-                let ConvForward {
-                    shape,
-                    out,
-                    geometry,
-                    ..
-                } = conv_block_forward(input, g, spec, (&w, &b), false);
-                at += after + relu as usize + pool as usize;
-                done = Some(Scored {
-                    blocks: at,
-                    values: out,
-                    channels: shape.cout,
-                    geometry,
-                });
+        let at = done.as_ref().map_or(0, |d| d.blocks);
+        let input = match &done {
+            Some(d) => (&d.values[..], d.channels, d.geometry),
+            None => (x, channels, geometry),
+        };
+        let (used, (values, channels, geometry)) = match (blocks.get(at), &done) {
+            (Some(Block::Dropout(_)), Some(_)) => {
+                done.as_mut().expect("matched").blocks += 1;
+                continue;
             }
-            Some(Block::Dropout(_)) if done.is_some() => {
-                at += 1;
-                if let Some(d) = done.as_mut() {
-                    d.blocks = at;
-                }
-            }
-            _ => return done,
-        }
+            (Some(block), _) => match one_block(blocks, at, block, input) {
+                Some(step) => step,
+                None => return done,
+            },
+            (None, _) => return done,
+        };
+        done = Some(Scored {
+            blocks: at + used,
+            values,
+            channels,
+            geometry,
+        });
     }
+}
+
+/// The block at `at` (and those it fuses) on `input`: how many blocks it used, and its
+/// output; `None` when it has no forward function here.
+fn one_block(
+    blocks: &[Block],
+    at: usize,
+    block: &Block,
+    (x, c, g): Values,
+) -> Option<(usize, Output)> {
+    Some(match block {
+        Block::Conv(conv) if conv.is_plain() => {
+            let folded = match blocks.get(at + 1) {
+                Some(Block::BatchNorm(bn)) => Some(conv.folded_values(bn)),
+                _ => None,
+            };
+            let after = 1 + folded.is_some() as usize;
+            let (relu, pool) = relu_and_pool_at(blocks, at + after);
+            let spec = ConvBlock {
+                kernel: conv.kernel,
+                relu,
+                pool,
+                input_grad: false,
+            };
+            let (w, b) = folded.unwrap_or_else(|| (conv.weight.values(), conv.bias.values()));
+            let ConvForward {
+                shape,
+                out,
+                geometry,
+                ..
+            } = conv_block_forward((x, c), g, spec, (&w, &b), false);
+            let used = after + relu as usize + pool as usize;
+            (used, (out, shape.cout, geometry))
+        }
+        Block::Conv(conv) => (1, strided(conv, (x, c, g))),
+        Block::Residual { inner, projection } => {
+            let main = leading_blocks(inner, x, c, g).filter(|m| m.blocks == inner.len())?;
+            let mut sum = main.values;
+            match projection {
+                Some(conv) => add_into(&mut sum, &strided(conv, (x, c, g)).0),
+                None => add_into(&mut sum, x),
+            }
+            (1, (sum, main.channels, main.geometry))
+        }
+        Block::Activation(f) => (1, (activated(x, *f), c, g)),
+        Block::MaxPool { size: 2, stride: 2 } => {
+            let (out, _, geometry) = maxpooled(x, g, c, false);
+            (1, (out, c, geometry))
+        }
+        _ => return None,
+    })
+}
+
+/// A convolution by patch matrices (`cnn::strided`'s), on plain values.
+fn strided(conv: &Conv, (x, c, g): Values) -> Output {
+    let spec = Strided {
+        kernel: conv.kernel,
+        stride: conv.stride,
+        padding: conv.padding,
+        cout: conv.bias.len(),
+        input_grad: false,
+    };
+    let (w, b) = (conv.weight.values(), conv.bias.values());
+    let (out, patches) = strided_forward((x, c), g, spec, (&w, &b));
+    (out, spec.cout, patches.output(g.batch))
 }

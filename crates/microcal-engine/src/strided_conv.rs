@@ -32,7 +32,7 @@ pub(crate) struct Strided {
 }
 
 /// Where each output position's patch comes from in one image.
-struct Patches {
+pub(crate) struct Patches {
     h: usize,
     w: usize,
     cin: usize,
@@ -45,6 +45,15 @@ struct Patches {
 }
 
 impl Patches {
+    /// The geometry of a batch of `batch` images' outputs.
+    pub(crate) fn output(&self, batch: usize) -> Geometry {
+        Geometry {
+            batch,
+            h: self.oh,
+            w: self.ow,
+        }
+    }
+
     fn len(&self) -> usize {
         self.k * self.k * self.cin
     }
@@ -104,52 +113,13 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
 ) -> (Act<T>, Geometry) {
     let (x, mut tape) = x.split_tape();
     let cin = x.shape().1;
-    let (k, s, cout) = (spec.kernel, spec.stride, spec.cout);
-    let size = |n| window_output(n, k, s, spec.padding).expect("checked by layer::walk");
-    let pad = |n| match spec.padding {
-        Padding::Same => same_padding_before(n, k, s),
-        Padding::Valid => 0,
-    };
-    let patches = Patches {
-        h: g.h,
-        w: g.w,
-        cin,
-        oh: size(g.h),
-        ow: size(g.w),
-        top: pad(g.h),
-        left: pad(g.w),
-        k,
-        s,
-    };
-    let out_g = Geometry {
-        batch: g.batch,
-        h: patches.oh,
-        w: patches.ow,
-    };
-    let (m, depth) = (patches.oh * patches.ow, patches.len());
-    let (in_per_image, out_per_image) = (g.h * g.w * cin, m * cout);
+    let cout = spec.cout;
     let input = copied(&x);
     let w = copied(weight);
-    let b = copied(bias);
-    let mut out = zeros(g.batch * out_per_image);
-    out.par_chunks_mut(out_per_image)
-        .zip(input.par_chunks(in_per_image))
-        .with_max_len(1)
-        .for_each_init(Vec::new, |cols, (out, img)| {
-            patches.gather(img, cols);
-            for row in out.chunks_mut(cout) {
-                row.copy_from_slice(&b);
-            }
-            matmul(
-                m,
-                cout,
-                depth,
-                out,
-                true,
-                Operand::rows(cols, depth),
-                Operand::rows(&w, cout),
-            );
-        });
+    let (out, patches) = strided_forward((&input, cin), g, spec, (&w, &copied(bias)));
+    let out_g = patches.output(g.batch);
+    let (m, depth) = (patches.oh * patches.ow, patches.len());
+    let (in_per_image, out_per_image) = (g.h * g.w * cin, m * cout);
     let y = x.device().tensor_from_vec(out, (out_g.positions(), cout));
     if T::OWNS_TAPE {
         let (x_ghost, w_ghost, b_ghost, y_ghost) =
@@ -197,4 +167,54 @@ pub(crate) fn strided_conv<T: Tape<f32, Cpu>>(
         });
     }
     (y.put_tape(tape), out_g)
+}
+
+/// [`strided_conv`]'s forward pass on plain values (`input`: NHWC images of `g` with `cin`
+/// channels): the output, and the patches' geometry (the output's size). Scoring runs it on
+/// the values directly (`scoring_prefix`), so the same numbers either way.
+pub(crate) fn strided_forward(
+    (input, cin): (&[f32], usize),
+    g: Geometry,
+    spec: Strided,
+    (w, b): (&[f32], &[f32]),
+) -> (Vec<f32>, Patches) {
+    let (k, s, cout) = (spec.kernel, spec.stride, spec.cout);
+    let size = |n| window_output(n, k, s, spec.padding).expect("checked by layer::walk");
+    let pad = |n| match spec.padding {
+        Padding::Same => same_padding_before(n, k, s),
+        Padding::Valid => 0,
+    };
+    let patches = Patches {
+        h: g.h,
+        w: g.w,
+        cin,
+        oh: size(g.h),
+        ow: size(g.w),
+        top: pad(g.h),
+        left: pad(g.w),
+        k,
+        s,
+    };
+    let (m, depth) = (patches.oh * patches.ow, patches.len());
+    let (in_per_image, out_per_image) = (g.h * g.w * cin, m * cout);
+    let mut out = zeros(g.batch * out_per_image);
+    out.par_chunks_mut(out_per_image)
+        .zip(input.par_chunks(in_per_image))
+        .with_max_len(1)
+        .for_each_init(Vec::new, |cols, (out, img)| {
+            patches.gather(img, cols);
+            for row in out.chunks_mut(cout) {
+                row.copy_from_slice(b);
+            }
+            matmul(
+                m,
+                cout,
+                depth,
+                out,
+                true,
+                Operand::rows(cols, depth),
+                Operand::rows(w, cout),
+            );
+        });
+    (out, patches)
 }
