@@ -11,11 +11,14 @@
 //! from their output, moved into a tensor without a copy. Same functions, same numbers.
 //!
 //! Bake-off (`microcal bench cnn --data ../shared/data/microcal --repeats 3`, Intel Xeon
-//! with AVX-512, 2 cores, 2026-12-03, alternated with the tree before over three rounds):
-//! the reference network scored 1,745-3,024 images/s against 2,037-2,209, and
-//! `--experiment experiments/cnn_modern.toml` 1,564-2,007 against 1,234-1,328. In the
-//! reference network's scoring profile before, the blocks' input copies took 7% of the
-//! samples, on one thread.
+//! with AVX-512, 2 cores, 2026-12-03, alternated with the tree before, 8c55c80): with the
+//! leading convolutions on plain values, the reference network scored 1,745-3,024 images/s
+//! against 2,037-2,209 (three rounds), and `--experiment experiments/cnn_modern.toml`
+//! 1,564-2,007 against 1,234-1,328; with its residual block, activation and pooling on
+//! plain values too, `cnn_modern` scored 1,486-1,697 against 1,117-1,229 (four rounds,
+//! later that morning, the host slower), and 1,619-1,693 against 1,423-1,433 with the
+//! convolutions only (two rounds). In the reference network's scoring profile before, the
+//! blocks' input copies took 7% of the samples, on one thread.
 
 use super::activation::activated;
 use super::add::add_into;
