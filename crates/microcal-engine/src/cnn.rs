@@ -17,7 +17,7 @@ use super::maxpool::maxpool2;
 use super::optimizer::Optimizer;
 use super::pooling::{global_avg_pool, pool, Reduce};
 use super::scoring_prefix::leading_blocks;
-use super::stack::{relu_and_pool_at, Block, Conv};
+use super::stack::{after_conv, relu_and_pool_at, Block, Conv};
 use super::strided_conv::{strided_conv, Strided};
 use crate::rng::Rng;
 
@@ -66,16 +66,12 @@ fn run<T: Tape<f32, Cpu>>(
                     continue;
                 }
                 // In evaluation a batch norm right after folds into the weights.
-                let folded = match next(1) {
-                    Some(Block::BatchNorm(bn)) if !train => Some(conv.folded(bn, h.device())),
-                    _ => None,
-                };
-                let after = 1 + folded.is_some() as usize;
-                let (relu, pool) = relu_and_pool_at(blocks, i + after);
+                let after = after_conv(blocks, i, !train);
+                let folded = after.bn.map(|bn| conv.folded(bn, h.device()));
                 let spec = ConvBlock {
                     kernel: conv.kernel,
-                    relu,
-                    pool,
+                    relu: after.relu,
+                    pool: after.pool,
                     input_grad: !pass.first_conv,
                 };
                 let (weight, bias) = match &folded {
@@ -84,7 +80,7 @@ fn run<T: Tape<f32, Cpu>>(
                 };
                 let (y, next_g) = conv_block(h, g, spec, weight, bias);
                 pass.first_conv = false;
-                fused = after - 1 + relu as usize + pool as usize;
+                fused = after.blocks - 1;
                 g = next_g;
                 y
             }

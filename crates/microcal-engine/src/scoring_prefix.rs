@@ -25,7 +25,7 @@ use super::add::add_into;
 use super::conv::{conv_block_forward, ConvBlock, ConvForward};
 use super::layout::Geometry;
 use super::maxpool::maxpooled;
-use super::stack::{relu_and_pool_at, Block, Conv};
+use super::stack::{after_conv, Block, Conv};
 use super::strided_conv::{strided_forward, Strided};
 
 /// What the leading blocks gave: how many they were, and their output (`channels`
@@ -90,27 +90,24 @@ fn one_block(
 ) -> Option<(usize, Output)> {
     Some(match block {
         Block::Conv(conv) if conv.is_plain() => {
-            let folded = match blocks.get(at + 1) {
-                Some(Block::BatchNorm(bn)) => Some(conv.folded_values(bn)),
-                _ => None,
-            };
-            let after = 1 + folded.is_some() as usize;
-            let (relu, pool) = relu_and_pool_at(blocks, at + after);
+            let after = after_conv(blocks, at, true);
             let spec = ConvBlock {
                 kernel: conv.kernel,
-                relu,
-                pool,
+                relu: after.relu,
+                pool: after.pool,
                 input_grad: false,
             };
-            let (w, b) = folded.unwrap_or_else(|| (conv.weight.values(), conv.bias.values()));
+            let (w, b) = match after.bn {
+                Some(bn) => conv.folded_values(bn),
+                None => (conv.weight.values(), conv.bias.values()),
+            };
             let ConvForward {
                 shape,
                 out,
                 geometry,
                 ..
             } = conv_block_forward((x, c), g, spec, (&w, &b), false);
-            let used = after + relu as usize + pool as usize;
-            (used, (out, shape.cout, geometry))
+            (after.blocks, (out, shape.cout, geometry))
         }
         Block::Conv(conv) => (1, strided(conv, (x, c, g))),
         Block::Residual { inner, projection } => {

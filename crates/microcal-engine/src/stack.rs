@@ -92,6 +92,31 @@ pub(crate) fn relu_and_pool_at(blocks: &[Block], at: usize) -> (bool, bool) {
     (relu, pool)
 }
 
+/// What a plain convolution at `at` in `blocks` applies in its own op: the batch norm right
+/// after it, folded into its weights (when `fold_bn`: scoring), then the ReLU and 2×2
+/// max-pool that follow; `blocks` counts the convolution and these.
+pub(crate) struct AfterConv<'a> {
+    pub(crate) bn: Option<&'a BatchNorm>,
+    pub(crate) relu: bool,
+    pub(crate) pool: bool,
+    pub(crate) blocks: usize,
+}
+
+pub(crate) fn after_conv(blocks: &[Block], at: usize, fold_bn: bool) -> AfterConv<'_> {
+    let bn = match blocks.get(at + 1) {
+        Some(Block::BatchNorm(bn)) if fold_bn => Some(bn),
+        _ => None,
+    };
+    let after = 1 + bn.is_some() as usize;
+    let (relu, pool) = relu_and_pool_at(blocks, at + after);
+    AfterConv {
+        bn,
+        relu,
+        pool,
+        blocks: after + relu as usize + pool as usize,
+    }
+}
+
 pub(crate) enum Block {
     Conv(Conv),
     Activation(Activation),
