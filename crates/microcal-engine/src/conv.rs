@@ -121,7 +121,7 @@ pub(crate) struct ConvForward {
 /// weight and a bias.
 /// `routes`: keep what the backward pass needs to route gradients through the pooling.
 /// [`conv_block`] runs it on its input's copy; scoring runs it on the values directly
-/// (`plain_prefix`), so the same numbers either way.
+/// (`scoring_prefix`), so the same numbers either way.
 pub(crate) fn conv_block_forward(
     (input, cin): (&[f32], usize),
     geometry: Geometry,

@@ -49,6 +49,7 @@ pub(crate) fn maxpool2<T: Tape<f32, Cpu>>(x: Act<T>, g: Geometry) -> (Act<T>, Ge
     }
     (y.put_tape(tape), out_g)
 }
+
 /// [`maxpool2`]'s forward pass on plain values (`data`: NHWC images of `g` with `c`
 /// channels): the output, which input each output came from when `routes` (for the
 /// backward pass; empty otherwise), and the output's geometry. Scoring runs it on the values

@@ -102,6 +102,7 @@ pub(crate) struct AfterConv<'a> {
     pub(crate) blocks: usize,
 }
 
+/// [`AfterConv`] for the plain convolution at `at`.
 pub(crate) fn after_conv(blocks: &[Block], at: usize, fold_bn: bool) -> AfterConv<'_> {
     let bn = match blocks.get(at + 1) {
         Some(Block::BatchNorm(bn)) if fold_bn => Some(bn),
