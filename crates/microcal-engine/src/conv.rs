@@ -136,15 +136,7 @@ pub(crate) fn conv_block_forward(
         h: geometry.h,
         w: geometry.w,
     };
-    let out_g = if spec.pool {
-        Geometry {
-            batch: geometry.batch,
-            h: geometry.h / 2,
-            w: geometry.w / 2,
-        }
-    } else {
-        geometry
-    };
+    let out_g = geometry.pooled_if(spec.pool);
     let (per_in, out_per_image) = (shape.per_image() * cin, out_g.h * out_g.w * shape.cout);
     let packed_w = shape.pack_weights(w);
     let mut kept = zeros(if routes {

@@ -16,6 +16,19 @@ impl Geometry {
     pub fn positions(&self) -> usize {
         self.batch * self.h * self.w
     }
+
+    /// After a 2×2 max-pool with stride 2 when `pool` (an odd last row or column dropped),
+    /// as it is otherwise.
+    pub fn pooled_if(self, pool: bool) -> Geometry {
+        match pool {
+            true => Geometry {
+                h: self.h / 2,
+                w: self.w / 2,
+                ..self
+            },
+            false => self,
+        }
+    }
 }
 
 pub(crate) type Act<T> = Tensor<(usize, usize), f32, Cpu, T>;

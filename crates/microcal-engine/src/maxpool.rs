@@ -60,11 +60,7 @@ pub(crate) fn maxpooled(
     c: usize,
     routes: bool,
 ) -> (Vec<f32>, Vec<u8>, Geometry) {
-    let out_g = Geometry {
-        batch: g.batch,
-        h: g.h / 2,
-        w: g.w / 2,
-    };
+    let out_g = g.pooled_if(true);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
     let mut out = zeros(out_g.positions() * c);
     let mut kept = zeros(if routes { out.len() } else { 0 });
