@@ -25,8 +25,8 @@ use super::blocks::{relu_in_place, CLIPPED};
 use super::copies::copied;
 use super::kernel::with_simd;
 use super::layout::{Act, Geometry};
-use super::moments::moments;
 pub(crate) use super::moments::Moments;
+use super::moments::{in_channel_blocks, moments};
 use super::optimizer::Param;
 use super::zeros;
 
@@ -274,25 +274,11 @@ impl Saved {
         sum: &mut [f32],
         dot: &mut [f32],
     ) {
-        // Channels a block at a time, the block's sums in registers over all the
-        // positions (as `ChunkSums::add_rows`), then the channels after the last whole
-        // block; each channel's terms are still added position by position, so the sums
-        // are the same.
-        const BLOCK: usize = 32;
+        // Each channel's terms are still added position by position: the same sums.
         let c = self.shape.c;
-        let blocked = c - c % BLOCK;
-        for first in (0..blocked).step_by(BLOCK) {
-            let at = first..first + BLOCK;
-            let mut s: [f32; BLOCK] = sum[at.clone()].try_into().expect("a block");
-            let mut d: [f32; BLOCK] = dot[at.clone()].try_into().expect("a block");
-            self.add_channel_sums(dy, routes, values, at.clone(), (&mut s, &mut d));
-            sum[at.clone()].copy_from_slice(&s);
-            dot[at].copy_from_slice(&d);
-        }
-        if blocked < c {
-            let rest = (&mut sum[blocked..c], &mut dot[blocked..c]);
-            self.add_channel_sums(dy, routes, values, blocked..c, rest);
-        }
+        in_channel_blocks!(&mut sum[..c], &mut dot[..c], |at, sums| {
+            self.add_channel_sums(dy, routes, values, at, sums)
+        });
     }
 
     /// `add_sums` for the channels `at`, into `sum` and `dot` (theirs only).
@@ -420,15 +406,7 @@ pub(crate) struct Fused {
 
 impl Fused {
     pub(crate) fn output(&self) -> Geometry {
-        if self.follow.pool {
-            Geometry {
-                h: self.g.h / 2,
-                w: self.g.w / 2,
-                ..self.g
-            }
-        } else {
-            self.g
-        }
+        self.g.pooled_if(self.follow.pool)
     }
 
     with_simd! {

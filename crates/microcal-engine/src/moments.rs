@@ -42,29 +42,46 @@ impl ChunkSums {
         fn add_rows / add_rows_avx2 / add_rows_avx512 => add_rows_here(&mut self, chunk: &[f32])
     }
 
-    /// Channels a block at a time, the block's sums kept in registers over all the rows
-    /// (through memory, each row's sums waited on the store of the row before), then the
-    /// channels after the last whole block; each channel's values are still added row by
-    /// row, so the sums are the same.
+    /// Each channel's values are still added row by row: the same sums.
     #[inline(always)]
     fn add_rows_here(&mut self, chunk: &[f32]) {
-        const BLOCK: usize = 32;
         let c = self.sum.len();
-        let blocked = c - c % BLOCK;
-        for first in (0..blocked).step_by(BLOCK) {
-            let at = first..first + BLOCK;
-            let mut s: [f64; BLOCK] = self.sum[at.clone()].try_into().expect("a block");
-            let mut q: [f64; BLOCK] = self.squares[at.clone()].try_into().expect("a block");
-            add_channel_rows(chunk, c, at.clone(), (&mut s, &mut q));
-            self.sum[at.clone()].copy_from_slice(&s);
-            self.squares[at].copy_from_slice(&q);
-        }
-        if blocked < c {
-            let rest = (&mut self.sum[blocked..], &mut self.squares[blocked..]);
-            add_channel_rows(chunk, c, blocked..c, rest);
-        }
+        in_channel_blocks!(&mut self.sum, &mut self.squares, |at, sums| {
+            add_channel_rows(chunk, c, at, sums)
+        });
     }
 }
+
+/// Runs `$add` with `$at`, a range of channels, and `$sums`, the two per-channel sums
+/// `$a` and `$b` of those channels: a block of 32 at a time, copied into arrays so that the
+/// block's sums stay in registers across the rows that `$add` runs over (kept in memory,
+/// each row's sums waited on the stores of the row before), then the channels after the
+/// last whole block, in place. A macro, not a function taking a closure: the closure was
+/// compiled on its own, without its caller's SIMD target features.
+macro_rules! in_channel_blocks {
+    ($a:expr, $b:expr, |$at:ident, $sums:ident| $add:expr) => {{
+        const BLOCK: usize = 32;
+        let (a, b): (&mut [_], &mut [_]) = ($a, $b);
+        let c = a.len();
+        let blocked = c - c % BLOCK;
+        for first in (0..blocked).step_by(BLOCK) {
+            let block = first..first + BLOCK;
+            let mut x: [_; BLOCK] = a[block.clone()].try_into().expect("a block");
+            let mut y: [_; BLOCK] = b[block.clone()].try_into().expect("a block");
+            {
+                let ($at, $sums) = (block.clone(), (&mut x[..], &mut y[..]));
+                $add;
+            }
+            a[block.clone()].copy_from_slice(&x);
+            b[block].copy_from_slice(&y);
+        }
+        if blocked < c {
+            let ($at, $sums) = (blocked..c, (&mut a[blocked..c], &mut b[blocked..c]));
+            $add;
+        }
+    }};
+}
+pub(crate) use in_channel_blocks;
 
 /// `ChunkSums::add_rows` for the channels `at` of rows of `c`, into `sum` and `squares`
 /// (theirs only).
