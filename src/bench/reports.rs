@@ -157,11 +157,11 @@ pub fn table(
 }
 
 pub fn matmul(seconds: f64) {
-    // (layer, m = positions, n = filters, k = 3·3·channels in) of one image's forward product.
-    let shapes = [
-        ("conv2", 900, 64, 288),
-        ("conv3", 225, 128, 576),
-        ("conv4", 49, 128, 1152),
+    // The reference network's conv2-4 on one image: (layer, h = w, channels in, out).
+    let layers = [
+        ("conv2", 30, 32, 64),
+        ("conv3", 15, 64, 128),
+        ("conv4", 7, 128, 128),
     ];
     let path = crate::engine::simd::active();
     println!(
@@ -179,15 +179,25 @@ pub fn matmul(seconds: f64) {
         all.push(format!("peak_gflops_{}={peak:.1}", other.name()));
     }
     let peak = crate::engine::fma_peak_gflops(path, seconds.min(1.0));
-    for (layer, m, n, k) in shapes {
-        let gflops = crate::engine::matmul_gflops(m, n, k, seconds);
+    let mut report = |key: String, what: String, (m, k, n): (usize, usize, usize), pack_each| {
+        let gflops = crate::engine::matmul_gflops(m, n, k, seconds, pack_each);
         let share = 100.0 * gflops / peak;
         println!(
-            "{layer}: {m}x{k} by {k}x{n}: {gflops:.1} GFLOP/s, {share:.0}% of the {} peak",
+            "{key}: {m}x{k} by {k}x{n}, {what}: {gflops:.1} GFLOP/s, {share:.0}% of the {} peak",
             path.name()
         );
-        all.push(format!("gflops_{layer}={gflops:.1}"));
-        all.push(format!("peak_pct_{layer}={share:.0}"));
+        all.push(format!("gflops_{key}={gflops:.1}"));
+        all.push(format!("peak_pct_{key}={share:.0}"));
+    };
+    for (layer, size, cin, cout) in layers {
+        let direct = (size * size, 9 * cin, cout);
+        let winograd = crate::engine::point_product_shape(size, size, (cin, cout), true);
+        let once = "direct, weights packed once per batch".to_string();
+        report(layer.to_string(), once, direct, false);
+        let repacked = "direct, weights packed per product".to_string();
+        report(format!("{layer}_repacked"), repacked, direct, true);
+        let points = "Winograd's point products, as the layer runs them".to_string();
+        report(format!("winograd_{layer}"), points, winograd, false);
     }
     println!("{}", all.join(" "));
 }

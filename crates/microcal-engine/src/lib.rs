@@ -50,24 +50,22 @@ pub use layer::{Activation, Layer, Padding};
 pub use loss::Objective;
 pub use optimizer::{Optimizer, OptimizerKind};
 pub use peak::fma_peak_gflops;
+pub use winograd::point_product_shape;
 
 /// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
-/// repeated for at least `min_seconds` after one untimed product.
-pub fn matmul_gflops(m: usize, n: usize, k: usize, min_seconds: f64) -> f64 {
+/// repeated for at least `min_seconds` after one untimed product. B is packed once before
+/// the timed products, as a convolution packs its weights once per batch; with
+/// `pack_each`, it is packed again for every product (as a product with a new B is).
+pub fn matmul_gflops(m: usize, n: usize, k: usize, min_seconds: f64, pack_each: bool) -> f64 {
     let mut rng = Rng::new(1);
     let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
     let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
     let mut c = vec![0.0; m * n];
-    let product = |c: &mut [f32]| {
-        linalg::matmul(
-            m,
-            n,
-            k,
-            c,
-            false,
-            linalg::Operand::rows(&a, k),
-            linalg::Operand::rows(&b, n),
-        )
+    let (a, b) = (linalg::Operand::rows(&a, k), linalg::Operand::rows(&b, n));
+    let packed = linalg::PackedB::new(b, k, n);
+    let product = |c: &mut [f32]| match pack_each {
+        true => linalg::matmul(m, n, k, c, false, a, b),
+        false => linalg::matmul_packed(m, c, false, a, &packed),
     };
     product(&mut c);
     let start = std::time::Instant::now();

@@ -103,7 +103,7 @@ pub(crate) fn convolve(
         return; // nothing to pool
     }
     tiles.pad(img, (h, w, rows), cin, &mut buffers.padded);
-    let per_strip = (STRIP_FLOATS / (POINTS * tiles.cols * (cin + cout))).clamp(1, tiles.rows);
+    let per_strip = tiles.rows_per_strip(cin, cout);
     let mut output = output;
     for ty0 in (0..tiles.rows).step_by(per_strip) {
         let strip = Strip {
@@ -130,6 +130,19 @@ pub(crate) fn convolve(
     }
 }
 
+/// The shape (m, k, n) of the 16 matrix products per strip that a 3×3 convolution of an
+/// h×w image with `cin` and `cout` channels runs (`pooled`: with the 2×2 max-pool fused),
+/// its first strip's: m blocks, k = `cin`, n = `cout`. For `microcal bench matmul`.
+pub fn point_product_shape(
+    h: usize,
+    w: usize,
+    (cin, cout): (usize, usize),
+    pooled: bool,
+) -> (usize, usize, usize) {
+    let tiles = Tiles::over(h, w, pooled);
+    (tiles.rows_per_strip(cin, cout) * tiles.cols, cin, cout)
+}
+
 /// The 2×2 output blocks over an h×w image ([`output_blocks`]).
 struct Tiles {
     rows: usize,
@@ -140,6 +153,12 @@ impl Tiles {
     fn over(h: usize, w: usize, pooled: bool) -> Self {
         let (rows, cols) = output_blocks(h, w, pooled);
         Self { rows, cols }
+    }
+
+    /// Block rows per strip: as many as fit in `STRIP_FLOATS` with `cin` and `cout`
+    /// channels, at least one.
+    fn rows_per_strip(&self, cin: usize, cout: usize) -> usize {
+        (STRIP_FLOATS / (POINTS * self.cols * (cin + cout))).clamp(1, self.rows)
     }
 
     /// Block (ty, tx) reads padded rows 2ty..2ty+4 and columns 2tx..2tx+4.

@@ -174,3 +174,19 @@ fn kernel_gradient_matches_the_definition() {
         }
     }
 }
+
+/// The point products `microcal bench matmul` times are those of a strip as `convolve`
+/// cuts it: the reference network's conv2-4 (pooled) fit 2, 3 and all 3 block rows of
+/// 15, 7 and 3 blocks in a strip; unpooled, an odd size gets a last block row and column.
+#[test]
+fn point_products_have_the_shape_of_a_strip() {
+    assert_eq!(point_product_shape(30, 30, (32, 64), true), (30, 32, 64));
+    assert_eq!(point_product_shape(15, 15, (64, 128), true), (21, 64, 128));
+    assert_eq!(point_product_shape(7, 7, (128, 128), true), (9, 128, 128));
+    assert_eq!(point_product_shape(7, 7, (128, 128), false), (16, 128, 128));
+    // A strip is at least one block row, however many channels.
+    assert_eq!(
+        point_product_shape(60, 60, (4096, 4096), false),
+        (30, 4096, 4096)
+    );
+}
