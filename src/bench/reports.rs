@@ -179,7 +179,7 @@ pub fn matmul(seconds: f64) {
         all.push(format!("peak_gflops_{}={peak:.1}", other.name()));
     }
     let peak = crate::engine::fma_peak_gflops(path, seconds.min(1.0));
-    let mut report = |key: String, what: String, (m, k, n): (usize, usize, usize), pack_each| {
+    let mut report = |key: String, what: &str, (m, k, n): (usize, usize, usize), pack_each| {
         let gflops = crate::engine::matmul_gflops(m, n, k, seconds, pack_each);
         let share = 100.0 * gflops / peak;
         println!(
@@ -192,11 +192,11 @@ pub fn matmul(seconds: f64) {
     for (layer, size, cin, cout) in layers {
         let direct = (size * size, 9 * cin, cout);
         let winograd = crate::engine::point_product_shape(size, size, (cin, cout), true);
-        let once = "direct, weights packed once per batch".to_string();
+        let once = "direct, weights packed once per batch";
         report(layer.to_string(), once, direct, false);
-        let repacked = "direct, weights packed per product".to_string();
+        let repacked = "direct, weights packed per product";
         report(format!("{layer}_repacked"), repacked, direct, true);
-        let points = "Winograd's point products, as the layer runs them".to_string();
+        let points = "Winograd's point products, as the layer runs them";
         report(format!("winograd_{layer}"), points, winograd, false);
     }
     println!("{}", all.join(" "));
