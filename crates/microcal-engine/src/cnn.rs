@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::activation::activate;
 use super::add::add;
 use super::batchnorm::{Follow, Moments};
-use super::conv::{conv_block, ConvBlock};
+use super::conv::conv_block;
 use super::conv_batchnorm::conv_batchnorm;
 use super::dropout::dropout;
 use super::layer::{Layer, Shape};
@@ -18,7 +18,7 @@ use super::optimizer::Optimizer;
 use super::pooling::{global_avg_pool, pool, Reduce};
 use super::scoring_prefix::leading_blocks;
 use super::stack::{after_conv, relu_and_pool_at, Block, Conv};
-use super::strided_conv::{strided_conv, Strided};
+use super::strided_conv::strided_conv;
 use crate::rng::Rng;
 
 /// What a forward pass carries besides the activations.
@@ -68,12 +68,7 @@ fn run<T: Tape<f32, Cpu>>(
                 // In evaluation a batch norm right after folds into the weights.
                 let after = after_conv(blocks, i, !train);
                 let folded = after.bn.map(|bn| conv.folded(bn, h.device()));
-                let spec = ConvBlock {
-                    kernel: conv.kernel,
-                    relu: after.relu,
-                    pool: after.pool,
-                    input_grad: !pass.first_conv,
-                };
+                let spec = after.spec(conv, !pass.first_conv);
                 let (weight, bias) = match &folded {
                     Some((w, b)) => (w, b),
                     None => (&conv.weight.tensor, &conv.bias.tensor),
@@ -160,13 +155,7 @@ fn strided<T: Tape<f32, Cpu>>(
     g: Geometry,
     input_grad: bool,
 ) -> (Act<T>, Geometry) {
-    let spec = Strided {
-        kernel: conv.kernel,
-        stride: conv.stride,
-        padding: conv.padding,
-        cout: conv.bias.len(),
-        input_grad,
-    };
+    let spec = conv.strided_spec(input_grad);
     strided_conv(x, g, spec, &conv.weight.tensor, &conv.bias.tensor)
 }
 

@@ -22,11 +22,11 @@
 
 use super::activation::activated;
 use super::add::add_into;
-use super::conv::{conv_block_forward, ConvBlock, ConvForward};
+use super::conv::{conv_block_forward, ConvForward};
 use super::layout::Geometry;
 use super::maxpool::maxpooled;
 use super::stack::{after_conv, Block, Conv};
-use super::strided_conv::{strided_forward, Strided};
+use super::strided_conv::strided_forward;
 
 /// What the leading blocks gave: how many they were, and their output (`channels`
 /// channels over `geometry`).
@@ -91,12 +91,7 @@ fn one_block(
     Some(match block {
         Block::Conv(conv) if conv.is_plain() => {
             let after = after_conv(blocks, at, true);
-            let spec = ConvBlock {
-                kernel: conv.kernel,
-                relu: after.relu,
-                pool: after.pool,
-                input_grad: false,
-            };
+            let spec = after.spec(conv, false);
             let (w, b) = match after.bn {
                 Some(bn) => conv.folded_values(bn),
                 None => (conv.weight.values(), conv.bias.values()),
@@ -130,13 +125,7 @@ fn one_block(
 
 /// A convolution by patch matrices (`cnn::strided`'s), on plain values.
 fn strided(conv: &Conv, (x, c, g): Values) -> Output {
-    let spec = Strided {
-        kernel: conv.kernel,
-        stride: conv.stride,
-        padding: conv.padding,
-        cout: conv.bias.len(),
-        input_grad: false,
-    };
+    let spec = conv.strided_spec(false);
     let (w, b) = (conv.weight.values(), conv.bias.values());
     let (out, patches) = strided_forward((x, c), g, spec, (&w, &b));
     (out, spec.cout, patches.output(g.batch))

@@ -5,10 +5,12 @@
 use dfdx::prelude::*;
 
 use super::batchnorm::BatchNorm;
+use super::conv::ConvBlock;
 use super::dense::Dense;
 use super::glorot_uniform;
 use super::layer::{residual_projection, walk, Activation, Layer, Padding, Shape};
 use super::optimizer::{AnyParam, Param};
+use super::strided_conv::Strided;
 use crate::rng::Rng;
 
 /// A convolution's weight matrix (k·k·cin, cout) and bias (cout).
@@ -53,6 +55,18 @@ impl Conv {
             dev.tensor_from_vec(weight, *self.weight.tensor.shape()),
             dev.tensor_from_vec(bias, (cout,)),
         )
+    }
+
+    /// The convolution by patch matrices (any stride, padding and kernel) for this layer;
+    /// `input_grad`: whether to propagate into the input.
+    pub(crate) fn strided_spec(&self, input_grad: bool) -> Strided {
+        Strided {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            cout: self.bias.len(),
+            input_grad,
+        }
     }
 
     /// [`Conv::folded`]'s values.
@@ -100,6 +114,19 @@ pub(crate) struct AfterConv<'a> {
     pub(crate) relu: bool,
     pub(crate) pool: bool,
     pub(crate) blocks: usize,
+}
+
+impl AfterConv<'_> {
+    /// The fused op for `conv` with what follows it (`input_grad`: whether to propagate
+    /// into the input).
+    pub(crate) fn spec(&self, conv: &Conv, input_grad: bool) -> ConvBlock {
+        ConvBlock {
+            kernel: conv.kernel,
+            relu: self.relu,
+            pool: self.pool,
+            input_grad,
+        }
+    }
 }
 
 /// [`AfterConv`] for the plain convolution at `at`.
