@@ -4,16 +4,26 @@
 //! Why our own: the `gemm` crate reaches ~55 GFLOP/s on one core of the development machine
 //! (FMA peak ~97) for the convolution shapes (m = positions, n = channels ≤ 128,
 //! k = 9·cin ≤ 1152); this tile keeps 6×16 sums of C in 12 registers and reaches 80-90.
-//! The AVX-512 tile takes two panels at once, 6×32 sums in 12 registers (one panel's 6×16
-//! in 6 registers gave the two FMA units of a Sapphire Rapids core too few independent
-//! chains: 39-51% of the AVX-512 peak on conv2-4, against 57-65% on conv2-3 with two), and
-//! runs the same fused multiply-adds in the same order, so it gives the AVX2 tile's bits.
-//! A product with one panel (16 columns or fewer: the 16-channel layers, the last dense
-//! layer) runs two row tiles at once on AVX-512 instead, 12×16 sums in 12 registers, the
-//! second tile's rows addressed from the first's (twelve row pointers were spilled to the
-//! stack and made it slower than one tile). On 120×16×16, 120×16×32 and 60×16×64 products
-//! the pair ran at 28-37, 41-58 and 52-73 GFLOP/s against one tile's 21-24, 32-45 and
-//! 35-47 (three alternated rounds, Xeon with AVX-512, 2026-12-02).
+//!
+//! AVX-512 has 32 vector registers and, on a Sapphire Rapids core, two 512-bit FMA units,
+//! which need many independent chains; its tiles are wider and run the same fused
+//! multiply-adds in the same order as the AVX2 tile, so they give its bits:
+//! - four panels at once, 6×64 sums in 24 registers, each broadcast of A used for four
+//!   vectors of B (then two panels, 6×32, then one, for the rest of B);
+//! - three rows instead of six where a tile has no more left (the last of 9 or 21 rows);
+//! - with one or two panels (32 columns or fewer), two row tiles at once, 12×16 or 12×32
+//!   sums, the second tile's rows addressed from the first's (twelve row pointers were
+//!   spilled to the stack and made it slower than one tile).
+//!
+//! Measured on the Intel Xeon with AVX-512 (2 cores, shared host), `microcal bench matmul`
+//! alternated with the tree before, 2026-12-03 11:35-11:50 UTC, six rounds (the first four
+//! before the three-row tiles and the 12×32 pairs): Winograd's point products of conv2/3/4
+//! (30×32 by 32×64, 21×64 by 64×128, 9×128 by 128×128) at 63-86, 67-94 and 67-87 GFLOP/s
+//! against 54-71, 54-69 and 45-61 with 6×32 tiles (peak 116-135 but in one run).
+//! Earlier: 6×32 against one panel's 6×16, conv2-4 57-65% of the peak against 39-51%;
+//! 12×16 pairs against single 6×16 tiles on 120×16×16, 120×16×32 and 60×16×64
+//! products, 28-37, 41-58 and 52-73 GFLOP/s against 21-24, 32-45 and 35-47
+//! (2026-12-02).
 
 use crate::simd::SimdPath;
 
@@ -104,11 +114,11 @@ macro_rules! with_simd {
 }
 pub(crate) use with_simd;
 
-/// How many packed panels of B a tile should take on `path`: two on `avx512` (6×32 sums
-/// in 12 registers, enough independent chains to keep both FMA units busy), one elsewhere.
+/// How many packed panels of B a tile should take on `path`: four on `avx512` (6×64 sums
+/// in 24 of its 32 registers), one elsewhere (6×16 sums in 12 of AVX2's 16).
 pub(crate) fn panels_per_tile(path: SimdPath) -> usize {
     if path == SimdPath::Avx512 {
-        2
+        4
     } else {
         1
     }
@@ -122,13 +132,17 @@ pub(crate) fn panels_per_tile(path: SimdPath) -> usize {
 /// more after every `seg_len`), `b` for `panels` panels of `kc * NR` floats,
 /// `panel_stride` apart, `c` for `rows` rows of `cols` floats, `ldc` apart.
 pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
-    #[cfg(target_arch = "x86_64")]
-    if path == SimdPath::Avx512 && tile.panels == 2 {
-        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
-        // are valid per this function's contract, for both panels.
-        return unsafe { avx512::double_tile(tile) };
-    }
-    for panel in 0..tile.panels {
+    let mut panel = 0;
+    while panel < tile.panels {
+        // The widest tile this path has that fits in the panels left.
+        let left = tile.panels - panel;
+        let take = match path {
+            _ if !cfg!(target_arch = "x86_64") => 1,
+            SimdPath::Avx512 if left >= 4 => 4,
+            SimdPath::Avx512 if left >= 2 => 2,
+            _ => 1,
+        };
+        let few_rows = tile.rows <= MR / 2;
         // SAFETY: panel < panels, so this panel of B lies inside the tile's (per the
         // contract), and its first column of C is inside the tile's columns unless the
         // panel has none (then the offset is `cols`, one past the end, and `cols` below is
@@ -139,41 +153,72 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
                 tile.c.add((panel * NR).min(tile.cols)),
             )
         };
-        let single = Tile {
+        let part = Tile {
             b,
             c,
-            panels: 1,
-            cols: tile.cols.saturating_sub(panel * NR).min(NR),
+            panels: take,
+            cols: tile.cols.saturating_sub(panel * NR).min(take * NR),
             ..*tile
         };
-        // SAFETY: as above; the single panel's pointers are inside the tile's.
-        unsafe { run_single(path, &single) };
+        panel += take;
+        match (take, few_rows) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `take` > 1 only on `avx512`, so the CPU has AVX-512F, AVX2 and FMA
+            // (the caller's contract); the part's pointers are inside the tile's (above),
+            // and it has `rows` <= 6 (or <= 3 where `few_rows`).
+            (4, false) => unsafe { avx512::wide_tile::<MR, 4>(&part) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for four panels and six rows.
+            (4, true) => unsafe { avx512::wide_tile::<{ MR / 2 }, 4>(&part) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for four panels and six rows.
+            (2, false) => unsafe { avx512::wide_tile::<MR, 2>(&part) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for four panels and six rows.
+            (2, true) => unsafe { avx512::wide_tile::<{ MR / 2 }, 2>(&part) },
+            // SAFETY: as above; the single panel's pointers are inside the tile's.
+            _ => unsafe { run_single(path, &part) },
+        }
     }
 }
 
-/// Whether one-panel tiles should run in pairs ([`run_row_pair_on`]) on `path`: on
-/// `avx512`.
-pub(crate) fn pairs_one_panel_tiles(path: SimdPath) -> bool {
-    path == SimdPath::Avx512
+/// The most panels of B that tiles run in pairs ([`run_row_pair_on`]) may have on
+/// `path`: two on `avx512` (12×16 or 12×32 sums), none elsewhere.
+pub(crate) fn paired_panels(path: SimdPath) -> usize {
+    if path == SimdPath::Avx512 {
+        2
+    } else {
+        0
+    }
 }
 
-/// Two one-panel tiles that share B, the second's rows right after the first's: on
-/// `avx512` as one 12×16 tile (12 independent chains), elsewhere one after the other.
+/// Two tiles of one or two panels that share B, the second's rows right after the
+/// first's: on `avx512` as one tile of 12 rows (12 or 24 independent chains), elsewhere
+/// one after the other.
 ///
 /// # Safety
-/// As for [`run_on`], for each tile; both have `panels == 1` and the same `kc`, `a_step`,
-/// `seg_len`, `seg_skip` and `b`.
+/// As for [`run_on`], for each tile; both have the same `panels` (1 or 2), `kc`,
+/// `a_step`, `seg_len`, `seg_skip`, `b` and `panel_stride`.
 pub(crate) unsafe fn run_row_pair_on(path: SimdPath, first: &Tile, second: &Tile) {
-    let shared = |t: &Tile| (t.kc, t.a_step, t.seg_len, t.seg_skip, t.b, t.panels);
+    let shared = |t: &Tile| {
+        let steps = (t.kc, t.a_step, t.seg_len, t.seg_skip);
+        (steps, t.b, t.panels, t.panel_stride)
+    };
     assert!(
-        shared(first) == shared(second) && first.panels == 1,
-        "a row pair shares one panel of B"
+        shared(first) == shared(second) && (1..=2).contains(&first.panels),
+        "a row pair shares one or two panels of B"
     );
     #[cfg(target_arch = "x86_64")]
     if path == SimdPath::Avx512 {
         // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
         // of both tiles are valid per this function's contract, and they share B (above).
-        return unsafe { avx512::row_pair_tile(first, second) };
+        return unsafe {
+            if first.panels == 1 {
+                avx512::row_pair_tile::<1>(first, second)
+            } else {
+                avx512::row_pair_tile::<2>(first, second)
+            }
+        };
     }
     // SAFETY: as above, one tile at a time.
     unsafe {
@@ -191,7 +236,7 @@ unsafe fn run_single(path: SimdPath, tile: &Tile) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the pointers
         // are valid per this function's contract.
-        SimdPath::Avx512 => unsafe { avx512::tile(tile) },
+        SimdPath::Avx512 => unsafe { avx512::wide_tile::<MR, 1>(tile) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 and FMA; the pointers are valid per the contract.
         SimdPath::Avx2 => unsafe { avx2::tile(tile) },
@@ -233,9 +278,9 @@ fn add_scaled_rows(acc: &mut [[f32; NR]; MR], x: &[f32; MR], b: &[f32; NR]) {
     }
 }
 
-/// Writes (or adds) the valid part of a finished tile (`W` columns of sums a row).
-unsafe fn store<const W: usize>(t: &Tile, acc: &[[f32; W]; MR]) {
-    for (r, row) in acc.iter().enumerate().take(t.rows) {
+/// Writes (or adds) the valid part of a finished tile (rows of at least `cols` sums).
+unsafe fn store<R: AsRef<[f32]>>(t: &Tile, acc: &[R]) {
+    for (r, row) in acc.iter().map(AsRef::as_ref).enumerate().take(t.rows) {
         let dst = std::slice::from_raw_parts_mut(t.c.add(r * t.ldc), t.cols);
         for (d, v) in dst.iter_mut().zip(row) {
             *d = if t.accumulate { *d + v } else { *v };
@@ -243,32 +288,19 @@ unsafe fn store<const W: usize>(t: &Tile, acc: &[[f32; W]; MR]) {
     }
 }
 
-/// The body of a tile whose rows of C are two vectors of `$lanes` lanes (`$bits`-bit
-/// intrinsics), the second `$second` floats after the first in each packed row of B:
-/// AVX2's 6×16 (both halves of one panel) and AVX-512's 6×32 (one vector of each of two
-/// panels). 12 sums in registers, each one fused multiply-add a step, in order of k.
-///
-/// # Safety
-/// Expands to code that must run in a function compiled with the intrinsics' features,
-/// inside an `unsafe` block, with `$t`'s pointers valid as [`run_on`] requires.
 #[cfg(target_arch = "x86_64")]
-macro_rules! two_vector_tile {
-    ($t:expr, $lanes:expr, $second:expr, 256) => {
-        $crate::kernel::two_vector_tile!(@body $t, $lanes, $second,
-            _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
-            _mm256_add_ps, _mm256_storeu_ps)
-    };
-    ($t:expr, $lanes:expr, $second:expr, 512) => {
-        $crate::kernel::two_vector_tile!(@body $t, $lanes, $second,
-            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
-            _mm512_add_ps, _mm512_storeu_ps)
-    };
-    (@body $t:expr, $lanes:expr, $second:expr, $zero:ident, $load:ident, $set1:ident,
-        $fma:ident, $add:ident, $store:ident) => {{
-        let t: &Tile = $t;
-        let second: usize = $second;
+mod avx2 {
+    use super::{store, Tile, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable_panel`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile(t: &Tile) {
+        // A row of C is the panel's two 8-lane halves: 12 sums in registers, each one
+        // fused multiply-add a step, in order of k.
         let [a0, a1, a2, a3, a4, a5] = t.rows_a;
-        let z = $zero();
+        let z = _mm256_setzero_ps();
         let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
         let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
         let mut off = 0;
@@ -277,26 +309,26 @@ macro_rules! two_vector_tile {
         while left > 0 {
             let steps = left.min(t.seg_len);
             for _ in 0..steps {
-                let b0 = $load(bp);
-                let b1 = $load(bp.add(second));
-                let x = $set1(*a0.add(off));
-                c00 = $fma(x, b0, c00);
-                c01 = $fma(x, b1, c01);
-                let x = $set1(*a1.add(off));
-                c10 = $fma(x, b0, c10);
-                c11 = $fma(x, b1, c11);
-                let x = $set1(*a2.add(off));
-                c20 = $fma(x, b0, c20);
-                c21 = $fma(x, b1, c21);
-                let x = $set1(*a3.add(off));
-                c30 = $fma(x, b0, c30);
-                c31 = $fma(x, b1, c31);
-                let x = $set1(*a4.add(off));
-                c40 = $fma(x, b0, c40);
-                c41 = $fma(x, b1, c41);
-                let x = $set1(*a5.add(off));
-                c50 = $fma(x, b0, c50);
-                c51 = $fma(x, b1, c51);
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                let x = _mm256_set1_ps(*a0.add(off));
+                c00 = _mm256_fmadd_ps(x, b0, c00);
+                c01 = _mm256_fmadd_ps(x, b1, c01);
+                let x = _mm256_set1_ps(*a1.add(off));
+                c10 = _mm256_fmadd_ps(x, b0, c10);
+                c11 = _mm256_fmadd_ps(x, b1, c11);
+                let x = _mm256_set1_ps(*a2.add(off));
+                c20 = _mm256_fmadd_ps(x, b0, c20);
+                c21 = _mm256_fmadd_ps(x, b1, c21);
+                let x = _mm256_set1_ps(*a3.add(off));
+                c30 = _mm256_fmadd_ps(x, b0, c30);
+                c31 = _mm256_fmadd_ps(x, b1, c31);
+                let x = _mm256_set1_ps(*a4.add(off));
+                c40 = _mm256_fmadd_ps(x, b0, c40);
+                c41 = _mm256_fmadd_ps(x, b1, c41);
+                let x = _mm256_set1_ps(*a5.add(off));
+                c50 = _mm256_fmadd_ps(x, b0, c50);
+                c51 = _mm256_fmadd_ps(x, b1, c51);
                 off += t.a_step;
                 bp = bp.add(NR);
             }
@@ -311,41 +343,25 @@ macro_rules! two_vector_tile {
             [c40, c41],
             [c50, c51],
         ];
-        if t.cols == 2 * $lanes {
+        if t.cols == NR {
             for (r, [lo, hi]) in sums.iter().enumerate().take(t.rows) {
                 let dst = t.c.add(r * t.ldc);
                 let (mut lo, mut hi) = (*lo, *hi);
                 if t.accumulate {
-                    lo = $add(lo, $load(dst));
-                    hi = $add(hi, $load(dst.add($lanes)));
+                    lo = _mm256_add_ps(lo, _mm256_loadu_ps(dst));
+                    hi = _mm256_add_ps(hi, _mm256_loadu_ps(dst.add(8)));
                 }
-                $store(dst, lo);
-                $store(dst.add($lanes), hi);
+                _mm256_storeu_ps(dst, lo);
+                _mm256_storeu_ps(dst.add(8), hi);
             }
         } else {
-            let mut acc = [[0.0f32; 2 * $lanes]; MR];
+            let mut acc = [[0.0f32; NR]; MR];
             for (row, [lo, hi]) in acc.iter_mut().zip(&sums) {
-                $store(row.as_mut_ptr(), *lo);
-                $store(row.as_mut_ptr().add($lanes), *hi);
+                _mm256_storeu_ps(row.as_mut_ptr(), *lo);
+                _mm256_storeu_ps(row.as_mut_ptr().add(8), *hi);
             }
             store(t, &acc);
         }
-    }};
-}
-#[cfg(target_arch = "x86_64")]
-pub(crate) use two_vector_tile;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{store, Tile, MR, NR};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; the pointers as for [`super::portable_panel`].
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile(t: &Tile) {
-        // SAFETY: the caller's contract; a row of C is the panel's two 8-lane halves.
-        unsafe { super::two_vector_tile!(t, 8, 8, 256) }
     }
 }
 
@@ -354,26 +370,118 @@ mod avx512 {
     use super::{store, Tile, MR, NR};
     use std::arch::x86_64::*;
 
+    /// Two tiles of `P` panels (1 or 2) with the same B, rows of A and C `MR` apart:
+    /// 12×16·`P` sums in 12·`P` registers, for products with one or two panels (32
+    /// columns or fewer), where one tile's 6·`P` chains leave the FMA units waiting. Each
+    /// sum is the same chain as in [`wide_tile`], so the bits are the same.
+    ///
     /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for [`super::portable_panel`].
+    /// As for [`wide_tile`] with `R` = 6, for each of `t` and `u`, which must agree on `kc`,
+    /// `a_step`, `seg_len`, `seg_skip`, `b` and `panel_stride`.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn tile(t: &Tile) {
-        let [a0, a1, a2, a3, a4, a5] = t.rows_a;
+    pub(super) unsafe fn row_pair_tile<const P: usize>(t: &Tile, u: &Tile) {
+        // The second tile's rows, as offsets from the first's: one register for all six
+        // (twelve pointers would not fit in the general registers).
+        let delta = (u.rows_a[0] as isize - t.rows_a[0] as isize) / 4;
+        if (0..MR).any(|r| t.rows_a[r].wrapping_offset(delta) != u.rows_a[r]) {
+            // SAFETY: the caller's contract, for each tile.
+            unsafe {
+                wide_tile::<MR, P>(t);
+                wide_tile::<MR, P>(u);
+            }
+            return;
+        }
+        let stride = t.panel_stride;
+        let mut rows = t.rows_a;
         let z = _mm512_setzero_ps();
-        let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
+        let (mut first, mut second) = ([[z; P]; MR], [[z; P]; MR]);
+        let mut bp = t.b;
+        let mut left = t.kc;
+        while left > 0 {
+            let steps = left.min(t.seg_len);
+            for _ in 0..steps {
+                let b: [__m512; P] = std::array::from_fn(|j| _mm512_loadu_ps(bp.add(j * stride)));
+                for (sums, a) in first.iter_mut().zip(rows) {
+                    let x = _mm512_set1_ps(*a);
+                    for (sum, b) in sums.iter_mut().zip(b) {
+                        *sum = _mm512_fmadd_ps(x, b, *sum);
+                    }
+                }
+                for (sums, a) in second.iter_mut().zip(rows) {
+                    let x = _mm512_set1_ps(*a.offset(delta));
+                    for (sum, b) in sums.iter_mut().zip(b) {
+                        *sum = _mm512_fmadd_ps(x, b, *sum);
+                    }
+                }
+                bp = bp.add(NR);
+                rows = rows.map(|a| a.wrapping_add(t.a_step));
+            }
+            rows = rows.map(|a| a.wrapping_add(t.seg_skip));
+            left -= steps;
+        }
+        // SAFETY: the caller's contract, for each tile.
+        unsafe {
+            store_sums(t, &first);
+            store_sums(u, &second);
+        }
+    }
+
+    /// Writes (or adds) the sums of a tile of `P` panels to its part of C.
+    ///
+    /// # Safety
+    /// `t.c` as for [`wide_tile`], with `t.rows` <= `R`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store_sums<const R: usize, const P: usize>(t: &Tile, sums: &[[__m512; P]; R]) {
+        if t.cols == P * NR {
+            for (r, row) in sums.iter().enumerate().take(t.rows) {
+                let dst = t.c.add(r * t.ldc);
+                for (j, sum) in row.iter().enumerate() {
+                    let mut v = *sum;
+                    if t.accumulate {
+                        v = _mm512_add_ps(v, _mm512_loadu_ps(dst.add(j * NR)));
+                    }
+                    _mm512_storeu_ps(dst.add(j * NR), v);
+                }
+            }
+        } else {
+            let mut acc = [[[0.0f32; NR]; P]; R];
+            for (row, sums) in acc.iter_mut().zip(sums) {
+                for (lanes, sum) in row.iter_mut().zip(sums) {
+                    _mm512_storeu_ps(lanes.as_mut_ptr(), *sum);
+                }
+            }
+            store(t, &acc.each_ref().map(|row| row.as_flattened()));
+        }
+    }
+
+    /// The first `R` rows (3 or 6) of `P` panels at once (1, 2 or 4): R×16·`P` sums in
+    /// R·`P` of the 32 registers. Each sum is the same chain of fused multiply-adds, in the
+    /// same order, as in the AVX2 tile, so the bits are the same; the wider tile gives the
+    /// FMA units more independent chains and loads each broadcast of A once for `P` vectors
+    /// of B, and a tile with 3 rows or fewer left does not compute 6.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for [`super::run_on`],
+    /// with `t.panels == P` and `t.rows <= R`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn wide_tile<const R: usize, const P: usize>(t: &Tile) {
+        debug_assert!(t.panels == P && t.rows <= R && R <= MR);
+        let stride = t.panel_stride;
+        let z = _mm512_setzero_ps();
+        let mut sums = [[z; P]; R];
         let mut off = 0;
         let mut bp = t.b;
         let mut left = t.kc;
         while left > 0 {
             let steps = left.min(t.seg_len);
             for _ in 0..steps {
-                let b = _mm512_loadu_ps(bp);
-                c0 = _mm512_fmadd_ps(_mm512_set1_ps(*a0.add(off)), b, c0);
-                c1 = _mm512_fmadd_ps(_mm512_set1_ps(*a1.add(off)), b, c1);
-                c2 = _mm512_fmadd_ps(_mm512_set1_ps(*a2.add(off)), b, c2);
-                c3 = _mm512_fmadd_ps(_mm512_set1_ps(*a3.add(off)), b, c3);
-                c4 = _mm512_fmadd_ps(_mm512_set1_ps(*a4.add(off)), b, c4);
-                c5 = _mm512_fmadd_ps(_mm512_set1_ps(*a5.add(off)), b, c5);
+                let b: [__m512; P] = std::array::from_fn(|j| _mm512_loadu_ps(bp.add(j * stride)));
+                for (row, a) in sums.iter_mut().zip(t.rows_a) {
+                    let x = _mm512_set1_ps(*a.add(off));
+                    for (sum, b) in row.iter_mut().zip(b) {
+                        *sum = _mm512_fmadd_ps(x, b, *sum);
+                    }
+                }
                 off += t.a_step;
                 bp = bp.add(NR);
             }
@@ -381,246 +489,10 @@ mod avx512 {
             left -= steps;
         }
         // SAFETY: the caller's contract.
-        unsafe { store_sums(t, [c0, c1, c2, c3, c4, c5]) }
-    }
-
-    /// Two one-panel tiles with the same B, rows of A and C `MR` apart: 12×16 sums in 12
-    /// registers, for products with one panel (16 columns or fewer), where [`tile`]'s 6
-    /// chains leave the FMA units waiting. Each sum is the same chain as in [`tile`], so
-    /// the bits are the same.
-    ///
-    /// # Safety
-    /// As for [`tile`], for each of `t` and `u`, which must agree on `kc`, `a_step`,
-    /// `seg_len`, `seg_skip` and `b`.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn row_pair_tile(t: &Tile, u: &Tile) {
-        // The second tile's rows, as offsets from the first's: one register for all six
-        // (twelve pointers would not fit in the general registers).
-        let delta = (u.rows_a[0] as isize - t.rows_a[0] as isize) / 4;
-        if (0..MR).any(|r| t.rows_a[r].wrapping_offset(delta) != u.rows_a[r]) {
-            // SAFETY: the caller's contract, for each tile.
-            unsafe {
-                tile(t);
-                tile(u);
-            }
-            return;
-        }
-        let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5] = t.rows_a;
-        let z = _mm512_setzero_ps();
-        let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
-        let (mut c6, mut c7, mut c8, mut c9, mut c10, mut c11) = (z, z, z, z, z, z);
-        let mut bp = t.b;
-        let mut left = t.kc;
-        while left > 0 {
-            let steps = left.min(t.seg_len);
-            for _ in 0..steps {
-                let b = _mm512_loadu_ps(bp);
-                c0 = _mm512_fmadd_ps(_mm512_set1_ps(*a0), b, c0);
-                c1 = _mm512_fmadd_ps(_mm512_set1_ps(*a1), b, c1);
-                c2 = _mm512_fmadd_ps(_mm512_set1_ps(*a2), b, c2);
-                c3 = _mm512_fmadd_ps(_mm512_set1_ps(*a3), b, c3);
-                c4 = _mm512_fmadd_ps(_mm512_set1_ps(*a4), b, c4);
-                c5 = _mm512_fmadd_ps(_mm512_set1_ps(*a5), b, c5);
-                c6 = _mm512_fmadd_ps(_mm512_set1_ps(*a0.offset(delta)), b, c6);
-                c7 = _mm512_fmadd_ps(_mm512_set1_ps(*a1.offset(delta)), b, c7);
-                c8 = _mm512_fmadd_ps(_mm512_set1_ps(*a2.offset(delta)), b, c8);
-                c9 = _mm512_fmadd_ps(_mm512_set1_ps(*a3.offset(delta)), b, c9);
-                c10 = _mm512_fmadd_ps(_mm512_set1_ps(*a4.offset(delta)), b, c10);
-                c11 = _mm512_fmadd_ps(_mm512_set1_ps(*a5.offset(delta)), b, c11);
-                bp = bp.add(NR);
-                a0 = a0.wrapping_add(t.a_step);
-                a1 = a1.wrapping_add(t.a_step);
-                a2 = a2.wrapping_add(t.a_step);
-                a3 = a3.wrapping_add(t.a_step);
-                a4 = a4.wrapping_add(t.a_step);
-                a5 = a5.wrapping_add(t.a_step);
-            }
-            a0 = a0.wrapping_add(t.seg_skip);
-            a1 = a1.wrapping_add(t.seg_skip);
-            a2 = a2.wrapping_add(t.seg_skip);
-            a3 = a3.wrapping_add(t.seg_skip);
-            a4 = a4.wrapping_add(t.seg_skip);
-            a5 = a5.wrapping_add(t.seg_skip);
-            left -= steps;
-        }
-        // SAFETY: the caller's contract, for each tile.
-        unsafe {
-            store_sums(t, [c0, c1, c2, c3, c4, c5]);
-            store_sums(u, [c6, c7, c8, c9, c10, c11]);
-        }
-    }
-
-    /// Writes (or adds) a one-panel tile's sums to its part of C.
-    ///
-    /// # Safety
-    /// `t.c` as for [`tile`].
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn store_sums(t: &Tile, sums: [__m512; MR]) {
-        if t.cols == NR {
-            for (r, sum) in sums.iter().enumerate().take(t.rows) {
-                let dst = t.c.add(r * t.ldc);
-                let mut v = *sum;
-                if t.accumulate {
-                    v = _mm512_add_ps(v, _mm512_loadu_ps(dst));
-                }
-                _mm512_storeu_ps(dst, v);
-            }
-        } else {
-            let mut acc = [[0.0f32; NR]; MR];
-            for (row, sum) in acc.iter_mut().zip(&sums) {
-                _mm512_storeu_ps(row.as_mut_ptr(), *sum);
-            }
-            store(t, &acc);
-        }
-    }
-
-    /// Two panels at once: 6×32 sums in 12 registers. Each sum is the same chain of fused
-    /// multiply-adds, in the same order, as in [`tile`] (and the AVX2 tile), so the bits
-    /// are the same; the wider tile only gives the FMA units twice the independent chains.
-    ///
-    /// # Safety
-    /// As for [`tile`], with `t.panels == 2`.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn double_tile(t: &Tile) {
-        // SAFETY: the caller's contract; a row of C is one 16-lane vector from each panel.
-        unsafe { super::two_vector_tile!(t, 16, t.panel_stride, 512) }
+        unsafe { store_sums(t, &sums) }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::Rng;
-
-    /// Every path this CPU has against the portable tile, with one panel of B and with
-    /// two (AVX-512's double tile); AVX-512 against AVX2 bit for bit.
-    #[test]
-    fn every_available_path_matches_the_portable_tile() {
-        let mut rng = Rng::new(3);
-        for (kc, rows, cols, accumulate) in [
-            (1, 6, 16, false),
-            (37, 5, 9, true),
-            (384, 6, 16, true),
-            (1, 6, 32, false),
-            (37, 5, 25, true),
-            (384, 6, 32, true),
-            (200, 2, 17, false),
-        ] {
-            let panels = usize::div_ceil(cols, NR);
-            let panel_stride = kc * NR + 5;
-            let a: Vec<Vec<f32>> = (0..MR)
-                .map(|_| (0..kc).map(|_| rng.normal() as f32).collect())
-                .collect();
-            let b: Vec<f32> = (0..panels * panel_stride)
-                .map(|_| rng.normal() as f32)
-                .collect();
-            let c0: Vec<f32> = (0..MR * 2 * NR).map(|_| rng.normal() as f32).collect();
-            let result = |path: SimdPath| {
-                let mut c = c0.clone();
-                let tile = Tile {
-                    kc,
-                    rows_a: std::array::from_fn(|r| a[r].as_ptr()),
-                    a_step: 1,
-                    seg_len: usize::MAX,
-                    seg_skip: 0,
-                    b: b.as_ptr(),
-                    panels,
-                    panel_stride,
-                    c: c.as_mut_ptr(),
-                    ldc: 2 * NR,
-                    rows,
-                    cols,
-                    accumulate,
-                };
-                // SAFETY: each row of `a` holds kc floats, `b` `panels` panels of kc·NR
-                // floats `panel_stride` apart, `c` MR rows of 2·NR; the path is one this CPU
-                // supports (from `available`).
-                unsafe { run_on(path, &tile) };
-                c
-            };
-            let portable = result(SimdPath::Portable);
-            for path in SimdPath::available() {
-                let c = result(path);
-                for (i, (x, y)) in c.iter().zip(&portable).enumerate() {
-                    let scale = 1.0 + (kc as f32).sqrt();
-                    assert!(
-                        (x - y).abs() <= 2e-6 * scale * (1.0 + y.abs()),
-                        "{path:?} {i}: {x} vs {y}"
-                    );
-                }
-                if path == SimdPath::Avx512 {
-                    assert_eq!(c, result(SimdPath::Avx2), "AVX-512 gives AVX2's bits");
-                }
-            }
-        }
-    }
-
-    /// Two one-panel tiles run as a pair (AVX-512's 12×16 tile), on every path this CPU
-    /// has, give the bits of the two tiles run one after the other on the same path, and
-    /// AVX-512's pair gives AVX2's bits; full and partial, with window segments. The rows
-    /// of A are one buffer's, evenly spaced (the 12-row loop), or with the second tile's
-    /// in another order (the pair falls back to two tiles).
-    #[test]
-    fn row_pairs_give_the_bits_of_their_two_tiles() {
-        let mut rng = Rng::new(5);
-        for (kc, second_rows, cols, accumulate, seg_len, even) in [
-            (1, 6, 16, false, usize::MAX, true),
-            (16, 6, 16, true, usize::MAX, true),
-            (37, 3, 9, true, 5, true),
-            (384, 1, 16, false, usize::MAX, true),
-            (16, 6, 16, true, usize::MAX, false),
-        ] {
-            let (a_step, seg_skip) = (2, 3);
-            let len = kc * a_step + (kc / seg_len.min(kc)) * seg_skip + 1;
-            let a: Vec<f32> = (0..2 * MR * len).map(|_| rng.normal() as f32).collect();
-            let row = |half: usize, r: usize| {
-                let r = if even || half == 0 { r } else { MR - 1 - r };
-                a[(half * MR + r) * len..].as_ptr()
-            };
-            let b: Vec<f32> = (0..kc * NR).map(|_| rng.normal() as f32).collect();
-            let c0: Vec<f32> = (0..2 * MR * NR).map(|_| rng.normal() as f32).collect();
-            let result = |path: SimdPath, paired: bool| {
-                let mut c = c0.clone();
-                let tile = |half: usize, c: &mut [f32]| Tile {
-                    kc,
-                    rows_a: std::array::from_fn(|r| row(half, r)),
-                    a_step,
-                    seg_len,
-                    seg_skip,
-                    b: b.as_ptr(),
-                    panels: 1,
-                    panel_stride: kc * NR,
-                    c: c[half * MR * NR..].as_mut_ptr(),
-                    ldc: NR,
-                    rows: if half == 0 { MR } else { second_rows },
-                    cols,
-                    accumulate,
-                };
-                let (first, second) = (tile(0, &mut c), tile(1, &mut c));
-                // SAFETY: each row of `a` holds every column the tiles read (kc steps of
-                // a_step, seg_skip after each segment), `b` one panel of kc·NR floats, `c`
-                // 2·MR rows of NR; the path is one this CPU supports (from `available`).
-                unsafe {
-                    if paired {
-                        run_row_pair_on(path, &first, &second);
-                    } else {
-                        run_on(path, &first);
-                        run_on(path, &second);
-                    }
-                }
-                c
-            };
-            for path in SimdPath::available() {
-                let paired = result(path, true);
-                assert_eq!(paired, result(path, false), "{path:?} kc={kc}");
-                if path == SimdPath::Avx512 {
-                    assert_eq!(
-                        paired,
-                        result(SimdPath::Avx2, true),
-                        "AVX-512 gives AVX2's bits"
-                    );
-                }
-            }
-        }
-    }
-}
+#[path = "kernel_tests.rs"]
+mod tests;

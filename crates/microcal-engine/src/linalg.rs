@@ -273,8 +273,9 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     let panels = b.panels();
     let depth = b.depth;
     let per_tile = kernel::panels_per_tile(path);
-    // One panel: row tiles two at a time where the path pairs them (`run_row_pair_on`).
-    let row_step = if panels == 1 && kernel::pairs_one_panel_tiles(path) {
+    // One or two panels: row tiles two at a time where the path pairs them
+    // (`run_row_pair_on`).
+    let row_step = if panels <= kernel::paired_panels(path) {
         2 * MR
     } else {
         MR
@@ -307,9 +308,9 @@ fn product<F: Fn(usize, usize) -> *const f32>(
         };
         for i0 in (0..m).step_by(row_step) {
             if row_step > MR && i0 + MR < m {
-                let (first, second) = (tile(i0, 0, 1, c), tile(i0 + MR, 0, 1, c));
-                // SAFETY: as below, for each tile; both read the block's one panel of B
-                // with the same depth and steps of A.
+                let (first, second) = (tile(i0, 0, panels, c), tile(i0 + MR, 0, panels, c));
+                // SAFETY: as below, for each tile; both read the block's panels of B with
+                // the same depth and steps of A.
                 unsafe { kernel::run_row_pair_on(path, &first, &second) };
                 continue;
             }
