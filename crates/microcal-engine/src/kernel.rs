@@ -16,7 +16,7 @@
 //!   spilled to the stack and made it slower than one tile).
 //!
 //! Measured on the Intel Xeon with AVX-512 (2 cores, shared host), `microcal bench matmul`
-//! alternated with the tree before, 2026-12-03 11:35-11:50 UTC, six rounds (the first four
+//! alternated with the tree before, 2026-12-03 11:30-11:50 UTC, six rounds (the first four
 //! before the three-row tiles and the 12×32 pairs): Winograd's point products of conv2/3/4
 //! (30×32 by 32×64, 21×64 by 64×128, 9×128 by 128×128) at 63-86, 67-94 and 67-87 GFLOP/s
 //! against 54-71, 54-69 and 45-61 with 6×32 tiles (peak 116-135 but in one run).
@@ -421,17 +421,19 @@ mod avx512 {
         }
         // SAFETY: the caller's contract, for each tile.
         unsafe {
-            store_sums(t, &first);
-            store_sums(u, &second);
+            store_sums(t, first);
+            store_sums(u, second);
         }
     }
 
-    /// Writes (or adds) the sums of a tile of `P` panels to its part of C.
+    /// Writes (or adds) the sums of a tile of `P` panels to its part of C. The sums come
+    /// by value: passed by reference, LLVM kept some tiles' sums in memory and stored each
+    /// after its fused multiply-add, which ran at half the speed.
     ///
     /// # Safety
     /// `t.c` as for [`wide_tile`], with `t.rows` <= `R`.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn store_sums<const R: usize, const P: usize>(t: &Tile, sums: &[[__m512; P]; R]) {
+    unsafe fn store_sums<const R: usize, const P: usize>(t: &Tile, sums: [[__m512; P]; R]) {
         if t.cols == P * NR {
             for (r, row) in sums.iter().enumerate().take(t.rows) {
                 let dst = t.c.add(r * t.ldc);
@@ -447,7 +449,7 @@ mod avx512 {
             let mut acc = [[[0.0f32; NR]; P]; R];
             for (row, sums) in acc.iter_mut().zip(sums) {
                 for (lanes, sum) in row.iter_mut().zip(sums) {
-                    _mm512_storeu_ps(lanes.as_mut_ptr(), *sum);
+                    _mm512_storeu_ps(lanes.as_mut_ptr(), sum);
                 }
             }
             store(t, &acc.each_ref().map(|row| row.as_flattened()));
@@ -489,7 +491,7 @@ mod avx512 {
             left -= steps;
         }
         // SAFETY: the caller's contract.
-        unsafe { store_sums(t, &sums) }
+        unsafe { store_sums(t, sums) }
     }
 }
 
