@@ -299,54 +299,41 @@ mod avx2 {
     pub(super) unsafe fn tile(t: &Tile) {
         // A row of C is the panel's two 8-lane halves: 12 sums in registers, each one
         // fused multiply-add a step, in order of k.
-        let [a0, a1, a2, a3, a4, a5] = t.rows_a;
         let z = _mm256_setzero_ps();
-        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
-        let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+        let mut sums = [[z; 2]; MR];
         let mut off = 0;
         let mut bp = t.b;
         let mut left = t.kc;
         while left > 0 {
             let steps = left.min(t.seg_len);
             for _ in 0..steps {
-                let b0 = _mm256_loadu_ps(bp);
-                let b1 = _mm256_loadu_ps(bp.add(8));
-                let x = _mm256_set1_ps(*a0.add(off));
-                c00 = _mm256_fmadd_ps(x, b0, c00);
-                c01 = _mm256_fmadd_ps(x, b1, c01);
-                let x = _mm256_set1_ps(*a1.add(off));
-                c10 = _mm256_fmadd_ps(x, b0, c10);
-                c11 = _mm256_fmadd_ps(x, b1, c11);
-                let x = _mm256_set1_ps(*a2.add(off));
-                c20 = _mm256_fmadd_ps(x, b0, c20);
-                c21 = _mm256_fmadd_ps(x, b1, c21);
-                let x = _mm256_set1_ps(*a3.add(off));
-                c30 = _mm256_fmadd_ps(x, b0, c30);
-                c31 = _mm256_fmadd_ps(x, b1, c31);
-                let x = _mm256_set1_ps(*a4.add(off));
-                c40 = _mm256_fmadd_ps(x, b0, c40);
-                c41 = _mm256_fmadd_ps(x, b1, c41);
-                let x = _mm256_set1_ps(*a5.add(off));
-                c50 = _mm256_fmadd_ps(x, b0, c50);
-                c51 = _mm256_fmadd_ps(x, b1, c51);
+                let b = [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))];
+                for (row, a) in sums.iter_mut().zip(t.rows_a) {
+                    let x = _mm256_set1_ps(*a.add(off));
+                    for (sum, b) in row.iter_mut().zip(b) {
+                        *sum = _mm256_fmadd_ps(x, b, *sum);
+                    }
+                }
                 off += t.a_step;
                 bp = bp.add(NR);
             }
             off += t.seg_skip;
             left -= steps;
         }
-        let sums = [
-            [c00, c01],
-            [c10, c11],
-            [c20, c21],
-            [c30, c31],
-            [c40, c41],
-            [c50, c51],
-        ];
+        // SAFETY: the caller's contract.
+        unsafe { store_halves(t, sums) }
+    }
+
+    /// Writes (or adds) a tile's sums to its part of C; by value, as the AVX-512 tiles'.
+    ///
+    /// # Safety
+    /// `t.c` as for [`tile`].
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store_halves(t: &Tile, sums: [[__m256; 2]; MR]) {
         if t.cols == NR {
-            for (r, [lo, hi]) in sums.iter().enumerate().take(t.rows) {
+            for (r, [lo, hi]) in sums.into_iter().enumerate().take(t.rows) {
                 let dst = t.c.add(r * t.ldc);
-                let (mut lo, mut hi) = (*lo, *hi);
+                let (mut lo, mut hi) = (lo, hi);
                 if t.accumulate {
                     lo = _mm256_add_ps(lo, _mm256_loadu_ps(dst));
                     hi = _mm256_add_ps(hi, _mm256_loadu_ps(dst.add(8)));
@@ -356,9 +343,9 @@ mod avx2 {
             }
         } else {
             let mut acc = [[0.0f32; NR]; MR];
-            for (row, [lo, hi]) in acc.iter_mut().zip(&sums) {
-                _mm256_storeu_ps(row.as_mut_ptr(), *lo);
-                _mm256_storeu_ps(row.as_mut_ptr().add(8), *hi);
+            for (row, [lo, hi]) in acc.iter_mut().zip(sums) {
+                _mm256_storeu_ps(row.as_mut_ptr(), lo);
+                _mm256_storeu_ps(row.as_mut_ptr().add(8), hi);
             }
             store(t, &acc);
         }
