@@ -288,6 +288,40 @@ unsafe fn store<R: AsRef<[f32]>>(t: &Tile, acc: &[R]) {
     }
 }
 
+/// The loop of a tile: for each of `t.kc` steps of A (`a_step` apart, `seg_skip` more after
+/// every `seg_len`), loads B's vectors at `bp` with the given expression, broadcasts each
+/// row's element of A and adds its products to that row of `sums`, one fused multiply-add
+/// per sum and step, in order of k (the order every path keeps).
+///
+/// # Safety
+/// Expands to code that must run in a function compiled with the intrinsics' features,
+/// with `t`'s pointers valid as [`run_on`] requires.
+#[cfg(target_arch = "x86_64")]
+macro_rules! accumulate {
+    ($t:expr, $sums:ident, |$bp:ident| $load_b:expr, $set1:ident, $fma:ident) => {{
+        let t: &Tile = $t;
+        let mut off = 0;
+        let mut $bp = t.b;
+        let mut left = t.kc;
+        while left > 0 {
+            let steps = left.min(t.seg_len);
+            for _ in 0..steps {
+                let b = $load_b;
+                for (row, a) in $sums.iter_mut().zip(t.rows_a) {
+                    let x = $set1(*a.add(off));
+                    for (sum, b) in row.iter_mut().zip(b) {
+                        *sum = $fma(x, b, *sum);
+                    }
+                }
+                off += t.a_step;
+                $bp = $bp.add(NR);
+            }
+            off += t.seg_skip;
+            left -= steps;
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{store, Tile, MR, NR};
@@ -301,25 +335,13 @@ mod avx2 {
         // fused multiply-add a step, in order of k.
         let z = _mm256_setzero_ps();
         let mut sums = [[z; 2]; MR];
-        let mut off = 0;
-        let mut bp = t.b;
-        let mut left = t.kc;
-        while left > 0 {
-            let steps = left.min(t.seg_len);
-            for _ in 0..steps {
-                let b = [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))];
-                for (row, a) in sums.iter_mut().zip(t.rows_a) {
-                    let x = _mm256_set1_ps(*a.add(off));
-                    for (sum, b) in row.iter_mut().zip(b) {
-                        *sum = _mm256_fmadd_ps(x, b, *sum);
-                    }
-                }
-                off += t.a_step;
-                bp = bp.add(NR);
-            }
-            off += t.seg_skip;
-            left -= steps;
-        }
+        accumulate!(
+            t,
+            sums,
+            |bp| [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))],
+            _mm256_set1_ps,
+            _mm256_fmadd_ps
+        );
         // SAFETY: the caller's contract.
         unsafe { store_halves(t, sums) }
     }
@@ -458,25 +480,13 @@ mod avx512 {
         let stride = t.panel_stride;
         let z = _mm512_setzero_ps();
         let mut sums = [[z; P]; R];
-        let mut off = 0;
-        let mut bp = t.b;
-        let mut left = t.kc;
-        while left > 0 {
-            let steps = left.min(t.seg_len);
-            for _ in 0..steps {
-                let b: [__m512; P] = std::array::from_fn(|j| _mm512_loadu_ps(bp.add(j * stride)));
-                for (row, a) in sums.iter_mut().zip(t.rows_a) {
-                    let x = _mm512_set1_ps(*a.add(off));
-                    for (sum, b) in row.iter_mut().zip(b) {
-                        *sum = _mm512_fmadd_ps(x, b, *sum);
-                    }
-                }
-                off += t.a_step;
-                bp = bp.add(NR);
-            }
-            off += t.seg_skip;
-            left -= steps;
-        }
+        accumulate!(
+            t,
+            sums,
+            |bp| std::array::from_fn::<__m512, P, _>(|j| _mm512_loadu_ps(bp.add(j * stride))),
+            _mm512_set1_ps,
+            _mm512_fmadd_ps
+        );
         // SAFETY: the caller's contract.
         unsafe { store_sums(t, sums) }
     }
