@@ -114,16 +114,6 @@ macro_rules! with_simd {
 }
 pub(crate) use with_simd;
 
-/// How many packed panels of B a tile should take on `path`: four on `avx512` (6×64 sums
-/// in 24 of its 32 registers), one elsewhere (6×16 sums in 12 of AVX2's 16).
-pub(crate) fn panels_per_tile(path: SimdPath) -> usize {
-    if path == SimdPath::Avx512 {
-        4
-    } else {
-        1
-    }
-}
-
 /// One tile on `path` (callers pass the process's, `simd::active()`; tests pass others).
 ///
 /// # Safety
@@ -132,9 +122,12 @@ pub(crate) fn panels_per_tile(path: SimdPath) -> usize {
 /// more after every `seg_len`), `b` for `panels` panels of `kc * NR` floats,
 /// `panel_stride` apart, `c` for `rows` rows of `cols` floats, `ldc` apart.
 pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
+    let few_rows = tile.rows <= MR / 2;
     let mut panel = 0;
     while panel < tile.panels {
-        // The widest tile this path has that fits in the panels left.
+        // The widest tile this path has that fits in the panels left: on `avx512` four
+        // panels (6×64 sums in 24 of its 32 registers) or two, elsewhere one (6×16 sums in
+        // 12 of AVX2's 16).
         let left = tile.panels - panel;
         let take = match path {
             _ if !cfg!(target_arch = "x86_64") => 1,
@@ -142,7 +135,6 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
             SimdPath::Avx512 if left >= 2 => 2,
             _ => 1,
         };
-        let few_rows = tile.rows <= MR / 2;
         // SAFETY: panel < panels, so this panel of B lies inside the tile's (per the
         // contract), and its first column of C is inside the tile's columns unless the
         // panel has none (then the offset is `cols`, one past the end, and `cols` below is

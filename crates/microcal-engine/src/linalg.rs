@@ -272,7 +272,6 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     }
     let panels = b.panels();
     let depth = b.depth;
-    let per_tile = kernel::panels_per_tile(path);
     // One or two panels: row tiles two at a time where the path pairs them
     // (`run_row_pair_on`).
     let row_step = if panels <= kernel::paired_panels(path) {
@@ -283,49 +282,44 @@ fn product<F: Fn(usize, usize) -> *const f32>(
     for (block, packed) in b.data.chunks(panels * depth * NR).enumerate() {
         let k0 = block * depth;
         let kc = depth.min(k - k0);
-        // The tile of C at row i0 and panel p, `take` panels wide.
-        let tile = |i0: usize, p: usize, take: usize, c: &mut [f32]| {
+        // The tile of C at row i0, across all the block's panels (`run_on` takes them as
+        // widely as the path allows).
+        let tile = |i0: usize, c: &mut [f32]| {
             let rows = MR.min(m - i0);
             // Rows past the end repeat the last one; their sums are discarded.
             let rows_a: [*const f32; MR] =
                 std::array::from_fn(|r| (a.at)(i0 + r.min(rows - 1), k0));
-            let j0 = p * NR;
             Tile {
                 kc,
                 rows_a,
                 a_step: a.step,
                 seg_len: a.seg_len,
                 seg_skip: a.seg_skip,
-                b: packed[p * depth * NR..].as_ptr(),
-                panels: take,
+                b: packed.as_ptr(),
+                panels,
                 panel_stride: depth * NR,
-                c: c[i0 * n + j0..].as_mut_ptr(),
+                c: c[i0 * n..].as_mut_ptr(),
                 ldc: n,
                 rows,
-                cols: (take * NR).min(n - j0),
+                cols: n,
                 accumulate: accumulate || block > 0,
             }
         };
         for i0 in (0..m).step_by(row_step) {
             if row_step > MR && i0 + MR < m {
-                let (first, second) = (tile(i0, 0, panels, c), tile(i0 + MR, 0, panels, c));
+                let (first, second) = (tile(i0, c), tile(i0 + MR, c));
                 // SAFETY: as below, for each tile; both read the block's panels of B with
                 // the same depth and steps of A.
                 unsafe { kernel::run_row_pair_on(path, &first, &second) };
                 continue;
             }
-            let mut p = 0;
-            while p < panels {
-                let take = per_tile.min(panels - p);
-                let t = tile(i0, p, take, c);
-                p += take;
-                // SAFETY: the caller checked that every element of A the tile reads from
-                // `rows_a` lies in A's buffer; the block holds `panels` panels of
-                // `depth * NR >= kc * NR` floats, and the tile reads `take` of them from
-                // panel p; `c` holds m×n floats (asserted above), and the tile writes
-                // `rows` rows of `cols` floats from (i0, j0), `n` apart, all inside it.
-                unsafe { kernel::run_on(path, &t) };
-            }
+            let t = tile(i0, c);
+            // SAFETY: the caller checked that every element of A the tile reads from
+            // `rows_a` lies in A's buffer; the block holds `panels` panels of
+            // `depth * NR >= kc * NR` floats, and the tile reads all of them; `c` holds m×n
+            // floats (asserted above), and the tile writes `rows` rows of `n` floats from
+            // row i0, `n` apart, all inside it.
+            unsafe { kernel::run_on(path, &t) };
         }
     }
 }
