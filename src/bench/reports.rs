@@ -169,18 +169,57 @@ pub fn matmul(seconds: f64) {
         path.name(),
         available_paths()
     );
+    // The peaks and the products, timed in turns over the same seconds (each its best
+    // window).
+    use crate::engine::Workload;
+    let paths = crate::engine::simd::SimdPath::available();
+    let mut workloads: Vec<Workload> = paths.iter().map(|p| Workload::FmaPeak(*p)).collect();
+    let mut products = Vec::new();
+    for (layer, size, cin, cout) in layers {
+        let direct = (size * size, 9 * cin, cout);
+        let winograd = crate::engine::point_product_shape(size, size, (cin, cout), true);
+        products.extend([
+            (
+                layer.to_string(),
+                "direct, weights packed once per batch",
+                direct,
+                false,
+            ),
+            (
+                format!("{layer}_repacked"),
+                "direct, weights packed per product",
+                direct,
+                true,
+            ),
+            (
+                format!("winograd_{layer}"),
+                "Winograd's point products, as the layer runs them",
+                winograd,
+                false,
+            ),
+        ]);
+    }
+    workloads.extend(
+        (products.iter()).map(|&(_, _, (m, k, n), pack_each)| Workload::Product {
+            m,
+            k,
+            n,
+            pack_each,
+        }),
+    );
+    let gflops = crate::engine::gflops_interleaved(&workloads, seconds);
+    let (peaks, timed) = gflops.split_at(paths.len());
     let mut all = vec![format!("simd={}", path.name())];
-    for other in crate::engine::simd::SimdPath::available() {
-        let peak = crate::engine::fma_peak_gflops(other, seconds.min(1.0));
+    for (other, peak) in paths.iter().zip(peaks) {
         println!(
             "FMA peak of one core, {} (register-only loop): {peak:.1} GFLOP/s",
             other.name()
         );
         all.push(format!("peak_gflops_{}={peak:.1}", other.name()));
     }
-    let peak = crate::engine::fma_peak_gflops(path, seconds.min(1.0));
-    let mut report = |key: String, what: &str, (m, k, n): (usize, usize, usize), pack_each| {
-        let gflops = crate::engine::matmul_gflops(m, n, k, seconds, pack_each);
+    let active = paths.iter().position(|p| *p == path);
+    let peak = peaks[active.expect("the active path is available")];
+    for ((key, what, (m, k, n), _), gflops) in products.iter().zip(timed) {
         let share = 100.0 * gflops / peak;
         println!(
             "{key}: {m}x{k} by {k}x{n}, {what}: {gflops:.1} GFLOP/s, {share:.0}% of the {} peak",
@@ -188,16 +227,6 @@ pub fn matmul(seconds: f64) {
         );
         all.push(format!("gflops_{key}={gflops:.1}"));
         all.push(format!("peak_pct_{key}={share:.0}"));
-    };
-    for (layer, size, cin, cout) in layers {
-        let direct = (size * size, 9 * cin, cout);
-        let winograd = crate::engine::point_product_shape(size, size, (cin, cout), true);
-        let once = "direct, weights packed once per batch";
-        report(layer.to_string(), once, direct, false);
-        let repacked = "direct, weights packed per product";
-        report(format!("{layer}_repacked"), repacked, direct, true);
-        let points = "Winograd's point products, as the layer runs them";
-        report(format!("winograd_{layer}"), points, winograd, false);
     }
     println!("{}", all.join(" "));
 }

@@ -52,30 +52,58 @@ pub use optimizer::{Optimizer, OptimizerKind};
 pub use peak::fma_peak_gflops;
 pub use winograd::point_product_shape;
 
-/// GFLOP/s of the engine's single-threaded matrix product (m×k times k×n, both row-major),
-/// repeated for at least `min_seconds` after one untimed product. B is packed once before
-/// the timed products, as a convolution packs its weights once per batch; with
-/// `pack_each`, it is packed again for every product (as a product with a new B is).
-pub fn matmul_gflops(m: usize, n: usize, k: usize, min_seconds: f64, pack_each: bool) -> f64 {
-    let mut rng = Rng::new(1);
-    let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
-    let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
-    let mut c = vec![0.0; m * n];
-    let (a, b) = (linalg::Operand::rows(&a, k), linalg::Operand::rows(&b, n));
-    let packed = linalg::PackedB::new(b, k, n);
-    let product = |c: &mut [f32]| match pack_each {
-        true => linalg::matmul(m, n, k, c, false, a, b),
-        false => linalg::matmul_packed(m, c, false, a, &packed),
-    };
-    product(&mut c);
-    let start = std::time::Instant::now();
-    let mut products = 0u64;
-    while products == 0 || start.elapsed().as_secs_f64() < min_seconds {
-        product(&mut c);
-        products += 1;
+/// What [`gflops_interleaved`] times.
+#[derive(Debug, Clone, Copy)]
+pub enum Workload {
+    /// The FMA peak of one core on a path the CPU supports ([`fma_peak_gflops`]'s loop).
+    FmaPeak(simd::SimdPath),
+    /// The engine's single-threaded matrix product, m×k times k×n (both row-major). B is
+    /// packed once before the timed products, as a convolution packs its weights once per
+    /// batch; with `pack_each`, it is packed again for every product (as a product with a
+    /// new B is).
+    Product {
+        m: usize,
+        k: usize,
+        n: usize,
+        pack_each: bool,
+    },
+}
+
+/// GFLOP/s of each workload on one core, timed in turns: each gets one window of every
+/// round, and its best window counts ([`peak::best_window_rates`]). So a product and the
+/// peak it is compared with are timed over the same seconds of a shared host, a product's
+/// share of the peak is not one of them caught in a slow moment and the other not.
+pub fn gflops_interleaved(workloads: &[Workload], min_seconds: f64) -> Vec<f64> {
+    let mut steps: Vec<Box<dyn FnMut() -> f64>> = workloads.iter().map(|w| w.step()).collect();
+    let rates = peak::best_window_rates(min_seconds, &mut steps);
+    rates.into_iter().map(|r| r / 1e9).collect()
+}
+
+impl Workload {
+    /// One unit of the work (run once untimed here), returning its operations.
+    fn step(&self) -> Box<dyn FnMut() -> f64> {
+        let mut step: Box<dyn FnMut() -> f64> = match *self {
+            Workload::FmaPeak(path) => Box::new(peak::fma_loop(path)),
+            Workload::Product { m, k, n, pack_each } => {
+                let mut rng = Rng::new(1);
+                let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+                let mut c = vec![0.0; m * n];
+                let packed = linalg::PackedB::new(linalg::Operand::rows(&b, n), k, n);
+                Box::new(move || {
+                    let (a, b) = (linalg::Operand::rows(&a, k), linalg::Operand::rows(&b, n));
+                    match pack_each {
+                        true => linalg::matmul(m, n, k, &mut c, false, a, b),
+                        false => linalg::matmul_packed(m, &mut c, false, a, &packed),
+                    }
+                    std::hint::black_box(&c);
+                    2.0 * (m * n * k) as f64
+                })
+            }
+        };
+        step();
+        step
     }
-    std::hint::black_box(&c);
-    2.0 * (m * n * k) as f64 * products as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
 use crate::rng::Rng;
