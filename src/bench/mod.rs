@@ -119,66 +119,89 @@ pub fn classical_timings(
         .collect()
 }
 
-/// Training and inference throughput of a CNN over `images` (n × size², already scaled),
-/// trained as a job would be with `train` (its optimiser, batch size and augmentation):
-/// after a warm-up of a few batches, `repeats` timed epochs of training and `repeats` timed
-/// passes of inference, each list in the order run. Report the median: on a shared machine
-/// single epochs vary by ±15%.
+/// One network's timed epochs of training and passes of inference, in the order run.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRuns {
+    pub train: Vec<Throughput>,
+    pub infer: Vec<Throughput>,
+}
+
+/// Training and inference throughput of CNNs over `images` (n × size², already scaled),
+/// each trained as a job would be with its `TrainConfig` (optimiser, batch size and
+/// augmentation): after a warm-up of a few batches, `repeats` timed epochs of training and
+/// `repeats` timed passes of inference, each list in the order run. Report the median: on a
+/// shared machine single epochs vary by ±15%.
+///
+/// With more than one network, their epochs (and then their passes) are timed in turns,
+/// one each per round, so that a slow minute of the host falls on all of them alike and
+/// their ratio is measured in one run.
 pub fn cnn_throughput(
-    network: &Network,
-    train: &TrainConfig,
+    networks: &[(&Network, &TrainConfig)],
     size: usize,
     (images, labels): (&[f32], &[f32]),
     repeats: usize,
-) -> Result<(Vec<Throughput>, Vec<Throughput>), crate::data::augment::UnknownAugment> {
+) -> Result<Vec<NetworkRuns>, crate::data::augment::UnknownAugment> {
     let per = size * size;
     let n = labels.len();
-    let batch = train.batch_size;
     let classes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-    let mut model = CnnClassifier::new(network, size, train, &classes, 0)?;
-    for b in 0..3.min(n / batch) {
-        model.train_batch(
-            &images[b * batch * per..(b + 1) * batch * per],
-            &labels[b * batch..(b + 1) * batch],
-        );
-    }
-    let train = timed_runs(repeats, n, || {
-        for (x, y) in images.chunks(batch * per).zip(labels.chunks(batch)) {
-            model.train_batch(x, y);
+    let mut models = Vec::with_capacity(networks.len());
+    for &(network, train) in networks {
+        let mut model = CnnClassifier::new(network, size, train, &classes, 0)?;
+        let batch = train.batch_size;
+        for b in 0..3.min(n / batch) {
+            model.train_batch(
+                &images[b * batch * per..(b + 1) * batch * per],
+                &labels[b * batch..(b + 1) * batch],
+            );
         }
-    });
+        models.push((model, batch));
+    }
+    let mut runs = vec![NetworkRuns::default(); models.len()];
+    for _ in 0..repeats.max(1) {
+        for ((model, batch), runs) in models.iter_mut().zip(&mut runs) {
+            runs.train.push(timed(n, || {
+                for (x, y) in images.chunks(*batch * per).zip(labels.chunks(*batch)) {
+                    model.train_batch(x, y);
+                }
+            }));
+        }
+    }
     let all = Matrix {
         rows: n,
         cols: per,
         data: images.to_vec(),
     };
-    let infer = timed_runs(repeats, n, || {
-        std::hint::black_box(model.predict_rows(&all));
-    });
-    Ok((train, infer))
+    for _ in 0..repeats.max(1) {
+        for ((model, _), runs) in models.iter().zip(&mut runs) {
+            runs.infer.push(timed(n, || {
+                std::hint::black_box(model.predict_rows(&all));
+            }));
+        }
+    }
+    Ok(runs)
 }
 
-/// `work` (a pass over `images` images) timed `repeats` times (at least once).
-fn timed_runs(repeats: usize, images: usize, mut work: impl FnMut()) -> Vec<Throughput> {
-    (0..repeats.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            work();
-            Throughput {
-                images,
-                seconds: start.elapsed().as_secs_f64(),
-            }
-        })
-        .collect()
+/// `work` (a pass over `images` images), timed.
+fn timed(images: usize, work: impl FnOnce()) -> Throughput {
+    let start = Instant::now();
+    work();
+    Throughput {
+        images,
+        seconds: start.elapsed().as_secs_f64(),
+    }
 }
 
 /// The median of the runs' images/s.
 pub fn median_images_per_s(runs: &[Throughput]) -> f64 {
-    let mut rates: Vec<f64> = runs.iter().map(Throughput::images_per_s).collect();
-    rates.sort_by(f64::total_cmp);
-    match rates.len() {
+    median(runs.iter().map(Throughput::images_per_s).collect())
+}
+
+/// The median of `values` (0 when there are none).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
         0 => 0.0,
-        n if n % 2 == 1 => rates[n / 2],
-        n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }

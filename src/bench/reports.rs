@@ -232,18 +232,23 @@ pub fn matmul(seconds: f64) {
 }
 
 /// `microcal bench cnn`: the reference network, or the network and training settings of
-/// `experiment` (its first grid combination).
+/// `experiment` (its first grid combination); with `with_reference`, the reference network
+/// too, timed in turns with the file's, and the file's training speed as a share of it.
 pub fn cnn(
     root: Option<PathBuf>,
     experiment: Option<PathBuf>,
+    with_reference: bool,
     repeats: usize,
 ) -> Result<(), BenchError> {
-    let (name, network, train) = match &experiment {
-        None => (
+    let reference = || {
+        Ok::<_, BenchError>((
             "reference CNN".to_string(),
             parse_layers(&reference_layer_values())?,
             crate::train::TrainConfig::default(),
-        ),
+        ))
+    };
+    let mut networks = vec![match &experiment {
+        None => reference()?,
         Some(path) => {
             let exp = crate::config::Experiment::load(path, &[])?;
             let (config, _) = exp
@@ -260,9 +265,11 @@ pub fn cnn(
                 _ => return Err(BenchError::NotCnn(path.clone())),
             }
         }
-    };
+    }];
+    if with_reference && experiment.is_some() {
+        networks.push(reference()?);
+    }
     let (dataset, source) = dataset(root.as_ref())?;
-    let parameters = check_shapes(&network, 60)?;
     let n = 640.min(dataset.samples.len());
     let subset = Dataset::new(dataset.samples[..n].to_vec());
     let images = crate::models::Features::Pixels
@@ -270,14 +277,21 @@ pub fn cnn(
         .expect("pixels always extract")
         .data;
     let labels: Vec<f32> = subset.samples.iter().map(|s| s.label as f32).collect();
-    println!(
-        "{name}: {parameters} parameters, {n} images from {source}, batch {}, {} threads, SIMD path {} (of {})",
-        train.batch_size,
-        rayon::current_num_threads(),
-        crate::engine::simd::active().name(),
-        available_paths()
-    );
-    let (train, infer) = super::cnn_throughput(&network, &train, 60, (&images, &labels), repeats)?;
+    for (name, network, train) in &networks {
+        let parameters = check_shapes(network, 60)?;
+        println!(
+            "{name}: {parameters} parameters, {n} images from {source}, batch {}, {} threads, SIMD path {} (of {})",
+            train.batch_size,
+            rayon::current_num_threads(),
+            crate::engine::simd::active().name(),
+            available_paths()
+        );
+    }
+    if networks.len() > 1 {
+        println!("their epochs and passes timed in turns");
+    }
+    let settings: Vec<_> = networks.iter().map(|(_, n, t)| (n, t)).collect();
+    let runs = super::cnn_throughput(&settings, 60, (&images, &labels), repeats)?;
     let rates = |runs: &[super::Throughput]| {
         let list: Vec<String> = runs
             .iter()
@@ -285,24 +299,50 @@ pub fn cnn(
             .collect();
         list.join(" ")
     };
-    let (train_median, infer_median) = (
-        super::median_images_per_s(&train),
-        super::median_images_per_s(&infer),
-    );
-    println!(
-        "training:  {train_median:.0} images/s median of {} epochs ({})",
-        train.len(),
-        rates(&train)
-    );
-    println!(
-        "inference: {infer_median:.0} images/s median of {} passes ({})",
-        infer.len(),
-        rates(&infer)
-    );
-    println!(
+    let mut medians = Vec::new();
+    for ((name, _, _), super::NetworkRuns { train, infer }) in networks.iter().zip(&runs) {
+        let (train_median, infer_median) = (
+            super::median_images_per_s(train),
+            super::median_images_per_s(infer),
+        );
+        let of = if networks.len() > 1 {
+            format!(" ({name})")
+        } else {
+            String::new()
+        };
+        println!(
+            "training:  {train_median:.0} images/s median of {} epochs ({}){of}",
+            train.len(),
+            rates(train)
+        );
+        println!(
+            "inference: {infer_median:.0} images/s median of {} passes ({}){of}",
+            infer.len(),
+            rates(infer)
+        );
+        medians.push((train_median, infer_median));
+    }
+    let (train_median, infer_median) = medians[0];
+    let mut last = format!(
         "train_images_per_s={train_median:.0} infer_images_per_s={infer_median:.0} simd={}",
         crate::engine::simd::active().name()
     );
+    if let Some(&(reference_train, reference_infer)) = medians.get(1) {
+        // Epoch by epoch: each round's two epochs ran next to each other.
+        let shares: Vec<f64> = (runs[0].train.iter().zip(&runs[1].train))
+            .map(|(file, reference)| file.images_per_s() / reference.images_per_s())
+            .collect();
+        let listed: Vec<String> = shares.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "training share of the reference network's images/s, round by round: {}",
+            listed.join(" ")
+        );
+        let share = super::median(shares);
+        last += &format!(
+            " reference_train_images_per_s={reference_train:.0} reference_infer_images_per_s={reference_infer:.0} train_share_of_reference={share:.2}"
+        );
+    }
+    println!("{last}");
     Ok(())
 }
 

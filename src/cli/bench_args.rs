@@ -33,6 +33,10 @@ pub enum Bench {
         /// reference network's (its first grid combination; 60×60 images).
         #[arg(long)]
         experiment: Option<PathBuf>,
+        /// Also time the reference network, in turns with the file's (epoch by epoch), and
+        /// print the file's training images/s as a share of the reference's.
+        #[arg(long, requires = "experiment")]
+        with_reference: bool,
     },
     /// What each layer kind costs (training and scoring) against a convolution with the
     /// same output size, on a 30×30×32 activation, batch 32.
@@ -97,7 +101,8 @@ impl Bench {
                 data,
                 repeats,
                 experiment,
-            } => reports::cnn(data, experiment, repeats as usize),
+                with_reference,
+            } => reports::cnn(data, experiment, with_reference, repeats as usize),
         }
     }
 }
