@@ -70,9 +70,9 @@ pub enum Workload {
 }
 
 /// GFLOP/s of each workload on one core, timed in turns: each gets one window of every
-/// round, and its best window counts ([`peak::best_window_rates`]). So a product and the
-/// peak it is compared with are timed over the same seconds of a shared host, a product's
-/// share of the peak is not one of them caught in a slow moment and the other not.
+/// round (ten rounds over at least `min_seconds` each), and its best window counts. A
+/// product and the peak it is compared with are thus timed over the same seconds of a
+/// shared host, so a slow moment cannot fall on one of them alone.
 pub fn gflops_interleaved(workloads: &[Workload], min_seconds: f64) -> Vec<f64> {
     let mut steps: Vec<Box<dyn FnMut() -> f64>> = workloads.iter().map(|w| w.step()).collect();
     let rates = peak::best_window_rates(min_seconds, &mut steps);

@@ -10,9 +10,9 @@ const CHAINS: usize = 12;
 /// Windows that [`best_window_rates`] splits each workload's time into.
 const WINDOWS: u32 = 10;
 
-/// GFLOP/s of multiply-adds on `path` (which the CPU must support), the best of
-/// [`best_window_rates`]'s windows over at least `min_seconds`. A fused multiply-add counts
-/// as two operations, as in the products.
+/// GFLOP/s of multiply-adds on `path` (which the CPU must support), its best of ten
+/// windows over at least `min_seconds`. A fused multiply-add counts as two operations, as
+/// in the products.
 pub fn fma_peak_gflops(path: SimdPath, min_seconds: f64) -> f64 {
     best_window_rates(min_seconds, &mut [fma_loop(path)])[0] / 1e9
 }
