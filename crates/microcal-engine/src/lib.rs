@@ -49,13 +49,13 @@ pub use gram::gram;
 pub use layer::{Activation, Layer, Padding};
 pub use loss::Objective;
 pub use optimizer::{Optimizer, OptimizerKind};
-pub use peak::fma_peak_gflops;
 pub use winograd::point_product_shape;
 
 /// What [`gflops_interleaved`] times.
 #[derive(Debug, Clone, Copy)]
 pub enum Workload {
-    /// The FMA peak of one core on a path the CPU supports ([`fma_peak_gflops`]'s loop).
+    /// The FMA peak of one core on a path the CPU supports: a register-only loop of fused
+    /// multiply-adds.
     FmaPeak(simd::SimdPath),
     /// The engine's single-threaded matrix product, m×k times k×n (both row-major). B is
     /// packed once before the timed products, as a convolution packs its weights once per

@@ -10,15 +10,8 @@ const CHAINS: usize = 12;
 /// Windows that [`best_window_rates`] splits each workload's time into.
 const WINDOWS: u32 = 10;
 
-/// GFLOP/s of multiply-adds on `path` (which the CPU must support), its best of ten
-/// windows over at least `min_seconds`. A fused multiply-add counts as two operations, as
-/// in the products.
-pub fn fma_peak_gflops(path: SimdPath, min_seconds: f64) -> f64 {
-    best_window_rates(min_seconds, &mut [fma_loop(path)])[0] / 1e9
-}
-
 /// One run of the register-only loop on `path` (which the CPU must support), returning
-/// its operations.
+/// its operations: fused multiply-adds, each counted as two, as in the products.
 pub(crate) fn fma_loop(path: SimdPath) -> impl FnMut() -> f64 {
     assert!(path.is_supported(), "{} is not supported here", path.name());
     let rounds = 1u64 << 16;
@@ -154,7 +147,7 @@ mod tests {
     #[test]
     fn every_path_here_has_a_positive_peak() {
         for path in SimdPath::available() {
-            let peak = fma_peak_gflops(path, 0.05);
+            let peak = best_window_rates(0.05, &mut [fma_loop(path)])[0] / 1e9;
             assert!(peak.is_finite() && peak > 0.1, "{}: {peak}", path.name());
         }
     }
