@@ -22,9 +22,10 @@ from keras import layers  # noqa: E402
 from cnn_bench_common import BATCH, INFER_BATCH, args, images, report  # noqa: E402
 
 
-def modern():
+def modern(learning_rate=1e-3):
     """experiments/base/modern-cnn.toml's network: conv-BN(0.9)-ReLU twice per stage
-    (16, 32), a residual stage (64, 1x1 projection), global average pooling, dropout 0.3."""
+    (16, 32), a residual stage (64, 1x1 projection), global average pooling, dropout 0.3;
+    AdamW (weight decay 1e-4) at `learning_rate` (a number or a Keras schedule)."""
     def conv_bn(x, n, relu=True):
         x = layers.Conv2D(n, 3, padding="same")(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
@@ -40,7 +41,7 @@ def modern():
     x = layers.Dropout(0.3)(layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, layers.Dense(1)(x))
     model.compile(
-        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
+        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     return model
