@@ -145,8 +145,8 @@ fn small_network_learns_and_is_deterministic() {
 /// of the whole network on dfdx's tape-free path bit for bit: convolutions with batch norm
 /// folded in (after training, so its running statistics are not the initial ones), ReLU
 /// and pooling fused or not, a 5×5 kernel, dropouts, residual blocks with and without a
-/// projection, activations and 2×2 max-pools on their own, strided convolutions, and the
-/// rest (global pooling, flattening, dense layers) handed over; and a network whose first
+/// projection, activations and 2×2 max-pools on their own, average and 3×3 max-pools,
+/// strided convolutions, and the rest (global pooling, flattening, dense layers) handed over; and a network whose first
 /// block has no forward function on plain values.
 #[test]
 fn scoring_on_plain_values_gives_the_taped_paths_logits() {
@@ -195,6 +195,13 @@ fn scoring_on_plain_values_gives_the_taped_paths_logits() {
             Layer::Flatten,
             Layer::Dense { units: 1 },
         ],
+        vec![
+            conv(4),
+            Layer::AvgPool { size: 2, stride: 2 },
+            Layer::MaxPool { size: 3, stride: 1 },
+            Layer::Flatten,
+            Layer::Dense { units: 1 },
+        ],
     ];
     let mut rng = Rng::new(8);
     let (n, size) = (6, 10);
@@ -223,7 +230,7 @@ fn scoring_on_plain_values_gives_the_taped_paths_logits() {
         let prefix = leading_blocks(&net.blocks, &x, 1, net.geometry(n));
         assert_eq!(
             prefix.map(|p| p.blocks),
-            [Some(9), Some(4), Some(2), None][k]
+            [Some(9), Some(4), Some(2), None, Some(3)][k]
         );
     }
 }

@@ -4,8 +4,8 @@
 //! Why: an op on dfdx's tape reads its input through a copy (dfdx 0.13 lends no view of a
 //! tensor's values, `copies`), made by one thread while the other waits. Scoring keeps
 //! nothing for a backward pass, so the leading blocks (convolutions with the batch norm,
-//! ReLU and 2×2 max-pool they fuse, residual blocks, activations, 2×2 max-pools, and
-//! dropouts, which do nothing when scoring) read the images and each other's outputs in
+//! ReLU and 2×2 max-pool they fuse, residual blocks, activations, max and average pools,
+//! and dropouts, which do nothing when scoring) read the images and each other's outputs in
 //! place, each through its op's own forward function; the rest of the network (from the
 //! first other block: pooling to a vector, dense layers) runs on the tape-free dfdx path
 //! from their output, moved into a tensor without a copy. Same functions, same numbers.
@@ -25,6 +25,7 @@ use super::add::add_into;
 use super::conv::{conv_block_forward, ConvForward};
 use super::layout::Geometry;
 use super::maxpool::maxpooled;
+use super::pooling::{pooled, Reduce};
 use super::stack::{after_conv, Block, Conv};
 use super::strided_conv::strided_forward;
 
@@ -119,8 +120,16 @@ fn one_block(
             let (out, _, geometry) = maxpooled(x, g, c, false);
             (1, (out, c, geometry))
         }
+        Block::MaxPool { size, stride } => (1, windows((x, c, g), (*size, *stride), Reduce::Max)),
+        Block::AvgPool { size, stride } => (1, windows((x, c, g), (*size, *stride), Reduce::Mean)),
         _ => return None,
     })
+}
+
+/// Max or average pooling (`pooling`'s), on plain values.
+fn windows((x, c, g): Values, window: (usize, usize), reduce: Reduce) -> Output {
+    let (out, _, geometry) = pooled(x, (c, g), window, reduce, false);
+    (out, c, geometry)
 }
 
 /// A convolution by patch matrices (`cnn::strided`'s), on plain values.
