@@ -44,15 +44,10 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
     // For max with a backward pass: the input position (within its image) each output came
     // from.
     let track = reduce == Reduce::Max && T::OWNS_TAPE;
-    let (out, argmax, out_g) = pooled(&input, (c, g), (size, stride), reduce, track);
+    let (windows, out_g) = Windows::over((c, g), (size, stride), reduce);
+    let (out, argmax) = windows.pool(&input, (g, out_g), track);
     let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let gw = g.w;
-    let window = move |oy: usize, ox: usize| {
-        (0..size).flat_map(move |dy| {
-            (0..size).map(move |dx| ((oy * stride + dy) * gw + ox * stride + dx) * c)
-        })
-    };
-    let scale = 1.0 / (size * size) as f32;
+    let scale = windows.scale();
     let y = x.device().tensor_from_vec(out, (out_g.positions(), c));
     if T::OWNS_TAPE {
         let (x_ghost, y_ghost) = (x.ghost(), y.ghost());
@@ -73,7 +68,7 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
                         for oy in 0..out_g.h {
                             for ox in 0..out_g.w {
                                 let d = &dy[(oy * out_g.w + ox) * c..][..c];
-                                for p in window(oy, ox) {
+                                for p in windows.window(oy, ox) {
                                     dx[p..p + c]
                                         .iter_mut()
                                         .zip(d)
@@ -91,43 +86,15 @@ pub(crate) fn pool<T: Tape<f32, Cpu>>(
 }
 
 /// `reduce` over `size`×`size` windows `stride` apart, on plain values (`c` channels over
-/// `g`): the output, where each maximum came from when `track` (else nothing), and the
-/// output's geometry. The taped op's forward pass, and scoring's (`scoring_prefix`).
+/// `g`): the output and its geometry. Scoring's (`scoring_prefix`).
 pub(crate) fn pooled(
     input: &[f32],
     (c, g): (usize, Geometry),
-    (size, stride): (usize, usize),
+    window: (usize, usize),
     reduce: Reduce,
-    track: bool,
-) -> (Vec<f32>, Vec<u32>, Geometry) {
-    let out_g = Geometry {
-        batch: g.batch,
-        h: (g.h - size) / stride + 1,
-        w: (g.w - size) / stride + 1,
-    };
-    let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
-    let mut out = zeros(out_g.positions() * c);
-    let mut argmax = vec![0u32; if track { out.len() } else { 0 }];
-    let windows = Windows {
-        size,
-        stride,
-        in_w: g.w,
-        out_w: out_g.w,
-        c,
-        reduce,
-    };
-    let arg_chunks = argmax
-        .chunks_mut(out_per_image.max(1))
-        .chain(std::iter::repeat_with(|| &mut [][..]));
-    let items: Vec<_> = out
-        .chunks_mut(out_per_image)
-        .zip(input.chunks(in_per_image))
-        .zip(arg_chunks)
-        .collect();
-    items
-        .into_par_iter()
-        .for_each(|((out, img), arg)| windows.pool_image(img, out, arg));
-    (out, argmax, out_g)
+) -> (Vec<f32>, Geometry) {
+    let (windows, out_g) = Windows::over((c, g), window, reduce);
+    (windows.pool(input, (g, out_g), false).0, out_g)
 }
 
 /// The windows of one pooling op over an image of `in_w` columns and `c` channels.
@@ -142,6 +109,60 @@ struct Windows {
 }
 
 impl Windows {
+    /// The windows over `c` channels of `g`, and the output's geometry.
+    fn over(
+        (c, g): (usize, Geometry),
+        (size, stride): (usize, usize),
+        reduce: Reduce,
+    ) -> (Self, Geometry) {
+        let out_g = Geometry {
+            batch: g.batch,
+            h: (g.h - size) / stride + 1,
+            w: (g.w - size) / stride + 1,
+        };
+        let windows = Windows {
+            size,
+            stride,
+            in_w: g.w,
+            out_w: out_g.w,
+            c,
+            reduce,
+        };
+        (windows, out_g)
+    }
+
+    /// The pooled outputs of `input` (images of geometry `g`, pooled to `out_g`), and, when
+    /// `track`, where each maximum came from (within its image; else nothing), the images
+    /// in parallel.
+    fn pool(
+        &self,
+        input: &[f32],
+        (g, out_g): (Geometry, Geometry),
+        track: bool,
+    ) -> (Vec<f32>, Vec<u32>) {
+        let c = self.c;
+        let (in_per_image, out_per_image) = (g.h * g.w * c, out_g.h * out_g.w * c);
+        let mut out = zeros(out_g.positions() * c);
+        let mut argmax = vec![0u32; if track { out.len() } else { 0 }];
+        let arg_chunks = argmax
+            .chunks_mut(out_per_image.max(1))
+            .chain(std::iter::repeat_with(|| &mut [][..]));
+        let items: Vec<_> = out
+            .chunks_mut(out_per_image)
+            .zip(input.chunks(in_per_image))
+            .zip(arg_chunks)
+            .collect();
+        items
+            .into_par_iter()
+            .for_each(|((out, img), arg)| self.pool_image(img, out, arg));
+        (out, argmax)
+    }
+
+    /// 1 / the window's positions: the mean's factor.
+    fn scale(&self) -> f32 {
+        1.0 / (self.size * self.size) as f32
+    }
+
     with_simd! {
         /// One image's pooled outputs, window by window: the first position's values, then
         /// each further position's (in row order) kept if larger or added, then, for the
@@ -154,7 +175,7 @@ impl Windows {
     #[inline(always)]
     fn pool_image_here(&self, img: &[f32], out: &mut [f32], arg: &mut [u32]) {
         let c = self.c;
-        let scale = 1.0 / (self.size * self.size) as f32;
+        let scale = self.scale();
         for (o, out) in out.chunks_exact_mut(c).enumerate() {
             let mut positions = self.window(o / self.out_w, o % self.out_w);
             let first = positions.next().expect("a window has a position");

@@ -128,7 +128,7 @@ fn one_block(
 
 /// Max or average pooling (`pooling`'s), on plain values.
 fn windows((x, c, g): Values, window: (usize, usize), reduce: Reduce) -> Output {
-    let (out, _, geometry) = pooled(x, (c, g), window, reduce, false);
+    let (out, geometry) = pooled(x, (c, g), window, reduce);
     (out, c, geometry)
 }
 
