@@ -146,8 +146,8 @@ fn small_network_learns_and_is_deterministic() {
 /// folded in (after training, so its running statistics are not the initial ones), ReLU
 /// and pooling fused or not, a 5×5 kernel, dropouts, residual blocks with and without a
 /// projection, activations and 2×2 max-pools on their own, average and 3×3 max-pools,
-/// strided convolutions, and the rest (global pooling, flattening, dense layers) handed over; and a network whose first
-/// block has no forward function on plain values.
+/// strided convolutions, and the rest (global pooling, flattening, dense layers) handed
+/// over; and a network whose first block has no forward function on plain values.
 #[test]
 fn scoring_on_plain_values_gives_the_taped_paths_logits() {
     let strided = Layer::Conv {
