@@ -161,10 +161,13 @@ impl Relu {
     fn apply_here(&self, values: &mut [f32], routes: Option<&mut [u8]>) {
         match routes {
             Some(routes) => {
-                // Selects, not branches: which outputs are clipped is a coin flip.
+                // Selects, not branches: which outputs are clipped is a coin flip. The route
+                // is ORed with all ones (`CLIPPED`) or zero and always written back: a route
+                // written only where clipped became a test and a branch per value.
+                const { assert!(CLIPPED == u8::MAX) };
                 for (v, r) in values.iter_mut().zip(routes) {
                     let clipped = *v <= 0.0;
-                    *r = if clipped { CLIPPED } else { *r };
+                    *r |= 0u8.wrapping_sub(u8::from(clipped));
                     *v = if clipped { 0.0 } else { *v };
                 }
             }

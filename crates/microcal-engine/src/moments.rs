@@ -53,34 +53,47 @@ impl ChunkSums {
 }
 
 /// Runs `$add` with `$at`, a range of channels, and `$sums`, the two per-channel sums
-/// `$a` and `$b` of those channels: a block of 32 at a time, copied into arrays so that the
-/// block's sums stay in registers across the rows that `$add` runs over (kept in memory,
-/// each row's sums waited on the stores of the row before), then the channels after the
-/// last whole block, in place. A macro, not a function taking a closure: the closure was
-/// compiled on its own, without its caller's SIMD target features.
+/// `$a` and `$b` of those channels: blocks of 32 channels while they last, then one of 16
+/// and one of 8 where that many remain, each copied into arrays so that the block's sums
+/// stay in registers across the rows that `$add` runs over (kept in memory, each row's
+/// sums waited on the stores of the row before), then the last channels in place. The
+/// smaller blocks matter for narrow layers: with 32 alone, 16 channels (`cnn_modern`'s
+/// first stage, its largest images) were all summed in memory. A macro, not a function
+/// taking a closure: the closure was compiled on its own, without its caller's SIMD
+/// target features.
 macro_rules! in_channel_blocks {
     ($a:expr, $b:expr, |$at:ident, $sums:ident| $add:expr) => {{
-        const BLOCK: usize = 32;
         let (a, b): (&mut [_], &mut [_]) = ($a, $b);
-        let c = a.len();
-        let blocked = c - c % BLOCK;
-        for first in (0..blocked).step_by(BLOCK) {
-            let block = first..first + BLOCK;
-            let mut x: [_; BLOCK] = a[block.clone()].try_into().expect("a block");
-            let mut y: [_; BLOCK] = b[block.clone()].try_into().expect("a block");
-            {
-                let ($at, $sums) = (block.clone(), (&mut x[..], &mut y[..]));
-                $add;
-            }
-            a[block.clone()].copy_from_slice(&x);
-            b[block].copy_from_slice(&y);
-        }
-        if blocked < c {
-            let ($at, $sums) = (blocked..c, (&mut a[blocked..c], &mut b[blocked..c]));
+        let (c, mut first) = (a.len(), 0);
+        $crate::moments::channel_blocks_of!(32, (a, b, c, first), |$at, $sums| $add, while);
+        $crate::moments::channel_blocks_of!(16, (a, b, c, first), |$at, $sums| $add, if);
+        $crate::moments::channel_blocks_of!(8, (a, b, c, first), |$at, $sums| $add, if);
+        if first < c {
+            let ($at, $sums) = (first..c, (&mut a[first..c], &mut b[first..c]));
             $add;
         }
     }};
 }
+
+/// One step of [`in_channel_blocks`]: blocks of `$size` channels from `$first` on,
+/// repeated (`while`) or at most one (`if`).
+macro_rules! channel_blocks_of {
+    ($size:literal, ($a:ident, $b:ident, $c:ident, $first:ident), |$at:ident, $sums:ident| $add:expr, $repeat:tt) => {
+        $repeat $c - $first >= $size {
+            let block = $first..$first + $size;
+            let mut x: [_; $size] = $a[block.clone()].try_into().expect("a block");
+            let mut y: [_; $size] = $b[block.clone()].try_into().expect("a block");
+            {
+                let ($at, $sums) = (block.clone(), (&mut x[..], &mut y[..]));
+                $add;
+            }
+            $a[block.clone()].copy_from_slice(&x);
+            $b[block].copy_from_slice(&y);
+            $first += $size;
+        }
+    };
+}
+pub(crate) use channel_blocks_of;
 pub(crate) use in_channel_blocks;
 
 /// `ChunkSums::add_rows` for the channels `at` of rows of `c`, into `sum` and `squares`
@@ -152,13 +165,13 @@ pub(crate) fn moments_with(x: &[f32], c: usize, known: Vec<(usize, ChunkSums)>) 
 mod tests {
     use super::*;
 
-    /// Sums over blocks of channels (and the channels after the last whole block) are the
-    /// row-by-row sums bit for bit (on the process's SIMD path; CI runs the engine's tests
-    /// on each).
+    /// Sums over blocks of channels (32s, then a 16 and an 8, then the channels after the
+    /// last block) are the row-by-row sums bit for bit (on the process's SIMD path; CI runs
+    /// the engine's tests on each): every mix of block sizes is among these counts.
     #[test]
     fn blocked_sums_are_the_row_by_row_sums() {
         let mut rng = crate::rng::Rng::new(4);
-        for c in [1usize, 31, 32, 64, 70, 128] {
+        for c in [1usize, 8, 9, 16, 24, 31, 32, 56, 64, 70, 128] {
             let chunk: Vec<f32> = (0..100 * c)
                 .map(|_| (rng.normal() * 2.0 + 0.5) as f32)
                 .collect();
