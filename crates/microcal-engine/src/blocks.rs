@@ -41,32 +41,86 @@ impl Output<'_> {
         output_blocks(h, w, matches!(self, Output::Pooled { .. }))
     }
 
-    /// Pools or stores the four corners (row by row) of output block (by, bx) of an h×w
-    /// output with `c` channels, for the `L` channels from `ch`.
+    /// The outputs of block (by, bx) of an h×w output with `c` channels, sliced once for
+    /// all of the block's channels (the block's pooled output and routes, or its corners
+    /// inside the output), so that writing each vector of channels is checked against a
+    /// run of `c` values only: indexed from the whole output, every vector's write had
+    /// bounds checks of its own.
     #[inline(always)]
-    pub(crate) fn emit_block<const L: usize>(
+    pub(crate) fn block(
         &mut self,
-        corners: &[[f32; L]; 4],
-        (by, bx, ch): (usize, usize, usize),
+        (by, bx): (usize, usize),
         c: usize,
         (h, w): (usize, usize),
-    ) {
+    ) -> BlockOutput<'_> {
         match self {
             Output::Pooled { out, routes } => {
-                let o = (by * (w / 2) + bx) * c + ch;
-                let routes = routes.as_deref_mut().map(|r| &mut r[o..o + L]);
-                let [c0, c1, c2, c3] = corners;
-                pool_corners([c0, c1, c2, c3], &mut out[o..o + L], routes);
+                let o = (by * (w / 2) + bx) * c;
+                BlockOutput::Pooled {
+                    out: &mut out[o..o + c],
+                    routes: routes.as_deref_mut().map(|r| &mut r[o..o + c]),
+                }
             }
             Output::Full { out, accumulate } => {
-                for (corner, values) in corners.iter().enumerate() {
-                    let (oy, ox) = (2 * by + corner / 2, 2 * bx + corner % 2);
-                    if oy >= h || ox >= w {
-                        continue;
+                let (oy, ox) = (2 * by, 2 * bx);
+                let columns = (w - ox).min(2);
+                // The block's two output rows (the second maybe past the last), each split
+                // into its one or two corners.
+                let from_block = &mut out[(oy * w + ox) * c..];
+                let row = from_block.len().min(w * c);
+                let (top, rest) = from_block.split_at_mut(row);
+                let bottom = (oy + 1 < h).then(|| &mut rest[..columns * c]);
+                let mut corners: [Option<&mut [f32]>; 4] = [None, None, None, None];
+                for (row, values) in [Some(&mut top[..columns * c]), bottom]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let Some(values) = values else { continue };
+                    for (column, corner) in values.chunks_exact_mut(c).enumerate() {
+                        corners[2 * row + column] = Some(corner);
                     }
-                    let dst: &mut [f32; L] = (&mut out[(oy * w + ox) * c + ch..][..L])
-                        .try_into()
-                        .expect("L values");
+                }
+                BlockOutput::Full {
+                    corners,
+                    accumulate: *accumulate,
+                }
+            }
+        }
+    }
+}
+
+/// One output block's outputs ([`Output::block`]).
+pub(crate) enum BlockOutput<'a> {
+    /// Its pooled output and the routes, `c` channels each.
+    Pooled {
+        out: &'a mut [f32],
+        routes: Option<&'a mut [u8]>,
+    },
+    /// Its corners (row by row) inside the output, `c` channels each.
+    Full {
+        corners: [Option<&'a mut [f32]>; 4],
+        accumulate: bool,
+    },
+}
+
+impl BlockOutput<'_> {
+    /// Pools or stores the four corners (row by row) for the `L` channels from `ch`.
+    #[inline(always)]
+    pub(crate) fn emit<const L: usize>(&mut self, values: &[[f32; L]; 4], ch: usize) {
+        match self {
+            BlockOutput::Pooled { out, routes } => {
+                let routes = routes.as_deref_mut().map(|r| &mut r[ch..ch + L]);
+                let [c0, c1, c2, c3] = values;
+                pool_corners([c0, c1, c2, c3], &mut out[ch..ch + L], routes);
+            }
+            BlockOutput::Full {
+                corners,
+                accumulate,
+            } => {
+                for (corner, values) in corners.iter_mut().zip(values) {
+                    let Some(corner) = corner else { continue };
+                    let dst: &mut [f32; L] =
+                        (&mut corner[ch..ch + L]).try_into().expect("L values");
                     // Whole arrays, not a branch per value, so that the copy and the sums
                     // run as vectors; the sums in a local copy (added in place, they stayed
                     // scalar).

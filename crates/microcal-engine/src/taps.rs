@@ -102,6 +102,7 @@ fn convolve_here<const FUSED: bool, const WIDE: bool>(
     for by in 0..rows {
         for bx in 0..cols {
             let window = (2 * by, 2 * bx);
+            let mut block = output.block((by, bx), cout, (h, w));
             let mut ch = 0;
             #[cfg(target_arch = "x86_64")]
             while WIDE && ch + 2 * LANES <= cout {
@@ -109,18 +110,18 @@ fn convolve_here<const FUSED: bool, const WIDE: bool>(
                 // runs only where the CPU has AVX-512F and FMA.
                 let [low, high] =
                     unsafe { avx512::wide_window_sums(image, window, (weights, bias), ch) };
-                output.emit_block(&low, (by, bx, ch), cout, (h, w));
-                output.emit_block(&high, (by, bx, ch + LANES), cout, (h, w));
+                block.emit(&low, ch);
+                block.emit(&high, ch + LANES);
                 ch += 2 * LANES;
             }
             while ch + LANES <= cout {
                 let corners = window_sums::<LANES, FUSED>(image, window, (weights, bias), ch);
-                output.emit_block(&corners, (by, bx, ch), cout, (h, w));
+                block.emit(&corners, ch);
                 ch += LANES;
             }
             for ch in ch..cout {
                 let corners = window_sums::<1, FUSED>(image, window, (weights, bias), ch);
-                output.emit_block(&corners, (by, bx, ch), cout, (h, w));
+                block.emit(&corners, ch);
             }
         }
     }

@@ -258,22 +258,26 @@ impl Strip {
         output: &mut Output,
     ) {
         let plane = self.count * c;
+        let bias = bias.map(|bias| &bias[..c]);
         for j in 0..self.count {
             let (ty, tx) = self.block(j);
+            // The block's 16 points' runs of `c` values, sliced once (see `Output::block`).
+            let mut p: [&[f32]; POINTS] = [&[]; POINTS];
+            for (q, run) in p.iter_mut().enumerate() {
+                *run = &m[q * plane + j * c..][..c];
+            }
+            let mut block = output.block((ty, tx), c, (h, w));
             let mut ch = 0;
             while ch + L <= c {
-                let y = transform_output_lanes::<L>(m, plane, j * c + ch, bias, ch);
-                output.emit_block(&y, (ty, tx, ch), c, (h, w));
+                block.emit(&transform_output_lanes::<L>(&p, bias, ch), ch);
                 ch += L;
             }
             while L > NARROW && ch + NARROW <= c {
-                let y = transform_output_lanes::<NARROW>(m, plane, j * c + ch, bias, ch);
-                output.emit_block(&y, (ty, tx, ch), c, (h, w));
+                block.emit(&transform_output_lanes::<NARROW>(&p, bias, ch), ch);
                 ch += NARROW;
             }
             for ch in ch..c {
-                let y = transform_output_lanes::<1>(m, plane, j * c + ch, bias, ch);
-                output.emit_block(&y, (ty, tx, ch), c, (h, w));
+                block.emit(&transform_output_lanes::<1>(&p, bias, ch), ch);
             }
         }
     }
@@ -287,7 +291,10 @@ struct Block4 {
 }
 
 /// Bᵀ d B for one block at `at`, every channel, `L` at a time; point q to
-/// `v[q·plane + offset..]`.
+/// `v[q·plane + offset..]`. The block's 16 input and 16 output runs of `c` values are
+/// sliced once here, so that each vector's access inside is checked against its run's
+/// length only, which the channel loops' bounds already imply (indexed from the whole
+/// buffers, every load and store of every channel block had its own bounds check).
 #[inline(always)]
 fn transform_block_input<const L: usize>(
     padded: &[f32],
@@ -296,34 +303,43 @@ fn transform_block_input<const L: usize>(
     v: (&mut [f32], usize, usize),
 ) {
     let (v, plane, offset) = v;
+    // Loops rather than `array::from_fn`, which was not inlined (a call per block).
+    let mut d: [&[f32]; POINTS] = [&[]; POINTS];
+    for (q, run) in d.iter_mut().enumerate() {
+        *run = &padded[at.base + q / 4 * at.row + q % 4 * at.col..][..c];
+    }
+    let mut points: [&mut [f32]; POINTS] = Default::default();
+    let mut rest = &mut v[offset..];
+    for (q, run) in points.iter_mut().enumerate() {
+        let (point, after) =
+            std::mem::take(&mut rest).split_at_mut(if q + 1 < POINTS { plane } else { c });
+        (*run, rest) = (&mut point[..c], after);
+    }
     let mut ch = 0;
     while ch + L <= c {
-        transform_input_lanes::<L>(padded, at, ch, (v, plane, offset));
+        transform_input_lanes::<L>(&d, ch, &mut points);
         ch += L;
     }
     while L > NARROW && ch + NARROW <= c {
-        transform_input_lanes::<NARROW>(padded, at, ch, (v, plane, offset));
+        transform_input_lanes::<NARROW>(&d, ch, &mut points);
         ch += NARROW;
     }
     for ch in ch..c {
-        transform_input_lanes::<1>(padded, at, ch, (v, plane, offset));
+        transform_input_lanes::<1>(&d, ch, &mut points);
     }
 }
 
-/// Bᵀ d B for `L` channels from `ch`; point q goes to `v[q·plane + offset + ch..]`.
+/// Bᵀ d B for `L` channels from `ch` of the block's input runs `runs` (value (i, j) at
+/// i·4 + j) into its 16 points' runs.
 #[inline(always)]
 fn transform_input_lanes<const L: usize>(
-    padded: &[f32],
-    at: &Block4,
+    runs: &[&[f32]; POINTS],
     ch: usize,
-    (v, plane, offset): (&mut [f32], usize, usize),
+    points: &mut [&mut [f32]; POINTS],
 ) {
     let mut d = [[[0.0f32; L]; 4]; 4];
-    for (i, row) in d.iter_mut().enumerate() {
-        for (j, values) in row.iter_mut().enumerate() {
-            let from = at.base + i * at.row + j * at.col + ch;
-            values.copy_from_slice(&padded[from..from + L]);
-        }
+    for (q, run) in runs.iter().enumerate() {
+        d[q / 4][q % 4].copy_from_slice(&run[ch..ch + L]);
     }
     // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], applied down the columns, then along
     // the rows.
@@ -345,28 +361,22 @@ fn transform_input_lanes<const L: usize>(
             row[3][l] = t[1][l] - t[3][l];
         }
         for (j, values) in row.iter().enumerate() {
-            let to = (i * 4 + j) * plane + offset + ch;
-            v[to..to + L].copy_from_slice(values);
+            points[i * 4 + j][ch..ch + L].copy_from_slice(values);
         }
     }
 }
 
-/// Aᵀ M A (+ bias) for `L` channels: point q of the block is at `m[q·plane + at..]`.
+/// Aᵀ M A (+ bias) for the `L` channels from `ch` of the block's points' runs `points`.
 /// Returns the corners (0, 0), (0, 1), (1, 0), (1, 1).
 #[inline(always)]
 fn transform_output_lanes<const L: usize>(
-    m: &[f32],
-    plane: usize,
-    at: usize,
+    points: &[&[f32]; POINTS],
     bias: Option<&[f32]>,
     ch: usize,
 ) -> [[f32; L]; 4] {
     let mut p = [[[0.0f32; L]; 4]; 4];
-    for (i, row) in p.iter_mut().enumerate() {
-        for (j, values) in row.iter_mut().enumerate() {
-            let from = (i * 4 + j) * plane + at;
-            values.copy_from_slice(&m[from..from + L]);
-        }
+    for (q, run) in points.iter().enumerate() {
+        p[q / 4][q % 4].copy_from_slice(&run[ch..ch + L]);
     }
     // Aᵀ = [1 1 1 0; 0 1 −1 −1], applied down the columns, then along the rows.
     let mut t = [[[0.0f32; L]; 4]; 2];
