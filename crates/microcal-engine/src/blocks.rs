@@ -44,8 +44,7 @@ impl Output<'_> {
     /// The outputs of block (by, bx) of an h×w output with `c` channels, sliced once for
     /// all of the block's channels (the block's pooled output and routes, or its corners
     /// inside the output), so that writing each vector of channels is checked against a
-    /// run of `c` values only: indexed from the whole output, every vector's write had
-    /// bounds checks of its own.
+    /// run of `c` values, not against the whole output.
     #[inline(always)]
     pub(crate) fn block(
         &mut self,
@@ -67,8 +66,8 @@ impl Output<'_> {
                 // The block's two output rows (the second maybe past the last), each split
                 // into its one or two corners.
                 let from_block = &mut out[(oy * w + ox) * c..];
-                let row = from_block.len().min(w * c);
-                let (top, rest) = from_block.split_at_mut(row);
+                let row_len = from_block.len().min(w * c);
+                let (top, rest) = from_block.split_at_mut(row_len);
                 let bottom = (oy + 1 < h).then(|| &mut rest[..columns * c]);
                 let mut corners: [Option<&mut [f32]>; 4] = [None, None, None, None];
                 for (row, values) in [Some(&mut top[..columns * c]), bottom]

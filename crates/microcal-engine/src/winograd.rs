@@ -292,9 +292,8 @@ struct Block4 {
 
 /// Bᵀ d B for one block at `at`, every channel, `L` at a time; point q to
 /// `v[q·plane + offset..]`. The block's 16 input and 16 output runs of `c` values are
-/// sliced once here, so that each vector's access inside is checked against its run's
-/// length only, which the channel loops' bounds already imply (indexed from the whole
-/// buffers, every load and store of every channel block had its own bounds check).
+/// sliced once here, so that each vector's access inside is checked against its run, not
+/// against the whole buffer.
 #[inline(always)]
 fn transform_block_input<const L: usize>(
     padded: &[f32],
@@ -303,7 +302,7 @@ fn transform_block_input<const L: usize>(
     v: (&mut [f32], usize, usize),
 ) {
     let (v, plane, offset) = v;
-    // Loops rather than `array::from_fn`, which was not inlined (a call per block).
+    // Loops, not `array::from_fn`: that is not inlined here (a call per block).
     let mut d: [&[f32]; POINTS] = [&[]; POINTS];
     for (q, run) in d.iter_mut().enumerate() {
         *run = &padded[at.base + q / 4 * at.row + q % 4 * at.col..][..c];
