@@ -64,16 +64,11 @@ impl Output<'_> {
                 let (oy, ox) = (2 * by, 2 * bx);
                 let columns = (w - ox).min(2);
                 // The block's two output rows (the second maybe past the last), each split
-                // into its one or two corners.
-                let from_block = &mut out[(oy * w + ox) * c..];
-                let row_len = from_block.len().min(w * c);
-                let (top, rest) = from_block.split_at_mut(row_len);
-                let bottom = (oy + 1 < h).then(|| &mut rest[..columns * c]);
+                // into its one or two corners; the second starts a row (w·c) after the first.
+                let (top, rest) = out[(oy * w + ox) * c..].split_at_mut(columns * c);
+                let bottom = (oy + 1 < h).then(|| &mut rest[(w - columns) * c..][..columns * c]);
                 let mut corners: [Option<&mut [f32]>; 4] = [None, None, None, None];
-                for (row, values) in [Some(&mut top[..columns * c]), bottom]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (row, values) in [Some(top), bottom].into_iter().enumerate() {
                     let Some(values) = values else { continue };
                     for (column, corner) in values.chunks_exact_mut(c).enumerate() {
                         corners[2 * row + column] = Some(corner);
