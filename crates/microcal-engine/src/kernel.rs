@@ -174,6 +174,43 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
     }
 }
 
+/// All row tiles of a product whose rows of A are `row_stride` floats apart, as
+/// [`run_on`] runs each one: `first` is the tile of rows 0..MR (its `rows_a` from row 0,
+/// its `c` at C's first row, its `rows` at most MR), and the product has `m` rows. On
+/// `avx512` one call walks every row tile of each group of panels, where a call per tile
+/// spent as long setting the tile up as the smallest tiles spent multiplying.
+///
+/// # Safety
+/// As for [`run_on`], for the tile of every `MR` rows from row 0 to row `m`, with row i of
+/// A at `first.rows_a[0] + i * row_stride` and row i of C at `first.c + i * first.ldc`.
+pub(crate) unsafe fn run_rows_on(path: SimdPath, first: &Tile, m: usize, row_stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if path == SimdPath::Avx512 {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the row
+        // tiles' pointers as this function's contract says.
+        return unsafe { avx512::wide_rows(first, m, row_stride) };
+    }
+    for i0 in (0..m).step_by(MR) {
+        // SAFETY: the caller's contract, for the tile at row i0.
+        unsafe { run_on(path, &first.moved_down(i0, m, row_stride)) };
+    }
+}
+
+impl Tile {
+    /// The tile of rows i0.. of the same product, whose rows of A are `row_stride` apart
+    /// and which has `m` rows (rows past the end repeat the last, as in every tile).
+    fn moved_down(&self, i0: usize, m: usize, row_stride: usize) -> Tile {
+        let rows = MR.min(m - i0);
+        let top = self.rows_a[0];
+        Tile {
+            rows_a: std::array::from_fn(|r| top.wrapping_add((i0 + r.min(rows - 1)) * row_stride)),
+            c: self.c.wrapping_add(i0 * self.ldc),
+            rows,
+            ..*self
+        }
+    }
+}
+
 /// The most panels of B that tiles run in pairs ([`run_row_pair_on`]) may have on
 /// `path`: two on `avx512` (12×16 or 12×32 sums), none elsewhere.
 pub(crate) fn paired_panels(path: SimdPath) -> usize {
@@ -424,6 +461,47 @@ mod avx512 {
         unsafe {
             store_sums(t, first);
             store_sums(u, second);
+        }
+    }
+
+    /// Every row tile of a product (rows of A `row_stride` apart, `m` rows), a group of
+    /// panels at a time as [`super::run_on`] groups them: four, then two, then one.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for
+    /// [`super::run_rows_on`].
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn wide_rows(first: &Tile, m: usize, row_stride: usize) {
+        let mut panel = 0;
+        while panel < first.panels {
+            let take = match first.panels - panel {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            let group = Tile {
+                b: first.b.wrapping_add(panel * first.panel_stride),
+                c: first.c.wrapping_add((panel * NR).min(first.cols)),
+                panels: take,
+                cols: first.cols.saturating_sub(panel * NR).min(take * NR),
+                ..*first
+            };
+            panel += take;
+            for i0 in (0..m).step_by(MR) {
+                let t = group.moved_down(i0, m, row_stride);
+                // SAFETY: the caller's contract for the tile of rows i0.., whose panels
+                // `panel..panel + take` lie inside its B and its columns inside its C (as
+                // in `run_on`); `t.rows` <= 3 where the three-row tile runs.
+                unsafe {
+                    match (take, t.rows <= MR / 2) {
+                        (4, false) => wide_tile::<MR, 4>(&t),
+                        (4, true) => wide_tile::<{ MR / 2 }, 4>(&t),
+                        (2, false) => wide_tile::<MR, 2>(&t),
+                        (2, true) => wide_tile::<{ MR / 2 }, 2>(&t),
+                        _ => wide_tile::<MR, 1>(&t),
+                    }
+                }
+            }
         }
     }
 

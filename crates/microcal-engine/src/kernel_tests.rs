@@ -151,3 +151,74 @@ fn row_pairs_give_the_bits_of_their_two_tiles() {
         }
     }
 }
+
+/// A whole product's row tiles walked in one call (`run_rows_on`; on AVX-512 by panel
+/// group, then row tile) give the bits of `run_on` tile by tile, on every path this CPU
+/// has, with full and three-row last tiles and every grouping of panels (4, 2 and 1);
+/// and AVX-512's give AVX2's.
+#[test]
+fn row_walks_give_the_bits_of_their_tiles() {
+    let mut rng = Rng::new(7);
+    for (m, kc, cols, accumulate) in [
+        (1, 8, 64, false),
+        (9, 128, 128, true),
+        (21, 64, 128, false),
+        (30, 32, 64, true),
+        (13, 17, 40, false),
+        (7, 5, 130, true),
+        (4, 33, 72, false),
+    ] {
+        let panels = usize::div_ceil(cols, NR);
+        let row_stride = kc + 3;
+        let a: Vec<f32> = (0..m * row_stride).map(|_| rng.normal() as f32).collect();
+        let b: Vec<f32> = (0..panels * kc * NR).map(|_| rng.normal() as f32).collect();
+        let c0: Vec<f32> = (0..m * cols).map(|_| rng.normal() as f32).collect();
+        let result = |path: SimdPath, walked: bool| {
+            let mut c = c0.clone();
+            let tile = |i0: usize, c: &mut [f32]| {
+                let rows = MR.min(m - i0);
+                Tile {
+                    kc,
+                    rows_a: std::array::from_fn(|r| {
+                        a[(i0 + r.min(rows - 1)) * row_stride..].as_ptr()
+                    }),
+                    a_step: 1,
+                    seg_len: usize::MAX,
+                    seg_skip: 0,
+                    b: b.as_ptr(),
+                    panels,
+                    panel_stride: kc * NR,
+                    c: c[i0 * cols..].as_mut_ptr(),
+                    ldc: cols,
+                    rows,
+                    cols,
+                    accumulate,
+                }
+            };
+            // SAFETY: `a` holds m rows of kc floats, `row_stride` apart, `b` `panels`
+            // panels of kc·NR floats, `c` m rows of `cols`; the path is one this CPU
+            // supports (from `available`).
+            unsafe {
+                if walked {
+                    run_rows_on(path, &tile(0, &mut c), m, row_stride);
+                } else {
+                    for i0 in (0..m).step_by(MR) {
+                        run_on(path, &tile(i0, &mut c));
+                    }
+                }
+            }
+            c
+        };
+        for path in SimdPath::available() {
+            let walked = result(path, true);
+            assert_eq!(walked, result(path, false), "{path:?} m={m} cols={cols}");
+            if path == SimdPath::Avx512 {
+                assert_eq!(
+                    walked,
+                    result(SimdPath::Avx2, true),
+                    "AVX-512 gives AVX2's bits"
+                );
+            }
+        }
+    }
+}

@@ -224,6 +224,7 @@ pub(crate) fn matmul_windows(c: &mut [f32], accumulate: bool, a: &Windows, b: &P
         step: a.step,
         seg_len: seg,
         seg_skip: a.seg_stride - seg * a.step,
+        row_stride: None,
     };
     product(a.starts.len(), c, accumulate, rows, b, simd::active());
 }
@@ -235,6 +236,9 @@ struct RowsOfA<F> {
     step: usize,
     seg_len: usize,
     seg_skip: usize,
+    /// Floats from one row's start to the next's, where every row is that far from the
+    /// one before (an ordinary matrix; windows start where their positions say).
+    row_stride: Option<usize>,
 }
 
 impl<'a> RowsOfA<()> {
@@ -245,6 +249,7 @@ impl<'a> RowsOfA<()> {
             step: a.col_stride,
             seg_len: usize::MAX,
             seg_skip: 0,
+            row_stride: Some(a.row_stride),
         }
     }
 }
@@ -305,6 +310,13 @@ fn product<F: Fn(usize, usize) -> *const f32>(
                 accumulate: accumulate || block > 0,
             }
         };
+        if let (MR, Some(stride)) = (row_step, a.row_stride) {
+            let first = tile(0, c);
+            // SAFETY: as below, for every row tile: row i of A is `stride` floats after
+            // row i − 1 (`a.row_stride`), and C's rows are `n` apart.
+            unsafe { kernel::run_rows_on(path, &first, m, stride) };
+            continue;
+        }
         for i0 in (0..m).step_by(row_step) {
             if row_step > MR && i0 + MR < m {
                 let (first, second) = (tile(i0, c), tile(i0 + MR, c));
@@ -473,6 +485,7 @@ mod tests {
                 step,
                 seg_len,
                 seg_skip: seg_stride - seg_len * step,
+                row_stride: None,
             };
             let mut plain = vec![0.0; m * n];
             product(m, &mut plain, false, rows, &packed, SimdPath::Portable);
