@@ -6,7 +6,7 @@
 //! output's sums for 8 channels stay in one vector register while the k·k pixels are
 //! broadcast against the kernel's rows, and pooled outputs are pooled at once.
 
-use super::blocks::Output;
+use super::blocks::{BlockOutput, Output};
 use crate::simd::SimdPath;
 
 /// Output channels computed together: two 8-lane vectors (for a pooling window, 8 sums in
@@ -108,10 +108,7 @@ fn convolve_here<const FUSED: bool, const WIDE: bool>(
             while WIDE && ch + 2 * LANES <= cout {
                 // SAFETY: WIDE is true only in the copy `avx512::convolve` compiles, which
                 // runs only where the CPU has AVX-512F and FMA.
-                let [low, high] =
-                    unsafe { avx512::wide_window_sums(image, window, (weights, bias), ch) };
-                block.emit(&low, ch);
-                block.emit(&high, ch + LANES);
+                unsafe { avx512::wide_window(image, window, (weights, bias), ch, &mut block) };
                 ch += 2 * LANES;
             }
             while ch + LANES <= cout {
@@ -165,7 +162,7 @@ fn window_sums<const L: usize, const FUSED: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Output, Padded, LANES};
+    use super::{BlockOutput, Output, Padded, LANES};
     use std::arch::x86_64::*;
 
     /// Channels computed together: two 16-lane vectors, 8 sums in flight per window.
@@ -185,14 +182,18 @@ mod avx512 {
         super::convolve_here::<true, true>(image, dims, params, output);
     }
 
-    /// [`super::window_sums`] for 32 channels from `ch`, as two halves of 16.
+    /// [`super::window_sums`] for 32 channels from `ch`, as two halves of 16, written to
+    /// `block` as [`BlockOutput::emit`] writes them. A pooled block is pooled in the
+    /// registers: through arrays of floats, the sums were stored and reloaded in pieces
+    /// of other widths, and pooling them took longer than computing them.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) fn wide_window_sums(
+    pub(super) fn wide_window(
         image: &Padded,
         (y, x): (usize, usize),
         (weights, bias): (&[f32], &[f32]),
         ch: usize,
-    ) -> [[[f32; LANES]; 4]; 2] {
+        block: &mut BlockOutput,
+    ) {
         let (cout, k) = (bias.len(), image.k);
         let load = |values: &[f32]| {
             let values = &values[..WIDE];
@@ -218,6 +219,41 @@ mod avx512 {
                 }
             }
         }
+        if let BlockOutput::Pooled { out, routes } = block {
+            let out = &mut out[ch..ch + WIDE];
+            let mut routes = routes.as_deref_mut().map(|r| &mut r[ch..ch + WIDE]);
+            for half in 0..2 {
+                let [c0, c1, c2, c3] = acc.map(|corner| corner[half]);
+                let max = max_like_f32(max_like_f32(c0, c1), max_like_f32(c2, c3));
+                // SAFETY: `out` holds 2·16 floats (sliced above).
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(half * LANES), max) };
+                let Some(routes) = routes.as_deref_mut() else {
+                    continue;
+                };
+                // As `pool_corners`: the first corner holding the maximum (`!=` is true
+                // for NaN, so an unordered compare).
+                let not0 = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(c0, max);
+                let not1 = not0 & _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(c1, max);
+                let not2 = not1 & _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(c2, max);
+                let one = _mm512_set1_epi32(1);
+                let counts = _mm512_add_epi32(
+                    _mm512_add_epi32(
+                        _mm512_maskz_mov_epi32(not0, one),
+                        _mm512_maskz_mov_epi32(not1, one),
+                    ),
+                    _mm512_maskz_mov_epi32(not2, one),
+                );
+                // SAFETY: `routes` holds 2·16 bytes (sliced above); the 16 counts narrowed
+                // to bytes are 16 bytes.
+                unsafe {
+                    _mm_storeu_si128(
+                        routes.as_mut_ptr().add(half * LANES).cast(),
+                        _mm512_cvtepi32_epi8(counts),
+                    )
+                };
+            }
+            return;
+        }
         let mut halves = [[[0.0; LANES]; 4]; 2];
         for (corner, sum) in acc.iter().enumerate() {
             for (half, vector) in sum.iter().enumerate() {
@@ -225,7 +261,19 @@ mod avx512 {
                 unsafe { _mm512_storeu_ps(halves[half][corner].as_mut_ptr(), *vector) };
             }
         }
-        halves
+        block.emit(&halves[0], ch);
+        block.emit(&halves[1], ch + LANES);
+    }
+
+    /// `a.max(b)` of every lane, with the result `f32::max` gives on x86 (LLVM's
+    /// lowering of `maxnum`): `b` where `a` is NaN, otherwise MAXPS with `b` first, which
+    /// gives `a` where the two are equal (so the sign of a zero tie is `a`'s) or `b` is
+    /// NaN. The same bits as the pooling of the other paths, including those cases.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn max_like_f32(a: __m512, b: __m512) -> __m512 {
+        let max = _mm512_max_ps(b, a);
+        _mm512_mask_mov_ps(max, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a), b)
     }
 }
 
@@ -285,5 +333,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Pooling's corner cases on AVX-512 (pooled in its registers) give AVX2's bits and
+    /// routes: NaN pixels (NaN sums in some corners of a window), and windows of zero
+    /// pixels with signed-zero biases (zero sums, so ties between corners).
+    #[test]
+    fn nans_and_ties_pool_as_on_avx2() {
+        if !SimdPath::available().contains(&SimdPath::Avx512) {
+            return;
+        }
+        let (h, w, k, cout) = (8, 8, 3, 32);
+        let mut rng = Rng::new(9);
+        let mut img: Vec<f32> = (0..h * w).map(|_| rng.normal() as f32).collect();
+        img[2 * w + 3] = f32::NAN;
+        img[6 * w..].fill(0.0);
+        let weights: Vec<f32> = (0..k * k * cout).map(|_| rng.normal() as f32).collect();
+        let bias: Vec<f32> = (0..cout)
+            .map(|c| if c % 2 == 0 { 0.0 } else { -0.0 })
+            .collect();
+        let run = |path: SimdPath| {
+            let mut out = vec![0.0; (h / 2) * (w / 2) * cout];
+            let mut routes = vec![0; out.len()];
+            let output = Output::Pooled {
+                out: &mut out,
+                routes: Some(&mut routes),
+            };
+            convolve_on(
+                path,
+                &img,
+                (h, w, k),
+                (&weights, &bias),
+                output,
+                &mut Vec::new(),
+            );
+            (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), routes)
+        };
+        let (wide, narrow) = (run(SimdPath::Avx512), run(SimdPath::Avx2));
+        assert!(
+            wide.0.iter().any(|v| f32::from_bits(*v).is_nan()),
+            "some NaN"
+        );
+        assert!(wide.0.contains(&0), "some zero");
+        assert_eq!(wide, narrow);
     }
 }
