@@ -175,10 +175,11 @@ pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
 }
 
 /// All row tiles of a product whose rows of A are `row_stride` floats apart, as
-/// [`run_on`] runs each one: `first` is the tile of rows 0..MR (its `rows_a` from row 0,
-/// its `c` at C's first row, its `rows` at most MR), and the product has `m` rows. On
-/// `avx512` one call walks every row tile of each group of panels, where a call per tile
-/// spent as long setting the tile up as the smallest tiles spent multiplying.
+/// [`run_on`] runs each one (on `avx512`, with one or two panels, two at a time as
+/// [`run_row_pair_on`] runs them): `first` is the tile of rows 0..MR (its `rows_a` from
+/// row 0, its `c` at C's first row, its `rows` at most MR), and the product has `m` rows.
+/// On `avx512` one call walks every row tile of each group of panels, where a call per
+/// tile spent as long setting the tile up as the smallest tiles spent multiplying.
 ///
 /// # Safety
 /// As for [`run_on`], for the tile of every `MR` rows from row 0 to row `m`, with row i of
@@ -472,6 +473,10 @@ mod avx512 {
     /// [`super::run_rows_on`].
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn wide_rows(first: &Tile, m: usize, row_stride: usize) {
+        if first.panels <= 2 {
+            // SAFETY: the caller's contract.
+            return unsafe { row_pairs(first, m, row_stride) };
+        }
         let mut panel = 0;
         while panel < first.panels {
             let take = match first.panels - panel {
@@ -496,6 +501,37 @@ mod avx512 {
                     match (take, t.rows <= MR / 2) {
                         (4, false) => wide_tile::<MR, 4>(&t),
                         (4, true) => wide_tile::<{ MR / 2 }, 4>(&t),
+                        (2, false) => wide_tile::<MR, 2>(&t),
+                        (2, true) => wide_tile::<{ MR / 2 }, 2>(&t),
+                        _ => wide_tile::<MR, 1>(&t),
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`wide_rows`] for one or two panels: row tiles two at a time, as
+    /// [`super::run_row_pair_on`] runs them, and a last one alone.
+    ///
+    /// # Safety
+    /// As for [`wide_rows`], with `first.panels` 1 or 2.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn row_pairs(first: &Tile, m: usize, row_stride: usize) {
+        for i0 in (0..m).step_by(2 * MR) {
+            let t = first.moved_down(i0, m, row_stride);
+            // SAFETY: the caller's contract for the tiles of rows i0.. and i0 + MR..,
+            // which share B and the steps of A; `t.rows` <= 3 where the three-row tile
+            // runs.
+            unsafe {
+                if i0 + MR < m {
+                    let u = first.moved_down(i0 + MR, m, row_stride);
+                    if first.panels == 1 {
+                        row_pair_tile::<1>(&t, &u);
+                    } else {
+                        row_pair_tile::<2>(&t, &u);
+                    }
+                } else {
+                    match (first.panels, t.rows <= MR / 2) {
                         (2, false) => wide_tile::<MR, 2>(&t),
                         (2, true) => wide_tile::<{ MR / 2 }, 2>(&t),
                         _ => wide_tile::<MR, 1>(&t),

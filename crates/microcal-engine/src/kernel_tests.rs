@@ -153,9 +153,10 @@ fn row_pairs_give_the_bits_of_their_two_tiles() {
 }
 
 /// A whole product's row tiles walked in one call (`run_rows_on`; on AVX-512 by panel
-/// group, then row tile) give the bits of `run_on` tile by tile, on every path this CPU
-/// has, with full and three-row last tiles and every grouping of panels (4, 2 and 1);
-/// and AVX-512's give AVX2's.
+/// group, then row tile, or in row pairs for one or two panels) give the bits of `run_on`
+/// tile by tile, on every path this CPU has, with full and three-row last tiles, pairs
+/// with and without a tile left over, and every grouping of panels (4, 2 and 1); and
+/// AVX-512's give AVX2's.
 #[test]
 fn row_walks_give_the_bits_of_their_tiles() {
     let mut rng = Rng::new(7);
@@ -167,6 +168,12 @@ fn row_walks_give_the_bits_of_their_tiles() {
         (13, 17, 40, false),
         (7, 5, 130, true),
         (4, 33, 72, false),
+        (30, 64, 32, true),
+        (13, 16, 16, false),
+        (12, 9, 20, true),
+        (7, 32, 32, false),
+        (18, 5, 16, true),
+        (1, 3, 9, false),
     ] {
         let panels = usize::div_ceil(cols, NR);
         let row_stride = kc + 3;

@@ -310,10 +310,10 @@ fn product<F: Fn(usize, usize) -> *const f32>(
                 accumulate: accumulate || block > 0,
             }
         };
-        if let (MR, Some(stride)) = (row_step, a.row_stride) {
+        if let Some(stride) = a.row_stride {
             let first = tile(0, c);
-            // SAFETY: as below, for every row tile: row i of A is `stride` floats after
-            // row i − 1 (`a.row_stride`), and C's rows are `n` apart.
+            // SAFETY: as below, for every row tile (and pair): row i of A is `stride`
+            // floats after row i − 1 (`a.row_stride`), and C's rows are `n` apart.
             unsafe { kernel::run_rows_on(path, &first, m, stride) };
             continue;
         }
