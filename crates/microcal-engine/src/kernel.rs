@@ -13,7 +13,14 @@
 //! - three rows instead of six where a tile has no more left (the last of 9 or 21 rows);
 //! - with one or two panels (32 columns or fewer), two row tiles at once, 12×16 or 12×32
 //!   sums, the second tile's rows addressed from the first's (twelve row pointers were
-//!   spilled to the stack and made it slower than one tile).
+//!   spilled to the stack and made it slower than one tile);
+//! - a product whose rows of A are evenly spaced (all but the windowed ones) walks all its
+//!   row tiles, or row pairs, in one call (`run_rows_on`): built and dispatched one call
+//!   per tile, setting a tile up took about as long as the smallest tiles spent
+//!   multiplying (the driver had 5% of a `seed_cnn` profile's samples, and 6.6% of a
+//!   `cnn_modern` one's). `microcal bench matmul` alternated with the tree before on the
+//!   AMD EPYC Zen 5, three rounds (2026-12-04 00:59 UTC): Winograd's point products of
+//!   conv2/3/4 at 76-82%, 89-91% and 87-95% of the peak against 71-79%, 83-89% and 84-92%.
 //!
 //! Measured on the Intel Xeon with AVX-512 (2 cores, shared host), `microcal bench matmul`
 //! alternated with the tree before, 2026-12-03 11:30-11:50 UTC, six rounds (the first four
