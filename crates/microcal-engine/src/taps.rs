@@ -287,6 +287,33 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// The convolution of an h×w image on `path`: pooled (the pooled outputs and their
+    /// routes) or stored (every output; no routes).
+    fn convolved(
+        path: SimdPath,
+        img: &[f32],
+        (h, w, k): (usize, usize, usize),
+        params: (&[f32], &[f32]),
+        pooled: bool,
+    ) -> (Vec<f32>, Vec<u8>) {
+        let cout = params.1.len();
+        let n = if pooled { (h / 2) * (w / 2) } else { h * w } * cout;
+        let (mut out, mut routes) = (vec![0.0; n], vec![0; n]);
+        let output = if pooled {
+            Output::Pooled {
+                out: &mut out,
+                routes: Some(&mut routes),
+            }
+        } else {
+            Output::Full {
+                out: &mut out,
+                accumulate: false,
+            }
+        };
+        convolve_on(path, img, (h, w, k), params, output, &mut Vec::new());
+        (out, routes)
+    }
+
     /// Every path this CPU has, pooled (with routes) and stored, with channel counts that
     /// use each width (32 on AVX-512, 16, single channels): AVX-512 gives AVX2's bits, and
     /// every path comes within 1e-5 of the portable one (which rounds each product).
@@ -299,28 +326,7 @@ mod tests {
             let weights: Vec<f32> = (0..k * k * cout).map(|_| rng.normal() as f32).collect();
             let bias: Vec<f32> = (0..cout).map(|_| rng.normal() as f32).collect();
             let run = |path: SimdPath, pooled: bool| {
-                let mut out = vec![0.0; h * w * cout];
-                let mut routes = vec![0; h * w * cout];
-                let output = if pooled {
-                    Output::Pooled {
-                        out: &mut out[..(h / 2) * (w / 2) * cout],
-                        routes: Some(&mut routes[..(h / 2) * (w / 2) * cout]),
-                    }
-                } else {
-                    Output::Full {
-                        out: &mut out,
-                        accumulate: false,
-                    }
-                };
-                convolve_on(
-                    path,
-                    &img,
-                    (h, w, k),
-                    (&weights, &bias),
-                    output,
-                    &mut Vec::new(),
-                );
-                (out, routes)
+                convolved(path, &img, (h, w, k), (&weights, &bias), pooled)
             };
             for pooled in [true, false] {
                 let portable = run(SimdPath::Portable, pooled);
@@ -358,20 +364,7 @@ mod tests {
             .map(|c| if c % 2 == 0 { 0.0 } else { -0.0 })
             .collect();
         let run = |path: SimdPath| {
-            let mut out = vec![0.0; (h / 2) * (w / 2) * cout];
-            let mut routes = vec![0; out.len()];
-            let output = Output::Pooled {
-                out: &mut out,
-                routes: Some(&mut routes),
-            };
-            convolve_on(
-                path,
-                &img,
-                (h, w, k),
-                (&weights, &bias),
-                output,
-                &mut Vec::new(),
-            );
+            let (out, routes) = convolved(path, &img, (h, w, k), (&weights, &bias), true);
             (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), routes)
         };
         let (wide, narrow) = (run(SimdPath::Avx512), run(SimdPath::Avx2));
