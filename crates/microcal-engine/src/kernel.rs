@@ -17,7 +17,7 @@
 //! - a product whose rows of A are evenly spaced (all but the windowed ones) walks all its
 //!   row tiles, or row pairs, in one call (`run_rows_on`): built and dispatched one call
 //!   per tile, setting a tile up took about as long as the smallest tiles spent
-//!   multiplying (the driver had 5% of a `seed_cnn` profile's samples, and 6.6% of a
+//!   multiplying (the driver had 5% of a `bench cnn` profile's samples, and 6.6% of a
 //!   `cnn_modern` one's). `microcal bench matmul` alternated with the tree before on the
 //!   AMD EPYC Zen 5, three rounds (2026-12-04 00:59 UTC): Winograd's point products of
 //!   conv2/3/4 at 76-82%, 89-91% and 87-95% of the peak against 71-79%, 83-89% and 84-92%.
@@ -473,7 +473,8 @@ mod avx512 {
     }
 
     /// Every row tile of a product (rows of A `row_stride` apart, `m` rows), a group of
-    /// panels at a time as [`super::run_on`] groups them: four, then two, then one.
+    /// panels at a time as [`super::run_on`] groups them: four, then two, then one; with
+    /// one or two panels in all, in row pairs ([`row_pairs`]).
     ///
     /// # Safety
     /// The CPU must have AVX-512F, AVX2 and FMA; the pointers as for
