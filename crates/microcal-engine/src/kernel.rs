@@ -302,7 +302,7 @@ unsafe fn portable_panel(t: &Tile) {
     store(t, &acc);
 }
 
-/// acc[r] += x[r]·b for every row, lane by lane (a product rounded, then a sum: no fused
+/// `acc[r] += x[r]·b` for every row, lane by lane (a product rounded, then a sum: no fused
 /// multiply-add). Fixed-size arrays, so that the loops unroll into vectors: written as
 /// slice loops over the rows, LLVM vectorised them in one build and left them scalar in
 /// another (2× slower).

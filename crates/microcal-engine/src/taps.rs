@@ -94,7 +94,7 @@ fn convolve_fma(
 
 /// Every 2×2 window's outputs, `LANES` channels at a time, then one by one; with `WIDE`
 /// (only from [`avx512::convolve`]), first 32 channels at a time by AVX-512's
-/// [`avx512::wide_window_sums`].
+/// [`avx512::wide_window`].
 #[inline(always)]
 fn convolve_here<const FUSED: bool, const WIDE: bool>(
     image: &Padded,
