@@ -10,7 +10,7 @@ pub use crate::train::TrainConfig;
 pub use crate::wavelet::WaveletConfig;
 
 /// One experiment file, after the `[grid]` has been applied (the grid itself is handled on
-/// the raw TOML table, see [`super::grid`]).
+/// the raw TOML table, see `config::grid`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {

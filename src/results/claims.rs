@@ -206,7 +206,7 @@ fn parse_holder(text: &str) -> Option<(u32, &str)> {
     Some((parts.next()?.parse().ok()?, parts.next()?))
 }
 
-/// The holder (pid, host) of the claim at `path` if the claim is not stale (see [`stale`]):
+/// The holder (pid, host) of the claim at `path` if the claim is not stale (see `stale`):
 /// what `microcal status` reports as running.
 pub fn live_holder(path: &Path) -> Option<(u32, String)> {
     let text = fs::read_to_string(path).ok()?;
