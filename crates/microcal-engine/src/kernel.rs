@@ -129,55 +129,62 @@ pub(crate) use with_simd;
 /// more after every `seg_len`), `b` for `panels` panels of `kc * NR` floats,
 /// `panel_stride` apart, `c` for `rows` rows of `cols` floats, `ldc` apart.
 pub(crate) unsafe fn run_on(path: SimdPath, tile: &Tile) {
-    let few_rows = tile.rows <= MR / 2;
-    let mut panel = 0;
-    while panel < tile.panels {
-        // The widest tile this path has that fits in the panels left: on `avx512` four
-        // panels (6×64 sums in 24 of its 32 registers) or two, elsewhere one (6×16 sums in
-        // 12 of AVX2's 16).
-        let left = tile.panels - panel;
-        let take = match path {
+    for part in tile.panel_groups(path) {
+        #[cfg(target_arch = "x86_64")]
+        if path == SimdPath::Avx512 {
+            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (the caller's contract); the
+            // part's pointers lie inside the tile's (`panel_groups`).
+            unsafe { avx512::group_tile(&part) };
+            continue;
+        }
+        // SAFETY: as above; off `avx512` a part is a single panel.
+        unsafe { run_single(path, &part) };
+    }
+}
+
+impl Tile {
+    /// The tile's panels in the groups that `path` computes at once, left to right: the
+    /// widest tile the path has that fits in the panels left, on `avx512` four panels
+    /// (6×64 sums in 24 of its 32 registers) or two, elsewhere one (6×16 sums in 12 of
+    /// AVX2's 16). Each group's B and C lie inside the tile's (its first column of C is
+    /// one past the tile's last only where the group has no columns, and writes nothing).
+    fn panel_groups(&self, path: SimdPath) -> PanelGroups {
+        PanelGroups {
+            tile: *self,
+            path,
+            panel: 0,
+        }
+    }
+}
+
+/// The iterator of [`Tile::panel_groups`] (a struct: as a closure capturing the tile,
+/// rustc 1.95 stopped with an internal error).
+struct PanelGroups {
+    tile: Tile,
+    path: SimdPath,
+    panel: usize,
+}
+
+impl Iterator for PanelGroups {
+    type Item = Tile;
+
+    fn next(&mut self) -> Option<Tile> {
+        let (tile, panel) = (&self.tile, self.panel);
+        let left = tile.panels.checked_sub(panel).filter(|left| *left > 0)?;
+        let take = match self.path {
             _ if !cfg!(target_arch = "x86_64") => 1,
             SimdPath::Avx512 if left >= 4 => 4,
             SimdPath::Avx512 if left >= 2 => 2,
             _ => 1,
         };
-        // SAFETY: panel < panels, so this panel of B lies inside the tile's (per the
-        // contract), and its first column of C is inside the tile's columns unless the
-        // panel has none (then the offset is `cols`, one past the end, and `cols` below is
-        // 0, so nothing is written).
-        let (b, c) = unsafe {
-            (
-                tile.b.add(panel * tile.panel_stride),
-                tile.c.add((panel * NR).min(tile.cols)),
-            )
-        };
-        let part = Tile {
-            b,
-            c,
+        self.panel += take;
+        Some(Tile {
+            b: tile.b.wrapping_add(panel * tile.panel_stride),
+            c: tile.c.wrapping_add((panel * NR).min(tile.cols)),
             panels: take,
             cols: tile.cols.saturating_sub(panel * NR).min(take * NR),
             ..*tile
-        };
-        panel += take;
-        match (take, few_rows) {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `take` > 1 only on `avx512`, so the CPU has AVX-512F, AVX2 and FMA
-            // (the caller's contract); the part's pointers are inside the tile's (above),
-            // and it has `rows` <= 6 (or <= 3 where `few_rows`).
-            (4, false) => unsafe { avx512::wide_tile::<MR, 4>(&part) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as for four panels and six rows.
-            (4, true) => unsafe { avx512::wide_tile::<{ MR / 2 }, 4>(&part) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as for four panels and six rows.
-            (2, false) => unsafe { avx512::wide_tile::<MR, 2>(&part) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as for four panels and six rows.
-            (2, true) => unsafe { avx512::wide_tile::<{ MR / 2 }, 2>(&part) },
-            // SAFETY: as above; the single panel's pointers are inside the tile's.
-            _ => unsafe { run_single(path, &part) },
-        }
+        })
     }
 }
 
@@ -413,7 +420,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{store, Tile, MR, NR};
+    use super::{store, SimdPath, Tile, MR, NR};
     use std::arch::x86_64::*;
 
     /// Two tiles of `P` panels (1 or 2) with the same B, rows of A and C `MR` apart:
@@ -485,35 +492,30 @@ mod avx512 {
             // SAFETY: the caller's contract.
             return unsafe { row_pairs(first, m, row_stride) };
         }
-        let mut panel = 0;
-        while panel < first.panels {
-            let take = match first.panels - panel {
-                4.. => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            let group = Tile {
-                b: first.b.wrapping_add(panel * first.panel_stride),
-                c: first.c.wrapping_add((panel * NR).min(first.cols)),
-                panels: take,
-                cols: first.cols.saturating_sub(panel * NR).min(take * NR),
-                ..*first
-            };
-            panel += take;
+        for group in first.panel_groups(SimdPath::Avx512) {
             for i0 in (0..m).step_by(MR) {
-                let t = group.moved_down(i0, m, row_stride);
-                // SAFETY: the caller's contract for the tile of rows i0.., whose panels
-                // `panel..panel + take` lie inside its B and its columns inside its C (as
-                // in `run_on`); `t.rows` <= 3 where the three-row tile runs.
-                unsafe {
-                    match (take, t.rows <= MR / 2) {
-                        (4, false) => wide_tile::<MR, 4>(&t),
-                        (4, true) => wide_tile::<{ MR / 2 }, 4>(&t),
-                        (2, false) => wide_tile::<MR, 2>(&t),
-                        (2, true) => wide_tile::<{ MR / 2 }, 2>(&t),
-                        _ => wide_tile::<MR, 1>(&t),
-                    }
-                }
+                // SAFETY: the caller's contract for the tile of rows i0.., whose group of
+                // panels lies inside its B and C (`panel_groups`).
+                unsafe { group_tile(&group.moved_down(i0, m, row_stride)) };
+            }
+        }
+    }
+
+    /// One group of panels of a tile (four, two or one, from `Tile::panel_groups`), on
+    /// three rows where it has no more.
+    ///
+    /// # Safety
+    /// As for [`wide_tile`], with `t.panels` 1, 2 or 4.
+    #[inline(always)]
+    pub(super) unsafe fn group_tile(t: &Tile) {
+        // SAFETY: the caller's contract; `t.rows` <= 3 where the three-row tile runs.
+        unsafe {
+            match (t.panels, t.rows <= MR / 2) {
+                (4, false) => wide_tile::<MR, 4>(t),
+                (4, true) => wide_tile::<{ MR / 2 }, 4>(t),
+                (2, false) => wide_tile::<MR, 2>(t),
+                (2, true) => wide_tile::<{ MR / 2 }, 2>(t),
+                _ => wide_tile::<MR, 1>(t),
             }
         }
     }
@@ -539,11 +541,7 @@ mod avx512 {
                         row_pair_tile::<2>(&t, &u);
                     }
                 } else {
-                    match (first.panels, t.rows <= MR / 2) {
-                        (2, false) => wide_tile::<MR, 2>(&t),
-                        (2, true) => wide_tile::<{ MR / 2 }, 2>(&t),
-                        _ => wide_tile::<MR, 1>(&t),
-                    }
+                    group_tile(&t);
                 }
             }
         }
